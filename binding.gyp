@@ -1,0 +1,16 @@
+# Fallback build of the same addon with node-gyp, CPU only (no CUDA, no ctest):
+#   npx node-gyp rebuild --nodedir=/usr        (offline; see README.md)
+# package.json says "gypfile": false so that `npm ci` builds with cmake-js instead.
+{
+  "targets": [
+    {
+      "target_name": "rstar",
+      "sources": ["bindings/addon.cpp", "native/src/arena.cpp"],
+      "include_dirs": ["native/include", "<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++20", "-fexceptions", "-ffp-contract=off", "-O3"]
+    }
+  ]
+}

@@ -1,0 +1,183 @@
+// The N-API surface of the native core: thin and synchronous. Every batch argument is a
+// typed array read in place, and the arena's own arrays are handed to JavaScript as
+// external ArrayBuffers, so nothing is copied either way. No search logic lives here.
+#include <napi.h>
+
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <span>
+#include <string>
+#include <type_traits>
+
+#include "rstar/arena.hpp"
+
+namespace {
+
+using rstar::Arena;
+
+template <typename T>
+constexpr napi_typedarray_type kArrayType = napi_int32_array;
+template <>
+constexpr napi_typedarray_type kArrayType<float> = napi_float32_array;
+template <>
+constexpr napi_typedarray_type kArrayType<uint8_t> = napi_uint8_array;
+
+template <typename T>
+const char* type_name() {
+  if constexpr (std::is_same_v<T, float>) return "Float32Array";
+  else if constexpr (std::is_same_v<T, uint8_t>) return "Uint8Array";
+  else return "Int32Array";
+}
+
+template <typename T>
+std::span<T> span_of(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  const Napi::Value v = info[i];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kArrayType<T>)
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be an " + type_name<T>());
+  auto array = v.As<Napi::TypedArrayOf<T>>();
+  return {array.Data(), array.ElementLength()};
+}
+
+int32_t int_of(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+double number_of(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+// Runs one core call, turning the core's std exceptions into JavaScript errors.
+template <typename F>
+auto guard(Napi::Env env, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+class ArenaWrap : public Napi::ObjectWrap<ArenaWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Arena",
+                       {
+                           InstanceMethod<&ArenaWrap::Acquire>("acquire"),
+                           InstanceMethod<&ArenaWrap::Release>("release"),
+                           InstanceMethod<&ArenaWrap::Select>("select"),
+                           InstanceMethod<&ArenaWrap::Expand>("expand"),
+                           InstanceMethod<&ArenaWrap::InitValues>("initValues"),
+                           InstanceMethod<&ArenaWrap::Backup>("backup"),
+                           InstanceMethod<&ArenaWrap::Unwind>("unwind"),
+                           InstanceMethod<&ArenaWrap::Arrays>("arrays"),
+                       });
+  }
+
+  explicit ArenaWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ArenaWrap>(info) {
+    const int32_t trees = int_of(info, 0, "trees");
+    const int32_t nodes_per_tree = int_of(info, 1, "nodesPerTree");
+    arena_ = guard(info.Env(), [&] { return std::make_shared<Arena>(trees, nodes_per_tree); });
+  }
+
+ private:
+  Napi::Value Acquire(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), arena_->acquire());
+  }
+
+  void Release(const Napi::CallbackInfo& info) {
+    const int32_t tree = int_of(info, 0, "tree");
+    guard(info.Env(), [&] { arena_->release(tree); });
+  }
+
+  void Select(const Napi::CallbackInfo& info) {
+    auto starts = span_of<int32_t>(info, 0, "starts");
+    auto leaves = span_of<int32_t>(info, 1, "leaves");
+    const int32_t mode = int_of(info, 2, "mode");
+    if (mode != 0 && mode != 1) throw Napi::RangeError::New(info.Env(), "mode must be 0 (rstar) or 1 (classic)");
+    const double c = number_of(info, 3, "c");
+    guard(info.Env(), [&] { arena_->select(starts, leaves, rstar::SelectMode(mode), c); });
+  }
+
+  void Expand(const Napi::CallbackInfo& info) {
+    auto leaves = span_of<int32_t>(info, 0, "leaves");
+    auto counts = span_of<int32_t>(info, 1, "counts");
+    auto kinds = span_of<uint8_t>(info, 2, "kinds");
+    auto first = span_of<int32_t>(info, 3, "firstChild");
+    guard(info.Env(), [&] { arena_->expand(leaves, counts, kinds, first); });
+  }
+
+  void InitValues(const Napi::CallbackInfo& info) {
+    auto nodes = span_of<int32_t>(info, 0, "nodes");
+    auto values = span_of<float>(info, 1, "values");
+    guard(info.Env(), [&] { arena_->init_values(nodes, values); });
+  }
+
+  void Backup(const Napi::CallbackInfo& info) {
+    auto nodes = span_of<int32_t>(info, 0, "nodes");
+    auto values = span_of<float>(info, 1, "values");
+    guard(info.Env(), [&] { arena_->backup(nodes, values); });
+  }
+
+  void Unwind(const Napi::CallbackInfo& info) {
+    auto nodes = span_of<int32_t>(info, 0, "nodes");
+    guard(info.Env(), [&] { arena_->unwind(nodes); });
+  }
+
+  // Views over the arena's memory. Each buffer holds a reference to the arena, so the
+  // memory outlives every view of it.
+  template <typename Array, typename T>
+  Array view(Napi::Env env, T* data, int64_t length) {
+    auto buffer = Napi::ArrayBuffer::New(
+        env, data, size_t(length) * sizeof(T),
+        [](Napi::Env, void*, std::shared_ptr<Arena>* owner) { delete owner; },
+        new std::shared_ptr<Arena>(arena_));
+    return Array::New(env, size_t(length), buffer, 0);
+  }
+
+  Napi::Value Arrays(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Arena& a = *arena_;
+    const int64_t n = a.capacity();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("parent", view<Napi::Int32Array>(env, a.parent, n));
+    o.Set("firstChild", view<Napi::Int32Array>(env, a.first_child, n));
+    o.Set("childCount", view<Napi::Int32Array>(env, a.child_count, n));
+    o.Set("depth", view<Napi::Int32Array>(env, a.depth, n));
+    o.Set("visits", view<Napi::Int32Array>(env, a.visits, n));
+    o.Set("valueSum", view<Napi::Float32Array>(env, a.value_sum, n));
+    o.Set("virtualLoss", view<Napi::Int32Array>(env, a.virtual_loss, n));
+    o.Set("ppmValue", view<Napi::Float32Array>(env, a.ppm_value, n));
+    o.Set("flags", view<Napi::Uint8Array>(env, a.flags, n));
+    o.Set("terminal", view<Napi::Uint8Array>(env, a.terminal, n));
+    o.Set("treeSize", view<Napi::Int32Array>(env, a.tree_size, a.trees()));
+    return o;
+  }
+
+  std::shared_ptr<Arena> arena_;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Arena", ArenaWrap::Define(env));
+  // The core's constants, so the TypeScript side can check it agrees with them.
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("expanded", Napi::Number::New(env, rstar::kExpanded));
+  c.Set("pending", Napi::Number::New(env, rstar::kPending));
+  c.Set("exhausted", Napi::Number::New(env, rstar::kExhausted));
+  c.Set("notTerminal", Napi::Number::New(env, rstar::kNotTerminal));
+  c.Set("answer", Napi::Number::New(env, rstar::kAnswer));
+  c.Set("codeErrors", Napi::Number::New(env, rstar::kCodeErrors));
+  c.Set("tooDeep", Napi::Number::New(env, rstar::kTooDeep));
+  c.Set("invalid", Napi::Number::New(env, rstar::kInvalid));
+  c.Set("selectExhausted", Napi::Number::New(env, rstar::kSelectExhausted));
+  c.Set("selectBlocked", Napi::Number::New(env, rstar::kSelectBlocked));
+  exports.Set("constants", c);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(rstar, Init)

@@ -1,0 +1,288 @@
+#include "rstar/arena.hpp"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+namespace rstar {
+
+namespace {
+
+// A scratch bit of flags, set only inside one expand() call.
+constexpr uint8_t kMarked = 128;
+constexpr float kUnscored = std::numeric_limits<float>::quiet_NaN();
+
+[[noreturn]] void fail(const std::string& what) { throw std::invalid_argument(what); }
+
+// UCT as the authors compute it, with virtual loss counted as visits that lost (-1 each).
+// Kept in double and written in the same order as reference.ts so both pick the same
+// child bit for bit.
+inline double uct(int32_t n, float w, int32_t vl, double ln_parent, double c) {
+  const int32_t visits = n + vl;
+  if (visits == 0) return 0.0;
+  const double q = (double(w) - double(vl)) / double(visits);
+  return q + c * std::sqrt(ln_parent / double(visits));
+}
+
+}  // namespace
+
+void Arena::Free::operator()(void* p) const { std::free(p); }
+
+template <typename T>
+T* Arena::allocate(int64_t count) {
+  void* p = std::calloc(size_t(count), sizeof(T));
+  if (p == nullptr) throw std::bad_alloc();
+  buffers_.emplace_back(p);
+  return static_cast<T*>(p);
+}
+
+Arena::Arena(int32_t trees, int32_t nodes_per_tree)
+    : trees_(trees), nodes_per_tree_(nodes_per_tree) {
+  if (trees < 1 || nodes_per_tree < 1) fail("Arena: trees and nodes_per_tree must be >= 1");
+  if (int64_t(trees) * nodes_per_tree > std::numeric_limits<int32_t>::max())
+    fail("Arena: trees * nodes_per_tree must fit in int32 (node indices are int32)");
+  const int64_t n = capacity();
+  parent = allocate<int32_t>(n);
+  first_child = allocate<int32_t>(n);
+  child_count = allocate<int32_t>(n);
+  depth = allocate<int32_t>(n);
+  visits = allocate<int32_t>(n);
+  value_sum = allocate<float>(n);
+  virtual_loss = allocate<int32_t>(n);
+  ppm_value = allocate<float>(n);
+  flags = allocate<uint8_t>(n);
+  terminal = allocate<uint8_t>(n);
+  tree_size = allocate<int32_t>(trees);
+  in_use_.assign(size_t(trees), 0);
+  need_.assign(size_t(trees), 0);
+  free_trees_.reserve(size_t(trees));
+  for (int32_t t = trees - 1; t >= 0; --t) free_trees_.push_back(t);
+}
+
+void Arena::reset_node(int32_t node, int32_t parent_node, int32_t node_depth, uint8_t kind) {
+  parent[node] = parent_node;
+  first_child[node] = -1;
+  child_count[node] = 0;
+  depth[node] = node_depth;
+  visits[node] = 0;
+  value_sum[node] = 0.0f;
+  virtual_loss[node] = 0;
+  ppm_value[node] = kUnscored;
+  flags[node] = 0;
+  terminal[node] = kind;
+}
+
+int32_t Arena::acquire() {
+  if (free_trees_.empty()) return -1;
+  const int32_t tree = free_trees_.back();
+  free_trees_.pop_back();
+  in_use_[size_t(tree)] = 1;
+  tree_size[tree] = 1;
+  reset_node(root(tree), -1, 0, kNotTerminal);
+  return tree;
+}
+
+void Arena::release(int32_t tree) {
+  if (tree < 0 || tree >= trees_ || !in_use_[size_t(tree)])
+    fail("release: tree " + std::to_string(tree) + " is not in use");
+  const int32_t begin = root(tree);
+  const size_t n = size_t(tree_size[tree]);
+  std::memset(parent + begin, 0, n * sizeof(int32_t));
+  std::memset(first_child + begin, 0, n * sizeof(int32_t));
+  std::memset(child_count + begin, 0, n * sizeof(int32_t));
+  std::memset(depth + begin, 0, n * sizeof(int32_t));
+  std::memset(visits + begin, 0, n * sizeof(int32_t));
+  std::memset(value_sum + begin, 0, n * sizeof(float));
+  std::memset(virtual_loss + begin, 0, n * sizeof(int32_t));
+  std::memset(ppm_value + begin, 0, n * sizeof(float));
+  std::memset(flags + begin, 0, n);
+  std::memset(terminal + begin, 0, n);
+  tree_size[tree] = 0;
+  in_use_[size_t(tree)] = 0;
+  free_trees_.push_back(tree);
+}
+
+void Arena::check_node(int32_t node, const char* op) const {
+  if (node < 0 || int64_t(node) >= capacity())
+    fail(std::string(op) + ": node " + std::to_string(node) + " is out of range");
+  const int32_t tree = tree_of(node);
+  if (!in_use_[size_t(tree)] || node - root(tree) >= tree_size[tree])
+    fail(std::string(op) + ": node " + std::to_string(node) + " is not allocated");
+}
+
+void Arena::select(std::span<const int32_t> starts, std::span<int32_t> leaves, SelectMode mode,
+                   double c) {
+  if (leaves.size() < starts.size()) fail("select: leaves is shorter than starts");
+  for (int32_t s : starts) check_node(s, "select");
+  for (size_t i = 0; i < starts.size(); ++i) {
+    const int32_t start = starts[i];
+    int32_t node = start;
+    int32_t result;
+    for (;;) {
+      const uint8_t f = flags[node];
+      if (!(f & kExpanded)) {
+        if (f & kPending) {
+          result = kSelectBlocked;
+        } else if (terminal[node] != kNotTerminal) {
+          result = kSelectExhausted;
+        } else {
+          flags[node] = uint8_t(f | kPending);
+          result = node;
+        }
+        break;
+      }
+      if (f & kExhausted) {
+        result = kSelectExhausted;
+        break;
+      }
+      const int32_t parent_visits = visits[node] + virtual_loss[node];
+      const double ln_parent = parent_visits > 1 ? std::log(double(parent_visits)) : 0.0;
+      const int32_t first = first_child[node];
+      const int32_t end = first + child_count[node];
+      int32_t best = -1;
+      double best_score = -std::numeric_limits<double>::infinity();
+      for (int32_t ch = first; ch < end; ++ch) {
+        if (terminal[ch] != kNotTerminal || (flags[ch] & (kExhausted | kPending))) continue;
+        if (mode == SelectMode::kClassic && visits[ch] + virtual_loss[ch] == 0) {
+          best = ch;
+          break;
+        }
+        const double score = uct(visits[ch], value_sum[ch], virtual_loss[ch], ln_parent, c);
+        if (score > best_score) {
+          best_score = score;
+          best = ch;
+        }
+      }
+      if (best < 0) {
+        // Not exhausted (checked above), so every open child is pending.
+        result = kSelectBlocked;
+        break;
+      }
+      virtual_loss[best] += 1;
+      node = best;
+    }
+    if (result < 0) {
+      for (int32_t x = node; x != start; x = parent[x]) virtual_loss[x] -= 1;
+    }
+    leaves[i] = result;
+  }
+}
+
+bool Arena::all_children_closed(int32_t node) const {
+  const int32_t first = first_child[node];
+  const int32_t end = first + child_count[node];
+  for (int32_t ch = first; ch < end; ++ch) {
+    if (terminal[ch] == kNotTerminal && !(flags[ch] & kExhausted)) return false;
+  }
+  return true;
+}
+
+void Arena::propagate_exhausted(int32_t node) {
+  for (int32_t x = node; x >= 0; x = parent[x]) {
+    if ((flags[x] & kExhausted) || !(flags[x] & kExpanded) || !all_children_closed(x)) return;
+    flags[x] = uint8_t(flags[x] | kExhausted);
+  }
+}
+
+void Arena::expand(std::span<const int32_t> leaves, std::span<const int32_t> counts,
+                   std::span<const uint8_t> kinds, std::span<int32_t> first_child_out) {
+  if (counts.size() < leaves.size() || first_child_out.size() < leaves.size())
+    fail("expand: counts and first_child must have one entry per leaf");
+  // Validate the whole batch first so that a bad call changes nothing. need_ counts the
+  // children each tree is asked for; kMarked catches a leaf listed twice.
+  size_t total = 0;
+  std::string error;
+  for (int32_t leaf : leaves) check_node(leaf, "expand");
+  size_t marked = 0;
+  for (; marked < leaves.size(); ++marked) {
+    const int32_t leaf = leaves[marked];
+    const char* problem = nullptr;
+    if (flags[leaf] & kMarked) problem = " appears twice";
+    else if (flags[leaf] & kExpanded) problem = " is already expanded";
+    else if (terminal[leaf] != kNotTerminal) problem = " is terminal";
+    else if (counts[marked] < 0) problem = " has a negative child count";
+    if (problem != nullptr) {
+      error = "expand: node " + std::to_string(leaf) + problem;
+      break;
+    }
+    flags[leaf] = uint8_t(flags[leaf] | kMarked);
+    const int32_t tree = tree_of(leaf);
+    need_[size_t(tree)] += counts[marked];
+    if (int64_t(tree_size[tree]) + need_[size_t(tree)] > nodes_per_tree_) {
+      error = "expand: tree " + std::to_string(tree) + " is full (" +
+              std::to_string(nodes_per_tree_) + " nodes per tree)";
+      ++marked;
+      break;
+    }
+    total += size_t(counts[marked]);
+  }
+  for (size_t i = 0; i < marked; ++i) {
+    flags[leaves[i]] = uint8_t(flags[leaves[i]] & ~kMarked);
+    need_[size_t(tree_of(leaves[i]))] = 0;
+  }
+  if (!error.empty()) fail(error);
+  if (kinds.size() < total) fail("expand: kinds needs one entry per child (sum of counts)");
+  for (size_t k = 0; k < total; ++k)
+    if (kinds[k] >= kTerminalKinds) fail("expand: unknown terminal kind " + std::to_string(kinds[k]));
+
+  size_t k = 0;
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    const int32_t leaf = leaves[i];
+    const int32_t tree = tree_of(leaf);
+    const int32_t first = root(tree) + tree_size[tree];
+    tree_size[tree] += counts[i];
+    for (int32_t j = 0; j < counts[i]; ++j) reset_node(first + j, leaf, depth[leaf] + 1, kinds[k++]);
+    first_child[leaf] = first;
+    child_count[leaf] = counts[i];
+    flags[leaf] = uint8_t((flags[leaf] | kExpanded) & ~kPending);
+    first_child_out[i] = first;
+  }
+  for (int32_t leaf : leaves) propagate_exhausted(leaf);
+}
+
+void Arena::init_values(std::span<const int32_t> nodes, std::span<const float> values) {
+  if (values.size() < nodes.size()) fail("init_values: values is shorter than nodes");
+  for (int32_t node : nodes) check_node(node, "init_values");
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const int32_t node = nodes[i];
+    visits[node] += 1;
+    value_sum[node] += values[i];
+    ppm_value[node] = values[i];
+  }
+}
+
+void Arena::backup(std::span<const int32_t> nodes, std::span<const float> values) {
+  if (values.size() < nodes.size()) fail("backup: values is shorter than nodes");
+  for (int32_t node : nodes) check_node(node, "backup");
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const int32_t node = nodes[i];
+    const float v = values[i];
+    const uint8_t kind = terminal[node];
+    if (kind != kNotTerminal && kind != kAnswer) {
+      visits[node] += 1;
+      value_sum[node] += v;
+      continue;
+    }
+    for (int32_t x = node; x >= 0; x = parent[x]) {
+      visits[x] += 1;
+      value_sum[x] += v;
+    }
+  }
+}
+
+void Arena::unwind(std::span<const int32_t> nodes) {
+  for (int32_t node : nodes) check_node(node, "unwind");
+  for (int32_t node : nodes) {
+    for (int32_t x = node; parent[x] >= 0; x = parent[x]) {
+      if (virtual_loss[x] <= 0)
+        throw std::logic_error("unwind: node " + std::to_string(x) + " holds no virtual loss");
+      virtual_loss[x] -= 1;
+    }
+  }
+}
+
+}  // namespace rstar

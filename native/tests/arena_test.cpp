@@ -1,0 +1,196 @@
+// Tests of the CPU tree arena, runnable anywhere (ctest). The property-based comparison
+// with the TypeScript reference lives in test/oracle.test.ts.
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "rstar/arena.hpp"
+
+namespace {
+
+int failures = 0;
+
+#define CHECK(cond)                                                        \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++failures;                                                          \
+    }                                                                      \
+  } while (0)
+
+template <typename E>
+bool throws(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const E&) {
+    return true;
+  }
+  return false;
+}
+
+using rstar::Arena;
+using rstar::SelectMode;
+
+int32_t select1(Arena& a, int32_t start, SelectMode mode = SelectMode::kRstar) {
+  int32_t leaf = 0;
+  a.select({&start, 1}, {&leaf, 1}, mode, 2.0);
+  return leaf;
+}
+
+int32_t expand1(Arena& a, int32_t leaf, std::vector<uint8_t> kinds) {
+  int32_t count = int32_t(kinds.size());
+  int32_t first = 0;
+  a.expand({&leaf, 1}, {&count, 1}, kinds, {&first, 1});
+  return first;
+}
+
+void backup1(Arena& a, int32_t node, float v) { a.backup({&node, 1}, {&v, 1}); }
+
+void test_acquire_release() {
+  Arena a(3, 8);
+  CHECK(a.acquire() == 0);
+  CHECK(a.acquire() == 1);
+  CHECK(a.acquire() == 2);
+  CHECK(a.acquire() == -1);
+  a.release(1);
+  CHECK(a.tree_size[1] == 0);
+  CHECK(a.acquire() == 1);
+  CHECK(a.tree_size[1] == 1);
+  CHECK(a.parent[a.root(1)] == -1);
+  CHECK(std::isnan(a.ppm_value[a.root(1)]));
+  CHECK(throws<std::invalid_argument>([&] { a.release(7); }));
+}
+
+void test_select_expand_virtual_loss() {
+  Arena a(2, 64);
+  const int32_t t = a.acquire();
+  const int32_t root = a.root(t);
+  CHECK(select1(a, root) == root);  // unexpanded root: expand it
+  CHECK(a.flags[root] & rstar::kPending);
+  CHECK(select1(a, root) == rstar::kSelectBlocked);
+  const int32_t first = expand1(a, root, {0, rstar::kAnswer, 0});
+  CHECK(first == root + 1);
+  CHECK(a.tree_size[t] == 4);
+  CHECK(!(a.flags[root] & rstar::kPending));
+  CHECK(a.depth[first] == 1 && a.parent[first + 2] == root);
+  // All unvisited: the authors' UCT scores them 0 and takes the first open child.
+  CHECK(select1(a, root) == first);
+  CHECK(a.virtual_loss[first] == 1);
+  // The first is pending now, the second is terminal: the third.
+  CHECK(select1(a, root) == first + 2);
+  CHECK(select1(a, root) == rstar::kSelectBlocked);
+  CHECK(a.virtual_loss[first] == 1 && a.virtual_loss[first + 2] == 1);
+  CHECK(a.virtual_loss[root] == 0);  // the root is never entered
+  int32_t ends[2] = {first, first + 2};
+  a.unwind(ends);
+  CHECK(a.virtual_loss[first] == 0 && a.virtual_loss[first + 2] == 0);
+  CHECK(throws<std::logic_error>([&] { a.unwind({ends, 1}); }));
+}
+
+void test_batch_spreads_rollouts() {
+  Arena a(1, 64);
+  const int32_t root = a.root(a.acquire());
+  CHECK(select1(a, root) == root);
+  const int32_t first = expand1(a, root, {0, 0, 0, 0});
+  int32_t starts[3] = {root, root, root};
+  int32_t leaves[3];
+  a.select(starts, leaves, SelectMode::kRstar, 2.0);
+  CHECK(leaves[0] == first && leaves[1] == first + 1 && leaves[2] == first + 2);
+}
+
+void test_backup_kinds() {
+  Arena a(1, 64);
+  const int32_t root = a.root(a.acquire());
+  select1(a, root);
+  const int32_t c = expand1(a, root, {0, 0});
+  CHECK(select1(a, root) == c);
+  const int32_t g = expand1(a, c, {rstar::kAnswer, rstar::kCodeErrors, 0});
+  backup1(a, g, 1.0f);  // a graded answer: up to the root
+  CHECK(a.visits[g] == 1 && a.visits[c] == 1 && a.visits[root] == 1);
+  CHECK(a.value_sum[root] == 1.0f);
+  backup1(a, g + 1, -1.0f);  // an invalid end: itself only
+  CHECK(a.visits[g + 1] == 1 && a.value_sum[g + 1] == -1.0f);
+  CHECK(a.visits[c] == 1 && a.value_sum[c] == 1.0f);
+}
+
+void test_modes_and_ppm_values() {
+  Arena a(1, 64);
+  const int32_t root = a.root(a.acquire());
+  select1(a, root);
+  const int32_t c = expand1(a, root, {0, 0, 0});
+  int32_t nodes[2] = {c, c + 1};
+  float values[2] = {-0.5f, 0.25f};
+  a.init_values(nodes, values);
+  CHECK(a.visits[c] == 1 && a.ppm_value[c + 1] == 0.25f);
+  // rstar: Q = 0.25 beats the unvisited child's 0 and -0.5.
+  CHECK(select1(a, root) == c + 1);
+  a.unwind({&nodes[1], 1});
+  a.flags[c + 1] &= uint8_t(~rstar::kPending);
+  // classic: the unvisited child first.
+  CHECK(select1(a, root, SelectMode::kClassic) == c + 2);
+}
+
+void test_exhaustion() {
+  Arena a(1, 64);
+  const int32_t root = a.root(a.acquire());
+  select1(a, root);
+  const int32_t c = expand1(a, root, {0, rstar::kTooDeep});
+  CHECK(select1(a, root) == c);
+  expand1(a, c, {rstar::kAnswer, rstar::kInvalid});
+  CHECK(a.flags[c] & rstar::kExhausted);
+  CHECK(a.flags[root] & rstar::kExhausted);  // its children: exhausted + terminal
+  CHECK(select1(a, root) == rstar::kSelectExhausted);
+  CHECK(select1(a, c) == rstar::kSelectExhausted);
+  const int32_t tree = 0;
+  a.release(tree);
+  CHECK(a.acquire() == 0);
+  CHECK(!(a.flags[a.root(0)] & rstar::kExhausted));
+  CHECK(select1(a, root) == root);
+  const int32_t none = expand1(a, root, {});  // nothing generated: nothing to explore
+  CHECK(none == root + 1 && (a.flags[root] & rstar::kExhausted));
+}
+
+void test_expand_errors_change_nothing() {
+  Arena a(2, 4);
+  const int32_t r0 = a.root(a.acquire());
+  const int32_t r1 = a.root(a.acquire());
+  int32_t leaves[2] = {r0, r1};
+  int32_t counts[2] = {2, 4};  // tree 1 would need 5 nodes
+  uint8_t kinds[6] = {};
+  int32_t first[2];
+  CHECK(throws<std::invalid_argument>([&] { a.expand(leaves, counts, kinds, first); }));
+  CHECK(a.tree_size[0] == 1 && a.tree_size[1] == 1);
+  CHECK(a.flags[r0] == 0 && a.flags[r1] == 0);
+  int32_t twice[2] = {r0, r0};
+  int32_t ones[2] = {1, 1};
+  CHECK(throws<std::invalid_argument>([&] { a.expand(twice, ones, kinds, first); }));
+  CHECK(a.tree_size[0] == 1 && a.flags[r0] == 0);
+  uint8_t bad[2] = {9, 0};
+  CHECK(throws<std::invalid_argument>([&] { a.expand({leaves, 1}, {ones, 1}, bad, first); }));
+  CHECK(throws<std::invalid_argument>([&] { select1(a, r0 + 3); }));  // not allocated
+  CHECK(throws<std::invalid_argument>([&] { Arena(1 << 16, 1 << 16); }));
+  counts[1] = 3;
+  a.expand(leaves, counts, kinds, first);
+  CHECK(first[0] == r0 + 1 && first[1] == r1 + 1 && a.tree_size[1] == 4);
+}
+
+}  // namespace
+
+int main() {
+  test_acquire_release();
+  test_select_expand_virtual_loss();
+  test_batch_spreads_rollouts();
+  test_backup_kinds();
+  test_modes_and_ppm_values();
+  test_exhaustion();
+  test_expand_errors_change_nothing();
+  if (failures > 0) {
+    std::fprintf(stderr, "%d check(s) failed\n", failures);
+    return 1;
+  }
+  std::printf("arena_test: all checks passed\n");
+  return 0;
+}

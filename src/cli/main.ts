@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// The rstar command line.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { InputError } from '../io/problems.js';
+import { benchTree, benchTreeOptions } from './bench.js';
+import { synth, synthOptions } from './synth.js';
+
+async function main(): Promise<void> {
+  await yargs(hideBin(process.argv))
+    .scriptName('rstar')
+    .command('synth', 'search every problem of a JSONL file and write its trees', synthOptions, synth)
+    .command('bench', 'benchmarks', (y) =>
+      y.command('tree', 'native tree engine vs the TypeScript reference (sims/s)', benchTreeOptions, (args) => {
+        benchTree(args);
+      }).demandCommand(1),
+    )
+    .demandCommand(1)
+    .strict()
+    .help()
+    .fail((message, error, y) => {
+      if (error) throw error;
+      y.showHelp();
+      console.error(`\n${message}`);
+      process.exit(2);
+    })
+    .parseAsync();
+}
+
+main().catch((e: unknown) => {
+  // Input and option errors are the user's to fix: the message says what and where.
+  if (e instanceof InputError || e instanceof RangeError) console.error(`rstar: ${e.message}`);
+  else console.error('rstar:', e);
+  process.exit(1);
+});

@@ -1,0 +1,182 @@
+// `rstar synth`: MCTS over every problem of a JSONL file, one finished tree a line.
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+import type { Argv } from 'yargs';
+import { Search, searchDefaults, type SearchOptions, type SearchStats } from '../engine/scheduler.js';
+import { writeJsonAtomic } from '../io/atomic.js';
+import { JsonlAppender, reopen } from '../io/jsonl.js';
+import { countProblems, InputError, readProblems, type Problem } from '../io/problems.js';
+import { SimPolicy, simDefaults } from '../policy/sim.js';
+import { SimPpm } from '../ppm/sim.js';
+import { ExactGrader } from '../verify/exact-grader.js';
+import { SimVerifier } from '../verify/sim.js';
+
+export function synthOptions(y: Argv) {
+  const d = searchDefaults;
+  return y
+    .option('problems', { type: 'string', demandOption: true, describe: 'problems JSONL: {"id","problem","answer"} a line' })
+    .option('out', { type: 'string', demandOption: true, describe: 'output directory (trees.jsonl, stats.json, run.json)' })
+    .option('policy', { choices: ['sim'] as const, default: 'sim' as const, describe: 'step generator (sim: simulated, for testing the search)' })
+    .option('ppm', { choices: ['none', 'sim'] as const, default: 'none' as const, describe: 'step scorer (none: round 1, terminal-guided values)' })
+    .option('rollouts', { type: 'number', default: d.rollouts, describe: 'rollouts per problem' })
+    .option('n', { type: 'number', default: d.n, describe: 'candidate steps per expansion' })
+    .option('concurrency', { type: 'number', default: d.concurrency, describe: 'trees searched at once' })
+    .option('rollouts-in-flight', { type: 'number', default: d.rolloutsInFlight, describe: 'rollouts of one tree at once (virtual loss)' })
+    .option('c', { type: 'number', default: d.c, describe: 'UCT exploration constant' })
+    .option('max-depth', { type: 'number', default: d.maxDepth, describe: 'steps before a trajectory is cut (too deep)' })
+    .option('mode', { choices: ['rstar', 'classic'] as const, default: d.mode, describe: 'UCT for unvisited children: rstar scores 0, classic visits first' })
+    .option('errors-threshold', { type: 'number', default: d.errorsThreshold, describe: 'consecutive code errors that end a trajectory' })
+    .option('engine', { choices: ['native', 'reference'] as const, default: d.engine, describe: 'tree engine: the C++ addon or the TypeScript reference' })
+    .option('policy-batch', { type: 'number', default: d.policyBatch, describe: 'most expansions in one policy call' })
+    .option('seed', { type: 'number', default: 0, describe: 'seed of the simulated backends' })
+    .option('sim-p-correct', { type: 'number', default: simDefaults.pCorrect, describe: 'sim policy: probability of a correct step' })
+    .option('sim-p-error', { type: 'number', default: simDefaults.pError, describe: 'sim policy: probability of a code error' })
+    .option('sim-latency-ms', { type: 'number', default: simDefaults.latencyMs, describe: 'sim policy and PPM: latency of each call' })
+    .option('limit', { type: 'number', describe: 'only the first N problems' })
+    .option('overwrite', { type: 'boolean', default: false, describe: 'start over instead of resuming an earlier run in --out' })
+    .option('progress', { type: 'boolean', default: true, describe: 'show a progress bar' });
+}
+
+type SynthArgs = Awaited<ReturnType<ReturnType<typeof synthOptions>['parseAsync']>>;
+
+export async function synth(args: SynthArgs): Promise<void> {
+  const search: Partial<SearchOptions> = {
+    rollouts: args.rollouts,
+    n: args.n,
+    concurrency: args.concurrency,
+    rolloutsInFlight: args['rollouts-in-flight'],
+    c: args.c,
+    maxDepth: args['max-depth'],
+    mode: args.mode,
+    errorsThreshold: args['errors-threshold'],
+    engine: args.engine,
+    policyBatch: args['policy-batch'],
+  };
+  const sim = { seed: args.seed, pCorrect: args['sim-p-correct'], pError: args['sim-p-error'], latencyMs: args['sim-latency-ms'] };
+  const backends = {
+    policy: new SimPolicy(sim),
+    ...(args.ppm === 'sim' ? { ppm: new SimPpm({ seed: args.seed, latencyMs: sim.latencyMs }) } : {}),
+    verifier: new SimVerifier(),
+    grader: new ExactGrader(),
+  };
+  // What decides the trees' content: a resumed run must agree on all of it.
+  const run = {
+    problems: args.problems,
+    policy: args.policy,
+    ppm: args.ppm,
+    rollouts: args.rollouts,
+    n: args.n,
+    c: args.c,
+    maxDepth: args['max-depth'],
+    mode: args.mode,
+    errorsThreshold: args['errors-threshold'],
+    sim: backends.policy.options,
+  };
+
+  const out = args.out;
+  const treesFile = join(out, 'trees.jsonl');
+  const runFile = join(out, 'run.json');
+  await mkdir(out, { recursive: true });
+  if (args.overwrite) await rm(treesFile, { force: true });
+  await checkSameRun(runFile, run, args.overwrite);
+  const { ids: done, cut } = await reopen(treesFile);
+  if (cut > 0) console.error(`rstar: cut a torn last line (${cut} bytes) from ${treesFile}`);
+  if (done.size > 0) console.error(`rstar: resuming: ${done.size} problems already in ${treesFile}`);
+  await writeJsonAtomic(runFile, run);
+
+  let total = await countProblems(args.problems);
+  if (args.limit !== undefined) total = Math.min(total, args.limit);
+  const todo = Math.max(0, total - done.size);
+  const writer = await JsonlAppender.open(treesFile);
+  const searcher = new Search(search, backends, ({ tree }) => writer.append(tree));
+  const bar = args.progress ? progressBar(todo) : undefined;
+  const tick = setInterval(() => bar?.update(searcher.stats.problems, rates(searcher)), 500);
+  const statsFile = join(out, 'stats.json');
+  let stats: SearchStats | undefined;
+  try {
+    stats = await searcher.run(remaining(readProblems(args.problems), done, args.limit));
+  } finally {
+    clearInterval(tick);
+    bar?.update(searcher.stats.problems, rates(searcher));
+    bar?.stop();
+    await writer.close();
+    // Partial totals are worth keeping too: a failed run says how far it got.
+    await writeJsonAtomic(statsFile, summary(searcher, done.size, stats === undefined));
+  }
+  const s = summary(searcher, done.size, false);
+  console.error(
+    `rstar: ${s.problems} problems (${s.solved} solved), ${s.rollouts} rollouts, ${s.expansions} expansions in ${s.seconds.toFixed(2)} s: ` +
+      `${s.rolloutsPerSecond.toFixed(0)} rollouts/s, ${s.problemsPerSecond.toFixed(1)} problems/s -> ${treesFile}`,
+  );
+}
+
+async function checkSameRun(runFile: string, run: Record<string, unknown>, overwrite: boolean): Promise<void> {
+  if (overwrite) return;
+  let before: Record<string, unknown>;
+  try {
+    before = JSON.parse(await readFile(runFile, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return;
+  }
+  for (const [key, value] of Object.entries(run)) {
+    if (JSON.stringify(before[key]) !== JSON.stringify(value)) {
+      throw new InputError(
+        `${runFile}: this directory holds a run with ${key} = ${JSON.stringify(before[key])}, not ${JSON.stringify(value)}; ` +
+          'use another --out, the same settings, or --overwrite',
+      );
+    }
+  }
+}
+
+async function* remaining(problems: AsyncGenerator<Problem>, done: Set<string>, limit: number | undefined): AsyncGenerator<Problem> {
+  let seen = 0;
+  for await (const p of problems) {
+    if (limit !== undefined && seen++ >= limit) return;
+    if (!done.has(p.id)) yield p;
+  }
+}
+
+function rates(s: Search) {
+  const seconds = Math.max(1e-3, s.elapsedMs() / 1000);
+  return { rps: (s.stats.rollouts / seconds).toFixed(0), solved: s.stats.solved };
+}
+
+function progressBar(total: number): cliProgress.SingleBar {
+  const bar = new cliProgress.SingleBar(
+    {
+      format: 'synth |{bar}| {value}/{total} problems | {rps} rollouts/s | {solved} solved | {duration_formatted} elapsed, ETA {eta_formatted}',
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+      etaBuffer: 50,
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0, { rps: '0', solved: 0 });
+  return bar;
+}
+
+function summary(s: Search, resumed: number, failed: boolean) {
+  const st = s.stats;
+  const seconds = s.elapsedMs() / 1000;
+  return {
+    problems: st.problems,
+    resumedProblems: resumed,
+    failed,
+    solved: st.solved,
+    rollouts: st.rollouts,
+    voidRollouts: st.voidRollouts,
+    expansions: st.expansions,
+    nodes: st.nodes,
+    seconds,
+    problemsPerSecond: st.problems / seconds,
+    rolloutsPerSecond: st.rollouts / seconds,
+    expansionsPerSecond: st.expansions / seconds,
+    engine: s.engine.name,
+    options: s.options,
+    stages: Object.fromEntries(
+      Object.entries(st.stages).map(([name, x]) => [name, { ...x, meanBatch: x.calls > 0 ? x.items / x.calls : 0 }]),
+    ),
+  };
+}

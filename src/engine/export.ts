@@ -1,0 +1,83 @@
+// One finished tree as plain JSON: the line written to trees.jsonl.
+import { Flag, terminalNames, type TreeArrays } from './tree.js';
+
+export interface ExportedNode {
+  /** index within the tree; the root is 0 and a node's children are contiguous */
+  id: number;
+  /** -1 for the root */
+  parent: number;
+  depth: number;
+  /** the step text in the rStar format ("" for the root) */
+  step: string;
+  /** execution output shown to the policy, when there is one */
+  output?: string;
+  /** N: visits, the PPM's first visit included */
+  N: number;
+  /** Q = W / N, null while unvisited */
+  Q: number | null;
+  /** the PPM's score of the step, null when unscored */
+  ppm: number | null;
+  terminal: 'answer' | 'code_errors' | 'too_deep' | 'invalid' | null;
+  /** answer nodes: the extracted final answer and whether it matches the gold answer */
+  answer?: string;
+  correct?: boolean;
+}
+
+export interface ExportedTree {
+  id: string;
+  problem: string;
+  /** the gold answer */
+  answer: string;
+  /** completed rollouts */
+  rollouts: number;
+  /** the search ended because no open node was left */
+  exhausted: boolean;
+  /** at least one answer node is correct */
+  solved: boolean;
+  nodes: ExportedNode[];
+}
+
+export interface NodeTexts {
+  problem: { id: string; problem: string; answer: string };
+  step: readonly string[];
+  output: readonly (string | undefined)[];
+  answer: readonly (string | undefined)[];
+  correct: readonly (boolean | undefined)[];
+}
+
+/** Tree `tree` of the arena, whose root is node `root`. */
+export function exportTree(a: TreeArrays, tree: number, root: number, rollouts: number, texts: NodeTexts): ExportedTree {
+  const size = a.treeSize[tree]!;
+  const nodes: ExportedNode[] = [];
+  let solved = false;
+  for (let i = 0; i < size; i++) {
+    const x = root + i;
+    const n = a.visits[x]!;
+    const node: ExportedNode = {
+      id: i,
+      parent: a.parent[x]! < 0 ? -1 : a.parent[x]! - root,
+      depth: a.depth[x]!,
+      step: texts.step[i]!,
+      N: n,
+      Q: n > 0 ? a.valueSum[x]! / n : null,
+      ppm: Number.isNaN(a.ppmValue[x]!) ? null : a.ppmValue[x]!,
+      terminal: a.terminal[x]! === 0 ? null : (terminalNames[a.terminal[x]!] as ExportedNode['terminal']),
+    };
+    if (texts.output[i] !== undefined) node.output = texts.output[i];
+    if (texts.answer[i] !== undefined) node.answer = texts.answer[i];
+    if (texts.correct[i] !== undefined) {
+      node.correct = texts.correct[i];
+      solved ||= texts.correct[i] === true;
+    }
+    nodes.push(node);
+  }
+  return {
+    id: texts.problem.id,
+    problem: texts.problem.problem,
+    answer: texts.problem.answer,
+    rollouts,
+    exhausted: (a.flags[root]! & Flag.exhausted) !== 0,
+    solved,
+    nodes,
+  };
+}

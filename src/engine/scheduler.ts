@@ -1,0 +1,487 @@
+// The search scheduler: `concurrency` trees at once, each with up to `rolloutsInFlight`
+// rollouts held apart by virtual loss, refilled from the problem stream as trees finish.
+//
+// A rollout starts at its tree's root. Each time it reaches an unexpanded node it expands
+// it (DESIGN.md): the policy writes n candidate steps, the verifier classifies them, the
+// arena allocates the children with their terminal kinds, the PPM scores the open children
+// (their first visit) while the grader grades the answers, the values go into the tree,
+// and the rollout goes on from that node by UCT over its open children. It ends when the
+// node it stands on has no open child left (every child terminal or exhausted).
+//
+// Each of those steps is a Stage that takes everything waiting for it as one batch, so
+// while the policy generates for one batch the verifier checks the previous one; there is
+// no barrier per tree level and no tree waits for another.
+import type { Problem } from '../io/problems.js';
+import type { Policy } from '../policy/policy.js';
+import type { Ppm } from '../ppm/ppm.js';
+import type { Grader, Verdict, Verifier } from '../verify/verifier.js';
+import { exportTree, type ExportedTree } from './export.js';
+import { NativeTree } from './native.js';
+import { ReferenceTree } from './reference.js';
+import { Stage, type StageStats } from './stage.js';
+import { Flag, nodesPerTreeBound, SelectMode, SelectResult, Terminal, type SelectModeName, type TreeEngine } from './tree.js';
+
+export interface SearchOptions {
+  /** completed rollouts per problem (fewer when the tree is exhausted first) */
+  rollouts: number;
+  /** candidate steps per expansion */
+  n: number;
+  /** trees searched at once */
+  concurrency: number;
+  /** rollouts of one tree in flight at once, kept apart by virtual loss */
+  rolloutsInFlight: number;
+  /** UCT exploration constant */
+  c: number;
+  /** a step at this depth that is not an answer ends the trajectory (too deep) */
+  maxDepth: number;
+  mode: SelectModeName;
+  /** consecutive code errors that end a trajectory */
+  errorsThreshold: number;
+  engine: 'native' | 'reference';
+  /** most requests in one policy call, and policy calls in flight at once */
+  policyBatch: number;
+  policyConcurrency: number;
+}
+
+export const searchDefaults: SearchOptions = {
+  rollouts: 16,
+  n: 12,
+  concurrency: 64,
+  rolloutsInFlight: 4,
+  c: 2,
+  maxDepth: 16,
+  mode: 'rstar',
+  errorsThreshold: 2,
+  engine: 'native',
+  policyBatch: 512,
+  policyConcurrency: 1,
+};
+
+export interface SearchBackends {
+  policy: Policy;
+  /** none: round-1 search, values come from graded answers alone */
+  ppm?: Ppm;
+  verifier: Verifier;
+  grader: Grader;
+}
+
+export interface SearchStats {
+  problems: number;
+  solved: number;
+  rollouts: number;
+  expansions: number;
+  nodes: number;
+  /** rollouts that found the tree exhausted before expanding anything */
+  voidRollouts: number;
+  elapsedMs: number;
+  stages: Record<string, StageStats>;
+}
+
+export interface FinishedTree {
+  tree: ExportedTree;
+  /** this tree's wall time from first rollout to last */
+  ms: number;
+}
+
+interface ActiveTree {
+  problem: Problem;
+  tree: number;
+  root: number;
+  started: number;
+  completed: number;
+  inFlight: number;
+  parked: Rollout[];
+  finished: boolean;
+  startedAt: number;
+  // Per node, by index within the tree.
+  step: string[];
+  output: (string | undefined)[];
+  answer: (string | undefined)[];
+  correct: (boolean | undefined)[];
+  errors: number[];
+}
+
+interface Rollout {
+  tree: ActiveTree;
+  /** the node the rollout stands on; it holds virtual loss from there up to the root */
+  node: number;
+  expansions: number;
+}
+
+interface Expansion {
+  rollout: Rollout;
+  leaf: number;
+  /** the trajectory from the root to the leaf */
+  steps: string[];
+  candidates: string[];
+  first: number;
+  scoreNodes: number[];
+  scoreValues: number[];
+  gradeNodes: number[];
+  gradeValues: number[];
+  /** invalid terminals: they back up -1 onto themselves */
+  invalidNodes: number[];
+  joins: number;
+}
+
+export function validateSearchOptions(o: SearchOptions): void {
+  const positive: (keyof SearchOptions)[] = ['rollouts', 'n', 'concurrency', 'rolloutsInFlight', 'maxDepth', 'errorsThreshold', 'policyBatch', 'policyConcurrency'];
+  for (const key of positive) {
+    const v = o[key] as number;
+    if (!(Number.isInteger(v) && v >= 1)) throw new RangeError(`${key} must be an integer >= 1 (got ${v})`);
+  }
+  if (!(Number.isFinite(o.c) && o.c >= 0)) throw new RangeError(`c must be a number >= 0 (got ${o.c})`);
+  if (!(o.mode in SelectMode)) throw new RangeError(`mode must be rstar or classic (got ${o.mode})`);
+  if (o.engine !== 'native' && o.engine !== 'reference') throw new RangeError(`engine must be native or reference (got ${o.engine})`);
+}
+
+export function createEngine(kind: 'native' | 'reference', trees: number, nodesPerTree: number): TreeEngine {
+  return kind === 'native' ? new NativeTree(trees, nodesPerTree) : new ReferenceTree(trees, nodesPerTree);
+}
+
+export class Search {
+  readonly options: SearchOptions;
+  readonly engine: TreeEngine;
+  readonly stats: SearchStats;
+  private readonly active = new Set<ActiveTree>();
+  private readonly select: Stage<Rollout>;
+  private readonly expand: Stage<Expansion>;
+  private readonly verify: Stage<Expansion>;
+  private readonly score: Stage<Expansion>;
+  private readonly grade: Stage<Expansion>;
+  private readonly backup: Stage<Expansion>;
+  private input!: AsyncIterator<Problem>;
+  private inputDone = false;
+  private filling = false;
+  /** a fatal error: no new rollout starts */
+  private error: unknown;
+  /** a bad input line: the trees in flight are finished and written, then the run fails */
+  private inputError: unknown;
+  private writes: Promise<void> = Promise.resolve();
+  private settle!: { resolve: () => void; reject: (e: unknown) => void };
+  private startedAt = 0;
+
+  constructor(
+    options: Partial<SearchOptions>,
+    private readonly backends: SearchBackends,
+    private readonly onTree: (finished: FinishedTree) => Promise<void> | void,
+  ) {
+    this.options = { ...searchDefaults, ...options };
+    validateSearchOptions(this.options);
+    const o = this.options;
+    this.engine = createEngine(o.engine, o.concurrency, nodesPerTreeBound(o.rollouts, o.maxDepth, o.n));
+    const fail = (e: unknown) => this.fail(e);
+    this.select = new Stage('select', (b) => this.runSelect(b), fail);
+    this.expand = new Stage('expand', (b) => this.runExpand(b), fail, o.policyBatch, o.policyConcurrency);
+    this.verify = new Stage('verify', (b) => this.runVerify(b), fail);
+    this.score = new Stage('score', (b) => this.runScore(b), fail);
+    this.grade = new Stage('grade', (b) => this.runGrade(b), fail);
+    this.backup = new Stage('backup', (b) => this.runBackup(b), fail);
+    const stages = [this.select, this.expand, this.verify, this.score, this.grade, this.backup];
+    this.stats = {
+      problems: 0,
+      solved: 0,
+      rollouts: 0,
+      expansions: 0,
+      nodes: 0,
+      voidRollouts: 0,
+      elapsedMs: 0,
+      stages: Object.fromEntries(stages.map((s) => [s.name, s.stats])),
+    };
+  }
+
+  /** Searches every problem of the stream; resolves once the last tree has been handed to onTree. */
+  run(problems: AsyncIterable<Problem>): Promise<SearchStats> {
+    this.input = problems[Symbol.asyncIterator]();
+    this.startedAt = performance.now();
+    return new Promise<SearchStats>((resolve, reject) => {
+      this.settle = { resolve: () => resolve(this.stats), reject };
+      void this.fill();
+    });
+  }
+
+  elapsedMs(): number {
+    return performance.now() - this.startedAt;
+  }
+
+  private fail(e: unknown): void {
+    if (this.error !== undefined) return;
+    this.error = e;
+    // Trees already handed over are written in full before the error surfaces.
+    void this.writes.then(() => this.settle.reject(e), () => this.settle.reject(e));
+  }
+
+  private async fill(): Promise<void> {
+    if (this.filling) return;
+    this.filling = true;
+    try {
+      while (!this.inputDone && this.error === undefined && this.active.size < this.options.concurrency) {
+        const next = await this.input.next();
+        if (next.done) this.inputDone = true;
+        else this.startTree(next.value);
+      }
+    } catch (e) {
+      this.inputDone = true;
+      this.inputError = e;
+    } finally {
+      this.filling = false;
+    }
+    this.checkDone();
+  }
+
+  private checkDone(): void {
+    if (!this.inputDone || this.active.size > 0 || this.filling) return;
+    this.stats.elapsedMs = this.elapsedMs();
+    const error = this.error ?? this.inputError;
+    void this.writes.then(() => (error === undefined ? this.settle.resolve() : this.settle.reject(error)), this.settle.reject);
+  }
+
+  private startTree(problem: Problem): void {
+    const tree = this.engine.acquire();
+    if (tree < 0) throw new Error('internal: no free tree although fewer than `concurrency` are active');
+    const t: ActiveTree = {
+      problem,
+      tree,
+      root: tree * this.engine.nodesPerTree,
+      started: 0,
+      completed: 0,
+      inFlight: 0,
+      parked: [],
+      finished: false,
+      startedAt: performance.now(),
+      step: [''],
+      output: [undefined],
+      answer: [undefined],
+      correct: [undefined],
+      errors: [0],
+    };
+    this.active.add(t);
+    this.launch(t);
+  }
+
+  private launch(t: ActiveTree): void {
+    const o = this.options;
+    const exhausted = (this.engine.arrays.flags[t.root]! & Flag.exhausted) !== 0;
+    while (!exhausted && t.inFlight < o.rolloutsInFlight && t.started < o.rollouts && this.error === undefined) {
+      t.started++;
+      t.inFlight++;
+      this.select.push({ tree: t, node: t.root, expansions: 0 });
+    }
+    if (t.inFlight === 0) this.finishTree(t);
+  }
+
+  private runSelect(batch: Rollout[]): void {
+    const starts = Int32Array.from(batch, (r) => r.node);
+    const leaves = new Int32Array(batch.length);
+    this.engine.select(starts, leaves, SelectMode[this.options.mode], this.options.c);
+    const ended: Rollout[] = [];
+    batch.forEach((r, i) => {
+      const leaf = leaves[i]!;
+      if (leaf >= 0) {
+        r.node = leaf;
+        this.expand.push(newExpansion(r, leaf));
+      } else if (leaf === SelectResult.blocked) {
+        r.tree.parked.push(r);
+      } else {
+        ended.push(r);
+      }
+    });
+    if (ended.length === 0) return;
+    this.engine.unwind(Int32Array.from(ended, (r) => r.node));
+    for (const r of ended) {
+      const t = r.tree;
+      t.inFlight--;
+      if (r.expansions > 0) {
+        t.completed++;
+        this.stats.rollouts++;
+      } else {
+        this.stats.voidRollouts++;
+      }
+      this.launch(t);
+    }
+  }
+
+  private async runExpand(batch: Expansion[]): Promise<void> {
+    const { n } = this.options;
+    const policy = this.backends.policy;
+    for (const e of batch) e.steps = this.trajectory(e.rollout.tree, e.leaf);
+    const out = await policy.generate(batch.map((e) => ({ problem: e.rollout.tree.problem, steps: e.steps, n })));
+    if (out.length !== batch.length) throw new Error(`policy ${policy.name}: ${out.length} results for ${batch.length} requests`);
+    batch.forEach((e, i) => {
+      const candidates = out[i];
+      if (!Array.isArray(candidates) || candidates.length > n || candidates.some((c) => typeof c !== 'string')) {
+        throw new Error(`policy ${policy.name}: request ${i} must give at most ${n} candidate steps as strings`);
+      }
+      e.candidates = candidates;
+      this.verify.push(e);
+    });
+  }
+
+  private async runVerify(batch: Expansion[]): Promise<void> {
+    const { maxDepth, errorsThreshold } = this.options;
+    const verifier = this.backends.verifier;
+    const requests = batch.flatMap((e) => e.candidates.map((step) => ({ problem: e.rollout.tree.problem, steps: e.steps, step })));
+    const verdicts = await verifier.verify(requests);
+    if (verdicts.length !== requests.length) throw new Error(`verifier ${verifier.name}: ${verdicts.length} verdicts for ${requests.length} steps`);
+
+    const a = this.engine.arrays;
+    const kinds = new Uint8Array(requests.length);
+    const errors = new Int32Array(requests.length);
+    let k = 0;
+    for (const e of batch) {
+      const t = e.rollout.tree;
+      const depth = a.depth[e.leaf]! + 1;
+      const parentErrors = t.errors[e.leaf - t.root]!;
+      for (let j = 0; j < e.candidates.length; j++, k++) {
+        const v = verdicts[k]!;
+        errors[k] = v.kind === 'error' ? parentErrors + 1 : 0;
+        kinds[k] = terminalKind(v, errors[k]!, errorsThreshold, depth, maxDepth);
+      }
+    }
+    const leaves = Int32Array.from(batch, (e) => e.leaf);
+    const counts = Int32Array.from(batch, (e) => e.candidates.length);
+    const first = new Int32Array(batch.length);
+    this.engine.expand(leaves, counts, kinds, first);
+
+    k = 0;
+    batch.forEach((e, i) => {
+      const t = e.rollout.tree;
+      e.first = first[i]!;
+      for (let j = 0; j < e.candidates.length; j++, k++) {
+        const node = e.first + j;
+        const v: Verdict = verdicts[k]!;
+        t.step.push(e.candidates[j]!);
+        t.output.push(v.output);
+        t.answer.push(v.answer);
+        t.correct.push(undefined);
+        t.errors.push(errors[k]!);
+        const kind = kinds[k]!;
+        if (kind === Terminal.none) {
+          if (this.backends.ppm) e.scoreNodes.push(node);
+        } else if (kind === Terminal.answer) {
+          e.gradeNodes.push(node);
+        } else {
+          e.invalidNodes.push(node);
+        }
+      }
+      this.stats.nodes += e.candidates.length;
+      e.joins = (e.scoreNodes.length > 0 ? 1 : 0) + (e.gradeNodes.length > 0 ? 1 : 0);
+      if (e.scoreNodes.length > 0) this.score.push(e);
+      if (e.gradeNodes.length > 0) this.grade.push(e);
+      if (e.joins === 0) this.backup.push(e);
+    });
+  }
+
+  private async runScore(batch: Expansion[]): Promise<void> {
+    const ppm = this.backends.ppm!;
+    const requests = batch.flatMap((e) => {
+      const t = e.rollout.tree;
+      return e.scoreNodes.map((node) => ({ problem: t.problem, steps: [...e.steps, t.step[node - t.root]!] }));
+    });
+    const scores = await ppm.score(requests);
+    if (scores.length !== requests.length) throw new Error(`ppm ${ppm.name}: ${scores.length} scores for ${requests.length} steps`);
+    let k = 0;
+    for (const e of batch) {
+      for (let j = 0; j < e.scoreNodes.length; j++, k++) {
+        const s = scores[k]!;
+        if (!(s >= -1 && s <= 1)) throw new Error(`ppm ${ppm.name}: score ${s} is outside [-1, 1]`);
+        e.scoreValues.push(s);
+      }
+      this.join(e);
+    }
+  }
+
+  private async runGrade(batch: Expansion[]): Promise<void> {
+    const grader = this.backends.grader;
+    const requests = batch.flatMap((e) => {
+      const t = e.rollout.tree;
+      return e.gradeNodes.map((node) => ({ answer: t.answer[node - t.root]!, gold: t.problem.answer }));
+    });
+    const results = await grader.grade(requests);
+    if (results.length !== requests.length) throw new Error(`grader ${grader.name}: ${results.length} results for ${requests.length} answers`);
+    let k = 0;
+    for (const e of batch) {
+      const t = e.rollout.tree;
+      for (const node of e.gradeNodes) {
+        const correct = results[k++] === true;
+        t.correct[node - t.root] = correct;
+        e.gradeValues.push(correct ? 1 : -1);
+      }
+      this.join(e);
+    }
+  }
+
+  private join(e: Expansion): void {
+    if (--e.joins === 0) this.backup.push(e);
+  }
+
+  private runBackup(batch: Expansion[]): void {
+    const scored = batch.flatMap((e) => e.scoreNodes);
+    if (scored.length > 0) {
+      this.engine.initValues(Int32Array.from(scored), Float32Array.from(batch.flatMap((e) => e.scoreValues)));
+    }
+    const nodes = batch.flatMap((e) => [...e.gradeNodes, ...e.invalidNodes]);
+    if (nodes.length > 0) {
+      const values = batch.flatMap((e) => [...e.gradeValues, ...e.invalidNodes.map(() => -1)]);
+      this.engine.backup(Int32Array.from(nodes), Float32Array.from(values));
+    }
+    const touched = new Set<ActiveTree>();
+    for (const e of batch) {
+      e.rollout.expansions++;
+      this.stats.expansions++;
+      this.select.push(e.rollout);
+      touched.add(e.rollout.tree);
+    }
+    // A rollout parked behind a pending expansion may go on now that one has landed.
+    for (const t of touched) {
+      for (const r of t.parked) this.select.push(r);
+      t.parked = [];
+    }
+  }
+
+  /** The steps from the root to node, in order. */
+  private trajectory(t: ActiveTree, node: number): string[] {
+    const parent = this.engine.arrays.parent;
+    const steps: string[] = [];
+    for (let x = node; x !== t.root; x = parent[x]!) steps.push(t.step[x - t.root]!);
+    return steps.reverse();
+  }
+
+  private finishTree(t: ActiveTree): void {
+    if (t.finished) return;
+    t.finished = true;
+    this.checkReleased(t);
+    const tree = exportTree(this.engine.arrays, t.tree, t.root, t.completed, t);
+    this.engine.release(t.tree);
+    this.active.delete(t);
+    this.stats.problems++;
+    if (tree.solved) this.stats.solved++;
+    const finished: FinishedTree = { tree, ms: performance.now() - t.startedAt };
+    this.writes = this.writes.then(() => this.onTree(finished));
+    this.writes.catch((e) => this.fail(e));
+    void this.fill();
+  }
+
+  // Every rollout of a finished tree has ended: no virtual loss or pending node may remain.
+  private checkReleased(t: ActiveTree): void {
+    const a = this.engine.arrays;
+    const end = t.root + a.treeSize[t.tree]!;
+    for (let x = t.root; x < end; x++) {
+      if (a.virtualLoss[x] !== 0 || a.flags[x]! & Flag.pending) {
+        throw new Error(`internal: tree of problem ${t.problem.id} finished with virtual loss or a pending expansion at node ${x - t.root}`);
+      }
+    }
+  }
+}
+
+function newExpansion(rollout: Rollout, leaf: number): Expansion {
+  return { rollout, leaf, steps: [], candidates: [], first: -1, scoreNodes: [], scoreValues: [], gradeNodes: [], gradeValues: [], invalidNodes: [], joins: 0 };
+}
+
+function terminalKind(v: Verdict, errors: number, errorsThreshold: number, depth: number, maxDepth: number): number {
+  if (v.kind === 'answer') return Terminal.answer;
+  if (v.kind === 'invalid') return Terminal.invalid;
+  if (errors >= errorsThreshold) return Terminal.codeErrors;
+  if (depth >= maxDepth) return Terminal.tooDeep;
+  return Terminal.none;
+}

@@ -1,0 +1,83 @@
+// The tree engine's shape, shared by the native arena (native/include/rstar/arena.hpp)
+// and the TypeScript reference (reference.ts), which is the oracle for the native one.
+// Node indices are global: tree t owns [t * nodesPerTree, t * nodesPerTree + treeSize[t]),
+// its root first, children of a node contiguous from firstChild.
+
+/** Bits of TreeArrays.flags. */
+export const Flag = {
+  expanded: 1,
+  /** selected for expansion; the policy call is in flight */
+  pending: 2,
+  /** expanded, and every child is terminal or exhausted */
+  exhausted: 4,
+} as const;
+
+/** TreeArrays.terminal. Answers back up to the root; the other kinds update the node only. */
+export const Terminal = {
+  none: 0,
+  answer: 1,
+  /** consecutive code errors reached the threshold */
+  codeErrors: 2,
+  /** max depth reached without an answer */
+  tooDeep: 3,
+  /** the step could not be parsed */
+  invalid: 4,
+} as const;
+export type TerminalKind = (typeof Terminal)[keyof typeof Terminal];
+export const terminalKinds = 5;
+export const terminalNames = ['none', 'answer', 'code_errors', 'too_deep', 'invalid'] as const;
+
+/** select() results besides a node index. */
+export const SelectResult = {
+  /** the start node has nothing left to explore */
+  exhausted: -1,
+  /** every open path runs into a pending expansion: try again after one lands */
+  blocked: -2,
+} as const;
+
+/**
+ * rstar: the authors' UCT, an unvisited child scores exactly 0 and ties go to the first
+ * child. classic: the textbook rule, the first unvisited child before any other.
+ */
+export const SelectMode = { rstar: 0, classic: 1 } as const;
+export type SelectModeName = keyof typeof SelectMode;
+
+export interface TreeArrays {
+  parent: Int32Array;
+  firstChild: Int32Array;
+  childCount: Int32Array;
+  depth: Int32Array;
+  /** N */
+  visits: Int32Array;
+  /** W */
+  valueSum: Float32Array;
+  virtualLoss: Int32Array;
+  /** NaN until the PPM scores the node */
+  ppmValue: Float32Array;
+  flags: Uint8Array;
+  terminal: Uint8Array;
+  /** per tree */
+  treeSize: Int32Array;
+}
+
+/** The batch-first search operations; see arena.hpp for each one's exact contract. */
+export interface TreeEngine {
+  readonly name: 'native' | 'reference';
+  readonly trees: number;
+  readonly nodesPerTree: number;
+  readonly arrays: TreeArrays;
+  /** A free tree with a fresh root, or -1 when all are in use. */
+  acquire(): number;
+  /** Clears the tree and returns it to the free list. */
+  release(tree: number): void;
+  select(starts: Int32Array, leaves: Int32Array, mode: number, c: number): void;
+  expand(leaves: Int32Array, counts: Int32Array, kinds: Uint8Array, firstChild: Int32Array): void;
+  initValues(nodes: Int32Array, values: Float32Array): void;
+  backup(nodes: Int32Array, values: Float32Array): void;
+  unwind(nodes: Int32Array): void;
+}
+
+/** The most nodes one tree can need: every rollout expands at most maxDepth nodes. */
+export function nodesPerTreeBound(rollouts: number, maxDepth: number, n: number): number {
+  return 1 + rollouts * maxDepth * n;
+}

@@ -1,0 +1,57 @@
+// Problems JSONL: one {"id", "problem", "answer", ...} object a line, as in the evaluation
+// sets. Read as a stream, so a 100k-problem file costs no memory; a bad line stops the
+// stream with an error naming the file, the line and the field.
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+export interface Problem {
+  id: string;
+  problem: string;
+  /** the gold answer, in the source's notation */
+  answer: string;
+}
+
+export class InputError extends Error {}
+
+export function parseProblem(line: string, where: string): Problem {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (e) {
+    throw new InputError(`${where}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InputError(`${where}: expected a JSON object`);
+  const o = value as Record<string, unknown>;
+  const text = (field: string, allowNumber: boolean): string => {
+    const v = o[field];
+    if (typeof v === 'string' && v.length > 0) return v;
+    if (allowNumber && typeof v === 'number' && Number.isFinite(v)) return String(v);
+    if (v === undefined) throw new InputError(`${where}: missing field "${field}"`);
+    throw new InputError(`${where}: field "${field}" must be a non-empty string${allowNumber ? ' or a number' : ''}`);
+  };
+  return { id: text('id', true), problem: text('problem', false), answer: text('answer', true) };
+}
+
+/** Streams the problems of a JSONL file; blank lines are skipped, ids must be unique. */
+export async function* readProblems(file: string): AsyncGenerator<Problem> {
+  const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const seen = new Set<string>();
+  let n = 0;
+  for await (const line of lines) {
+    n++;
+    if (line.trim() === '') continue;
+    const where = `${file}:${n}`;
+    const p = parseProblem(line, where);
+    if (seen.has(p.id)) throw new InputError(`${where}: duplicate id "${p.id}"`);
+    seen.add(p.id);
+    yield p;
+  }
+}
+
+/** Number of non-blank lines: the progress bar's total, counted without parsing. */
+export async function countProblems(file: string): Promise<number> {
+  let count = 0;
+  const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  for await (const line of lines) if (line.trim() !== '') count++;
+  return count;
+}

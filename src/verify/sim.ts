@@ -1,0 +1,27 @@
+// SIMULATED verifier: classifies the simulated policy's steps by their [sim:...] tags
+// instead of running their code. It pairs with SimPolicy only; real steps need the Python
+// executor.
+import { simTag } from '../policy/sim.js';
+import { answerEnd, codeEnd, lastBoxed, stepEnd } from './step.js';
+import type { Verdict, Verifier, VerifyRequest } from './verifier.js';
+
+export class SimVerifier implements Verifier {
+  readonly name = 'sim';
+
+  async verify(requests: VerifyRequest[]): Promise<Verdict[]> {
+    return requests.map(({ step }) => classify(step));
+  }
+}
+
+function classify(step: string): Verdict {
+  const tag = simTag(step);
+  const ended = step.endsWith(stepEnd) || step.endsWith(answerEnd) || step.includes(codeEnd);
+  if (tag === undefined || !ended) return { kind: 'invalid' };
+  if (tag === 'error') return { kind: 'error', output: 'NameError: simulated code error' };
+  const answer = lastBoxed(step);
+  if (answer !== undefined) {
+    const output = /<output>([\s\S]*?)<end_of_output>/.exec(step)?.[1];
+    return output === undefined ? { kind: 'answer', answer } : { kind: 'answer', answer, output };
+  }
+  return { kind: 'step' };
+}
