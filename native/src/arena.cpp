@@ -1,5 +1,6 @@
 #include "rstar/arena.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -74,6 +75,20 @@ void Arena::reset_node(int32_t node, int32_t parent_node, int32_t node_depth, ui
   ppm_value[node] = kUnscored;
   flags[node] = 0;
   terminal[node] = kind;
+}
+
+// One array at a time over the contiguous range: plain streaming stores.
+void Arena::init_children(int32_t first, int32_t count, int32_t parent_node, const uint8_t* kinds) {
+  std::fill_n(parent + first, count, parent_node);
+  std::fill_n(first_child + first, count, -1);
+  std::fill_n(child_count + first, count, 0);
+  std::fill_n(depth + first, count, depth[parent_node] + 1);
+  std::fill_n(visits + first, count, 0);
+  std::fill_n(value_sum + first, count, 0.0f);
+  std::fill_n(virtual_loss + first, count, 0);
+  std::fill_n(ppm_value + first, count, kUnscored);
+  std::fill_n(flags + first, count, uint8_t(0));
+  std::copy_n(kinds, count, terminal + first);
 }
 
 int32_t Arena::acquire() {
@@ -235,7 +250,8 @@ void Arena::expand(std::span<const int32_t> leaves, std::span<const int32_t> cou
     const int32_t tree = tree_of(leaf);
     const int32_t first = root(tree) + tree_size[tree];
     tree_size[tree] += counts[i];
-    for (int32_t j = 0; j < counts[i]; ++j) reset_node(first + j, leaf, depth[leaf] + 1, kinds[k++]);
+    init_children(first, counts[i], leaf, kinds.data() + k);
+    k += size_t(counts[i]);
     first_child[leaf] = first;
     child_count[leaf] = counts[i];
     flags[leaf] = uint8_t((flags[leaf] | kExpanded) & ~kPending);
@@ -258,19 +274,30 @@ void Arena::init_values(std::span<const int32_t> nodes, std::span<const float> v
 void Arena::backup(std::span<const int32_t> nodes, std::span<const float> values) {
   if (values.size() < nodes.size()) fail("backup: values is shorter than nodes");
   for (int32_t node : nodes) check_node(node, "backup");
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    const int32_t node = nodes[i];
-    const float v = values[i];
-    const uint8_t kind = terminal[node];
-    if (kind != kNotTerminal && kind != kAnswer) {
+  // Siblings that follow each other in the batch (the answers of one expansion) share
+  // their ancestors: walk those once, adding the siblings' values in batch order, which
+  // gives every node the same sequence of additions as one walk per node would.
+  const auto leaf_only = [&](int32_t node) {
+    return terminal[node] != kNotTerminal && terminal[node] != kAnswer;
+  };
+  size_t i = 0;
+  while (i < nodes.size()) {
+    const int32_t p = parent[nodes[i]];
+    run_.clear();
+    size_t j = i;
+    for (; j < nodes.size(); ++j) {
+      const int32_t node = nodes[j];
+      const bool alone = leaf_only(node);  // a terminal has no descendants: order is free
+      if (!alone && parent[node] != p) break;
       visits[node] += 1;
-      value_sum[node] += v;
-      continue;
+      value_sum[node] += values[j];
+      if (!alone) run_.push_back(values[j]);
     }
-    for (int32_t x = node; x >= 0; x = parent[x]) {
-      visits[x] += 1;
-      value_sum[x] += v;
+    for (int32_t x = p; x >= 0 && !run_.empty(); x = parent[x]) {
+      visits[x] += int32_t(run_.size());
+      for (float v : run_) value_sum[x] += v;
     }
+    i = j;
   }
 }
 

@@ -114,6 +114,7 @@ class Arena {
   bool all_children_closed(int32_t node) const;
   void propagate_exhausted(int32_t node);
   void reset_node(int32_t node, int32_t parent_node, int32_t node_depth, uint8_t kind);
+  void init_children(int32_t first, int32_t count, int32_t parent_node, const uint8_t* kinds);
 
   int32_t trees_;
   int32_t nodes_per_tree_;
@@ -121,6 +122,7 @@ class Arena {
   std::vector<int32_t> free_trees_;  // a stack: back() is the next tree acquired
   std::vector<uint8_t> in_use_;
   std::vector<int32_t> need_;  // expand() scratch, all zero between calls
+  std::vector<float> run_;     // backup() scratch
 };
 
 }  // namespace rstar
