@@ -359,6 +359,17 @@ describe('rstar synth', () => {
     const r = rstar(['synth', '--problems', problems, '--out', join(dir, 'out'), '--rollouts', '0', '--no-progress']);
     assertExit(r, 1);
     assert.match(r.stderr, /rollouts must be an integer >= 1 \(got 0\)/);
+    assert.equal(existsSync(join(dir, 'out', 'run.json')), false, 'a refused run writes nothing');
+    const fixed = rstar(['synth', '--problems', problems, '--out', join(dir, 'out'), '--rollouts', '2', '--no-progress']);
+    assertExit(fixed, 0);
+  });
+
+  test('a missing problems file is named, without a stack trace', () => {
+    const dir = tempDir();
+    const r = rstar(['synth', '--problems', join(dir, 'nope.jsonl'), '--out', join(dir, 'out'), '--no-progress']);
+    assertExit(r, 1);
+    assert.match(r.stderr, /^rstar: ENOENT: no such file or directory, open '.*nope\.jsonl'/m);
+    assert.doesNotMatch(r.stderr, /    at /);
   });
 
   test(

@@ -144,3 +144,18 @@ test('more search finds more correct answers than a single rollout', async () =>
   const many = await solved(16);
   assert.ok(many > one, `16 rollouts solved ${many}, 1 rollout ${one}`);
 });
+
+test('after a fatal error no more trees are handed over', async () => {
+  const b = backends();
+  const policy = b.policy;
+  let calls = 0;
+  b.policy = { name: 'flaky', generate: (rs) => (++calls === 6 ? Promise.reject(new Error('boom')) : policy.generate(rs)) };
+  let handed = 0;
+  const search = new Search({ rollouts: 3, n: 3, concurrency: 4 }, b, () => {
+    handed++;
+  });
+  await assert.rejects(search.run(stream(problems(30))), /boom/);
+  const atRejection = handed;
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(handed, atRejection);
+});

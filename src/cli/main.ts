@@ -29,7 +29,8 @@ async function main(): Promise<void> {
 
 main().catch((e: unknown) => {
   // Input and option errors are the user's to fix: the message says what and where.
-  if (e instanceof InputError || e instanceof RangeError) console.error(`rstar: ${e.message}`);
+  const missingFile = (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+  if (e instanceof InputError || e instanceof RangeError || missingFile) console.error(`rstar: ${(e as Error).message}`);
   else console.error('rstar:', e);
   process.exit(1);
 });

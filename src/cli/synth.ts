@@ -3,7 +3,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Argv } from 'yargs';
-import { Search, searchDefaults, type SearchOptions, type SearchStats } from '../engine/scheduler.js';
+import { Search, searchDefaults, validateSearchOptions, type SearchOptions, type SearchStats } from '../engine/scheduler.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { JsonlAppender, reopen } from '../io/jsonl.js';
 import { countProblems, InputError, readProblems, type Problem } from '../io/problems.js';
@@ -60,32 +60,37 @@ export async function synth(args: SynthArgs): Promise<void> {
     verifier: new SimVerifier(),
     grader: new ExactGrader(),
   };
-  // What decides the trees' content: a resumed run must agree on all of it.
-  const run = {
-    problems: args.problems,
+  // What decides the trees' content: a resumed run must agree on all of it. With more than
+  // one rollout in flight, trees also depend on how the stages batch, so a resumed run
+  // continues the same search, not the very trees one uninterrupted run would have grown.
+  const { latencyMs: _latency, ...simContent } = backends.policy.options;
+  const settings = {
     policy: args.policy,
     ppm: args.ppm,
     rollouts: args.rollouts,
     n: args.n,
+    rolloutsInFlight: args['rollouts-in-flight'],
     c: args.c,
     maxDepth: args['max-depth'],
     mode: args.mode,
     errorsThreshold: args['errors-threshold'],
-    sim: backends.policy.options,
+    sim: simContent,
   };
 
+  // Everything that can be refused is checked before anything is written.
+  validateSearchOptions({ ...searchDefaults, ...search });
+  let total = await countProblems(args.problems);
   const out = args.out;
   const treesFile = join(out, 'trees.jsonl');
   const runFile = join(out, 'run.json');
   await mkdir(out, { recursive: true });
   if (args.overwrite) await rm(treesFile, { force: true });
-  await checkSameRun(runFile, run, args.overwrite);
+  else await checkSameRun(runFile, settings);
   const { ids: done, cut } = await reopen(treesFile);
   if (cut > 0) console.error(`rstar: cut a torn last line (${cut} bytes) from ${treesFile}`);
   if (done.size > 0) console.error(`rstar: resuming: ${done.size} problems already in ${treesFile}`);
-  await writeJsonAtomic(runFile, run);
+  await writeJsonAtomic(runFile, { ...settings, problems: args.problems });
 
-  let total = await countProblems(args.problems);
   if (args.limit !== undefined) total = Math.min(total, args.limit);
   const todo = Math.max(0, total - done.size);
   const writer = await JsonlAppender.open(treesFile);
@@ -111,8 +116,7 @@ export async function synth(args: SynthArgs): Promise<void> {
   );
 }
 
-async function checkSameRun(runFile: string, run: Record<string, unknown>, overwrite: boolean): Promise<void> {
-  if (overwrite) return;
+async function checkSameRun(runFile: string, run: Record<string, unknown>): Promise<void> {
   let before: Record<string, unknown>;
   try {
     before = JSON.parse(await readFile(runFile, 'utf8')) as Record<string, unknown>;
@@ -161,8 +165,10 @@ function summary(s: Search, resumed: number, failed: boolean) {
   const st = s.stats;
   const seconds = s.elapsedMs() / 1000;
   return {
+    /** problems finished by this invocation; totalProblems adds those of earlier ones */
     problems: st.problems,
     resumedProblems: resumed,
+    totalProblems: st.problems + resumed,
     failed,
     solved: st.solved,
     rollouts: st.rollouts,

@@ -171,12 +171,17 @@ export class Search {
     const o = this.options;
     this.engine = createEngine(o.engine, o.concurrency, nodesPerTreeBound(o.rollouts, o.maxDepth, o.n));
     const fail = (e: unknown) => this.fail(e);
-    this.select = new Stage('select', (b) => this.runSelect(b), fail);
-    this.expand = new Stage('expand', (b) => this.runExpand(b), fail, o.policyBatch, o.policyConcurrency);
-    this.verify = new Stage('verify', (b) => this.runVerify(b), fail);
-    this.score = new Stage('score', (b) => this.runScore(b), fail);
-    this.grade = new Stage('grade', (b) => this.runGrade(b), fail);
-    this.backup = new Stage('backup', (b) => this.runBackup(b), fail);
+    // After a fatal error every stage drops its work: the run has already failed.
+    const live =
+      <T>(run: (batch: T[]) => Promise<void> | void) =>
+      (batch: T[]) =>
+        this.error === undefined ? run(batch) : undefined;
+    this.select = new Stage('select', live((b) => this.runSelect(b)), fail);
+    this.expand = new Stage('expand', live((b) => this.runExpand(b)), fail, o.policyBatch, o.policyConcurrency);
+    this.verify = new Stage('verify', live((b) => this.runVerify(b)), fail);
+    this.score = new Stage('score', live((b) => this.runScore(b)), fail);
+    this.grade = new Stage('grade', live((b) => this.runGrade(b)), fail);
+    this.backup = new Stage('backup', live((b) => this.runBackup(b)), fail);
     const stages = [this.select, this.expand, this.verify, this.score, this.grade, this.backup];
     this.stats = {
       problems: 0,
@@ -448,7 +453,7 @@ export class Search {
   }
 
   private finishTree(t: ActiveTree): void {
-    if (t.finished) return;
+    if (t.finished || this.error !== undefined) return;
     t.finished = true;
     this.checkReleased(t);
     const tree = exportTree(this.engine.arrays, t.tree, t.root, t.completed, t);

@@ -59,7 +59,7 @@ async function endOfLastLine(file: string, size: number): Promise<number> {
 
 export class JsonlAppender {
   private queue: { line: string; done: () => void; failed: (e: unknown) => void }[] = [];
-  private flushing = false;
+  private flushing: Promise<void> | undefined;
 
   private constructor(private readonly fh: FileHandle) {}
 
@@ -72,12 +72,11 @@ export class JsonlAppender {
     const line = JSON.stringify(value) + '\n';
     return new Promise((done, failed) => {
       this.queue.push({ line, done, failed });
-      if (!this.flushing) void this.flush();
+      this.flushing ??= this.flush();
     });
   }
 
   private async flush(): Promise<void> {
-    this.flushing = true;
     while (this.queue.length > 0) {
       const group = this.queue;
       this.queue = [];
@@ -89,10 +88,12 @@ export class JsonlAppender {
         for (const g of group) g.failed(e);
       }
     }
-    this.flushing = false;
+    this.flushing = undefined;
   }
 
+  /** Waits for the lines already appended, then closes. */
   async close(): Promise<void> {
+    await this.flushing;
     await this.fh.close();
   }
 }

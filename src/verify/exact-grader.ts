@@ -6,19 +6,19 @@ import type { GradeRequest, Grader } from './verifier.js';
 export function normalizeAnswer(s: string): string {
   return s
     .replace(/\\text\{([^}]*)\}/g, '$1')
-    .replace(/\\[,!;: ]/g, '')
+    .replace(/\\[,!;: $]/g, '')
     .replace(/[\s$]/g, '')
     .replace(/(\d),(?=\d{3}\b)/g, '$1')
     .replace(/\.$/, '');
 }
 
+const decimal = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
+
 export function exactEqual(answer: string, gold: string): boolean {
   const a = normalizeAnswer(answer);
   const g = normalizeAnswer(gold);
   if (a === g) return true;
-  const x = Number(a);
-  const y = Number(g);
-  return a !== '' && g !== '' && Number.isFinite(x) && Number.isFinite(y) && x === y;
+  return decimal.test(a) && decimal.test(g) && Number(a) === Number(g);
 }
 
 export class ExactGrader implements Grader {

@@ -2,7 +2,7 @@
 // instead of running their code. It pairs with SimPolicy only; real steps need the Python
 // executor.
 import { simTag } from '../policy/sim.js';
-import { answerEnd, codeEnd, lastBoxed, stepEnd } from './step.js';
+import { lastBoxed, stopStrings } from './step.js';
 import type { Verdict, Verifier, VerifyRequest } from './verifier.js';
 
 export class SimVerifier implements Verifier {
@@ -15,7 +15,7 @@ export class SimVerifier implements Verifier {
 
 function classify(step: string): Verdict {
   const tag = simTag(step);
-  const ended = step.endsWith(stepEnd) || step.endsWith(answerEnd) || step.includes(codeEnd);
+  const ended = stopStrings.some((stop) => step.endsWith(stop));
   if (tag === undefined || !ended) return { kind: 'invalid' };
   if (tag === 'error') return { kind: 'error', output: 'NameError: simulated code error' };
   const answer = lastBoxed(step);
