@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { exactEqual } from '../src/verify/exact-grader.js';
+import type { ExportedTree } from '../src/engine/export.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const cli = join(repoRoot, 'dist', 'cli', 'main.js');
@@ -57,29 +58,7 @@ function writeProblems(file: string, lines: string[]): string {
 
 const line = (r: Row) => JSON.stringify(r);
 
-interface Node {
-  id: number;
-  parent: number;
-  depth: number;
-  step: string;
-  output?: string;
-  N: number;
-  Q: number | null;
-  ppm: number | null;
-  terminal: null | 'answer' | 'code_errors' | 'too_deep' | 'invalid';
-  answer?: string;
-  correct?: boolean;
-}
-
-interface Tree {
-  id: string;
-  problem: string;
-  answer: string;
-  rollouts: number;
-  exhausted: boolean;
-  solved: boolean;
-  nodes: Node[];
-}
+type Tree = ExportedTree;
 
 /** trees.jsonl: every line complete (newline-terminated), parsed, starting with {"id":. */
 function readTrees(dir: string): { trees: Tree[]; text: string } {
