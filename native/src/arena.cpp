@@ -301,6 +301,37 @@ void Arena::backup(std::span<const int32_t> nodes, std::span<const float> values
   }
 }
 
+float ppm_score(const float* h, const float* w, size_t hidden, float bias) {
+  float lane[8] = {};
+  size_t i = 0;
+  for (; i + 8 <= hidden; i += 8)
+    for (size_t k = 0; k < 8; ++k) lane[k] += h[i + k] * w[i + k];
+  for (size_t k = 0; i < hidden; ++i, ++k) lane[k] += h[i] * w[i];
+  const float dot = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+  return std::tanh((dot + bias) / 5.0f);
+}
+
+void Arena::score_fused(std::span<const int32_t> nodes, std::span<const float> hidden,
+                        std::span<const float> weight, float bias, std::span<float> scores) {
+  const size_t h = weight.size();
+  if (h == 0) fail("score_fused: the head's weight is empty");
+  if (hidden.size() != nodes.size() * h)
+    fail("score_fused: hidden must hold one row of " + std::to_string(h) + " floats per node");
+  if (scores.size() < nodes.size()) fail("score_fused: scores is shorter than nodes");
+  for (int32_t node : nodes) check_node(node, "score_fused");
+  for (size_t i = 0; i < nodes.size(); ++i) scores[i] = ppm_score(hidden.data() + i * h, weight.data(), h, bias);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const std::span<const int32_t> node(&nodes[i], 1);
+    const std::span<const float> value(&scores[i], 1);
+    if (terminal[nodes[i]] == kNotTerminal) {
+      init_values(node, value);
+    } else {
+      ppm_value[nodes[i]] = scores[i];
+      backup(node, value);
+    }
+  }
+}
+
 void Arena::unwind(std::span<const int32_t> nodes) {
   for (int32_t node : nodes) check_node(node, "unwind");
   for (int32_t node : nodes) {

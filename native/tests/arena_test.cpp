@@ -177,6 +177,49 @@ void test_expand_errors_change_nothing() {
   CHECK(first[0] == r0 + 1 && first[1] == r1 + 1 && a.tree_size[1] == 4);
 }
 
+void test_ppm_head_and_fused_step() {
+  const size_t h = 21;  // not a multiple of 8: the tail path too
+  std::vector<float> w(h), hidden(3 * h);
+  for (size_t i = 0; i < h; ++i) w[i] = float(std::sin(double(i) + 1.0));
+  for (size_t i = 0; i < hidden.size(); ++i) hidden[i] = float(std::cos(0.7 * double(i)));
+  for (size_t r = 0; r < 3; ++r) {
+    double dot = 0;
+    for (size_t i = 0; i < h; ++i) dot += double(hidden[r * h + i]) * w[i];
+    const double expected = std::tanh((dot + 0.25) / 5.0);
+    CHECK(std::fabs(rstar::ppm_score(hidden.data() + r * h, w.data(), h, 0.25f) - expected) < 1e-6);
+  }
+
+  // One open child, one answer and one invalid terminal: the fused step must equal the
+  // scores fed through init_values and backup one by one, in order.
+  Arena fused(1, 16), separate(1, 16);
+  for (Arena* a : {&fused, &separate}) {
+    const int32_t root = a->root(a->acquire());
+    select1(*a, root);
+    expand1(*a, root, {0, rstar::kAnswer, rstar::kInvalid});
+  }
+  int32_t nodes[3] = {1, 2, 3};
+  float scores[3];
+  fused.score_fused(nodes, hidden, w, 0.25f, scores);
+  for (int i = 0; i < 3; ++i) {
+    const float s = rstar::ppm_score(hidden.data() + size_t(i) * h, w.data(), h, 0.25f);
+    CHECK(scores[i] == s);
+    if (i == 0) {
+      separate.init_values({&nodes[i], 1}, {&s, 1});
+    } else {
+      separate.ppm_value[nodes[i]] = s;
+      separate.backup({&nodes[i], 1}, {&s, 1});
+    }
+  }
+  for (int32_t x = 0; x < 4; ++x) {
+    CHECK(fused.visits[x] == separate.visits[x]);
+    CHECK(fused.value_sum[x] == separate.value_sum[x]);
+    CHECK(std::isnan(fused.ppm_value[x]) == std::isnan(separate.ppm_value[x]));
+  }
+  CHECK(fused.visits[0] == 1 && fused.value_sum[0] == scores[1]);  // only the answer reached the root
+  CHECK(fused.visits[3] == 1 && fused.ppm_value[3] == scores[2]);
+  CHECK(throws<std::invalid_argument>([&] { fused.score_fused(nodes, {hidden.data(), 5}, w, 0.0f, scores); }));
+}
+
 }  // namespace
 
 int main() {
@@ -187,6 +230,7 @@ int main() {
   test_modes_and_ppm_values();
   test_exhaustion();
   test_expand_errors_change_nothing();
+  test_ppm_head_and_fused_step();
   if (failures > 0) {
     std::fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;

@@ -45,6 +45,10 @@ enum class SelectMode : uint8_t {
 constexpr int32_t kSelectExhausted = -1;  // the start node has no child left to explore
 constexpr int32_t kSelectBlocked = -2;    // every open path runs into a pending expansion
 
+// The PPM head on one hidden state: tanh((h . w + b) / 5), the authors' transform. The dot
+// product runs in 8 fixed partial sums (vectorisable, and the same order on every call).
+float ppm_score(const float* h, const float* w, size_t hidden, float bias);
+
 class Arena {
  public:
   Arena(int32_t trees, int32_t nodes_per_tree);
@@ -86,6 +90,13 @@ class Arena {
   // Ends rollouts: removes one virtual loss from each node on the path from the given
   // node up to (not including) the root.
   void unwind(std::span<const int32_t> nodes);
+
+  // The fused PPM step: scores[i] = ppm_score(hidden row i) for nodes[i], recorded as the
+  // node's PPM value, then taken as the first visit of an open node (init_values) or backed
+  // up from a terminal one (backup), in batch order. hidden is [nodes.size(), weight.size()]
+  // row-major: the last hidden state of each node's step.
+  void score_fused(std::span<const int32_t> nodes, std::span<const float> hidden,
+                   std::span<const float> weight, float bias, std::span<float> scores);
 
   // Struct of arrays, capacity() entries each.
   int32_t* parent;
