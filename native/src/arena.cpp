@@ -64,25 +64,13 @@ Arena::Arena(int32_t trees, int32_t nodes_per_tree)
   for (int32_t t = trees - 1; t >= 0; --t) free_trees_.push_back(t);
 }
 
-void Arena::reset_node(int32_t node, int32_t parent_node, int32_t node_depth, uint8_t kind) {
-  parent[node] = parent_node;
-  first_child[node] = -1;
-  child_count[node] = 0;
-  depth[node] = node_depth;
-  visits[node] = 0;
-  value_sum[node] = 0.0f;
-  virtual_loss[node] = 0;
-  ppm_value[node] = kUnscored;
-  flags[node] = 0;
-  terminal[node] = kind;
-}
-
-// One array at a time over the contiguous range: plain streaming stores.
-void Arena::init_children(int32_t first, int32_t count, int32_t parent_node, const uint8_t* kinds) {
+// Fresh nodes [first, first + count), one array at a time: plain streaming stores.
+void Arena::init_nodes(int32_t first, int32_t count, int32_t parent_node, int32_t node_depth,
+                       const uint8_t* kinds) {
   std::fill_n(parent + first, count, parent_node);
   std::fill_n(first_child + first, count, -1);
   std::fill_n(child_count + first, count, 0);
-  std::fill_n(depth + first, count, depth[parent_node] + 1);
+  std::fill_n(depth + first, count, node_depth);
   std::fill_n(visits + first, count, 0);
   std::fill_n(value_sum + first, count, 0.0f);
   std::fill_n(virtual_loss + first, count, 0);
@@ -97,7 +85,8 @@ int32_t Arena::acquire() {
   free_trees_.pop_back();
   in_use_[size_t(tree)] = 1;
   tree_size[tree] = 1;
-  reset_node(root(tree), -1, 0, kNotTerminal);
+  const uint8_t open = kNotTerminal;
+  init_nodes(root(tree), 1, -1, 0, &open);
   return tree;
 }
 
@@ -250,7 +239,7 @@ void Arena::expand(std::span<const int32_t> leaves, std::span<const int32_t> cou
     const int32_t tree = tree_of(leaf);
     const int32_t first = root(tree) + tree_size[tree];
     tree_size[tree] += counts[i];
-    init_children(first, counts[i], leaf, kinds.data() + k);
+    init_nodes(first, counts[i], leaf, depth[leaf] + 1, kinds.data() + k);
     k += size_t(counts[i]);
     first_child[leaf] = first;
     child_count[leaf] = counts[i];

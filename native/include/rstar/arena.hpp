@@ -124,8 +124,8 @@ class Arena {
   void check_node(int32_t node, const char* op) const;
   bool all_children_closed(int32_t node) const;
   void propagate_exhausted(int32_t node);
-  void reset_node(int32_t node, int32_t parent_node, int32_t node_depth, uint8_t kind);
-  void init_children(int32_t first, int32_t count, int32_t parent_node, const uint8_t* kinds);
+  void init_nodes(int32_t first, int32_t count, int32_t parent_node, int32_t node_depth,
+                  const uint8_t* kinds);
 
   int32_t trees_;
   int32_t nodes_per_tree_;
