@@ -13,8 +13,6 @@ namespace rstar {
 
 namespace {
 
-// A scratch bit of flags, set only inside one expand() call.
-constexpr uint8_t kMarked = 128;
 constexpr float kUnscored = std::numeric_limits<float>::quiet_NaN();
 
 [[noreturn]] void fail(const std::string& what) { throw std::invalid_argument(what); }
@@ -41,11 +39,7 @@ T* Arena::allocate(int64_t count) {
   return static_cast<T*>(p);
 }
 
-Arena::Arena(int32_t trees, int32_t nodes_per_tree)
-    : trees_(trees), nodes_per_tree_(nodes_per_tree) {
-  if (trees < 1 || nodes_per_tree < 1) fail("Arena: trees and nodes_per_tree must be >= 1");
-  if (int64_t(trees) * nodes_per_tree > std::numeric_limits<int32_t>::max())
-    fail("Arena: trees * nodes_per_tree must fit in int32 (node indices are int32)");
+Arena::Arena(int32_t trees, int32_t nodes_per_tree) : slots_(trees, nodes_per_tree) {
   const int64_t n = capacity();
   parent = allocate<int32_t>(n);
   first_child = allocate<int32_t>(n);
@@ -57,11 +51,7 @@ Arena::Arena(int32_t trees, int32_t nodes_per_tree)
   ppm_value = allocate<float>(n);
   flags = allocate<uint8_t>(n);
   terminal = allocate<uint8_t>(n);
-  tree_size = allocate<int32_t>(trees);
-  in_use_.assign(size_t(trees), 0);
-  need_.assign(size_t(trees), 0);
-  free_trees_.reserve(size_t(trees));
-  for (int32_t t = trees - 1; t >= 0; --t) free_trees_.push_back(t);
+  tree_size = slots_.tree_size();
 }
 
 // Fresh nodes [first, first + count), one array at a time: plain streaming stores.
@@ -80,21 +70,16 @@ void Arena::init_nodes(int32_t first, int32_t count, int32_t parent_node, int32_
 }
 
 int32_t Arena::acquire() {
-  if (free_trees_.empty()) return -1;
-  const int32_t tree = free_trees_.back();
-  free_trees_.pop_back();
-  in_use_[size_t(tree)] = 1;
-  tree_size[tree] = 1;
+  const int32_t tree = slots_.acquire();
+  if (tree < 0) return -1;
   const uint8_t open = kNotTerminal;
   init_nodes(root(tree), 1, -1, 0, &open);
   return tree;
 }
 
 void Arena::release(int32_t tree) {
-  if (tree < 0 || tree >= trees_ || !in_use_[size_t(tree)])
-    fail("release: tree " + std::to_string(tree) + " is not in use");
+  const size_t n = size_t(slots_.release(tree));
   const int32_t begin = root(tree);
-  const size_t n = size_t(tree_size[tree]);
   std::memset(parent + begin, 0, n * sizeof(int32_t));
   std::memset(first_child + begin, 0, n * sizeof(int32_t));
   std::memset(child_count + begin, 0, n * sizeof(int32_t));
@@ -105,23 +90,12 @@ void Arena::release(int32_t tree) {
   std::memset(ppm_value + begin, 0, n * sizeof(float));
   std::memset(flags + begin, 0, n);
   std::memset(terminal + begin, 0, n);
-  tree_size[tree] = 0;
-  in_use_[size_t(tree)] = 0;
-  free_trees_.push_back(tree);
-}
-
-void Arena::check_node(int32_t node, const char* op) const {
-  if (node < 0 || int64_t(node) >= capacity())
-    fail(std::string(op) + ": node " + std::to_string(node) + " is out of range");
-  const int32_t tree = tree_of(node);
-  if (!in_use_[size_t(tree)] || node - root(tree) >= tree_size[tree])
-    fail(std::string(op) + ": node " + std::to_string(node) + " is not allocated");
 }
 
 void Arena::select(std::span<const int32_t> starts, std::span<int32_t> leaves, SelectMode mode,
                    double c) {
   if (leaves.size() < starts.size()) fail("select: leaves is shorter than starts");
-  for (int32_t s : starts) check_node(s, "select");
+  for (int32_t s : starts) slots_.check_node(s, "select");
   for (size_t i = 0; i < starts.size(); ++i) {
     const int32_t start = starts[i];
     int32_t node = start;
@@ -196,62 +170,40 @@ void Arena::expand(std::span<const int32_t> leaves, std::span<const int32_t> cou
                    std::span<const uint8_t> kinds, std::span<int32_t> first_child_out) {
   if (counts.size() < leaves.size() || first_child_out.size() < leaves.size())
     fail("expand: counts and first_child must have one entry per leaf");
-  // Validate the whole batch first so that a bad call changes nothing. need_ counts the
-  // children each tree is asked for; kMarked catches a leaf listed twice.
-  size_t total = 0;
-  std::string error;
-  for (int32_t leaf : leaves) check_node(leaf, "expand");
-  size_t marked = 0;
-  for (; marked < leaves.size(); ++marked) {
-    const int32_t leaf = leaves[marked];
-    const char* problem = nullptr;
-    if (flags[leaf] & kMarked) problem = " appears twice";
-    else if (flags[leaf] & kExpanded) problem = " is already expanded";
-    else if (terminal[leaf] != kNotTerminal) problem = " is terminal";
-    else if (counts[marked] < 0) problem = " has a negative child count";
-    if (problem != nullptr) {
-      error = "expand: node " + std::to_string(leaf) + problem;
-      break;
-    }
-    flags[leaf] = uint8_t(flags[leaf] | kMarked);
-    const int32_t tree = tree_of(leaf);
-    need_[size_t(tree)] += counts[marked];
-    if (int64_t(tree_size[tree]) + need_[size_t(tree)] > nodes_per_tree_) {
-      error = "expand: tree " + std::to_string(tree) + " is full (" +
-              std::to_string(nodes_per_tree_) + " nodes per tree)";
-      ++marked;
-      break;
-    }
-    total += size_t(counts[marked]);
+  // Validate the whole batch first so that a bad call changes nothing.
+  for (int32_t leaf : leaves) slots_.check_node(leaf, "expand");
+  first_.resize(leaves.size());
+  int64_t total = 0;
+  const Slots::Finding placed =
+      slots_.place(leaves.data(), counts.data(), leaves.size(), first_.data(), &total);
+  Slots::Finding state;  // the node-state checks, up to the first other problem
+  const size_t scan = placed.index < 0 ? leaves.size() : size_t(placed.index) + 1;
+  for (size_t i = 0; i < scan && state.index < 0; ++i) {
+    if (flags[leaves[i]] & kExpanded) state = {int64_t(i), Slots::Problem::kExpanded};
+    else if (terminal[leaves[i]] != kNotTerminal) state = {int64_t(i), Slots::Problem::kTerminal};
   }
-  for (size_t i = 0; i < marked; ++i) {
-    flags[leaves[i]] = uint8_t(flags[leaves[i]] & ~kMarked);
-    need_[size_t(tree_of(leaves[i]))] = 0;
-  }
-  if (!error.empty()) fail(error);
-  if (kinds.size() < total) fail("expand: kinds needs one entry per child (sum of counts)");
-  for (size_t k = 0; k < total; ++k)
-    if (kinds[k] >= kTerminalKinds) fail("expand: unknown terminal kind " + std::to_string(kinds[k]));
+  slots_.fail_expand(Slots::first_of(placed, state), leaves.data());
+  if (int64_t(kinds.size()) < total) fail("expand: kinds needs one entry per child (sum of counts)");
+  for (int64_t k = 0; k < total; ++k)
+    if (kinds[size_t(k)] >= kTerminalKinds) fail("expand: unknown terminal kind " + std::to_string(kinds[size_t(k)]));
 
   size_t k = 0;
   for (size_t i = 0; i < leaves.size(); ++i) {
     const int32_t leaf = leaves[i];
-    const int32_t tree = tree_of(leaf);
-    const int32_t first = root(tree) + tree_size[tree];
-    tree_size[tree] += counts[i];
-    init_nodes(first, counts[i], leaf, depth[leaf] + 1, kinds.data() + k);
+    init_nodes(first_[i], counts[i], leaf, depth[leaf] + 1, kinds.data() + k);
     k += size_t(counts[i]);
-    first_child[leaf] = first;
+    first_child[leaf] = first_[i];
     child_count[leaf] = counts[i];
     flags[leaf] = uint8_t((flags[leaf] | kExpanded) & ~kPending);
-    first_child_out[i] = first;
+    first_child_out[i] = first_[i];
   }
+  slots_.commit(leaves.data(), counts.data(), leaves.size());
   for (int32_t leaf : leaves) propagate_exhausted(leaf);
 }
 
 void Arena::init_values(std::span<const int32_t> nodes, std::span<const float> values) {
   if (values.size() < nodes.size()) fail("init_values: values is shorter than nodes");
-  for (int32_t node : nodes) check_node(node, "init_values");
+  for (int32_t node : nodes) slots_.check_node(node, "init_values");
   for (size_t i = 0; i < nodes.size(); ++i) {
     const int32_t node = nodes[i];
     visits[node] += 1;
@@ -262,7 +214,7 @@ void Arena::init_values(std::span<const int32_t> nodes, std::span<const float> v
 
 void Arena::backup(std::span<const int32_t> nodes, std::span<const float> values) {
   if (values.size() < nodes.size()) fail("backup: values is shorter than nodes");
-  for (int32_t node : nodes) check_node(node, "backup");
+  for (int32_t node : nodes) slots_.check_node(node, "backup");
   // Siblings that follow each other in the batch (the answers of one expansion) share
   // their ancestors: walk those once, adding the siblings' values in batch order, which
   // gives every node the same sequence of additions as one walk per node would.
@@ -297,7 +249,10 @@ float ppm_score(const float* h, const float* w, size_t hidden, float bias) {
     for (size_t k = 0; k < 8; ++k) lane[k] += h[i + k] * w[i + k];
   for (size_t k = 0; i < hidden; ++i, ++k) lane[k] += h[i] * w[i];
   const float dot = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-  return std::tanh((dot + bias) / 5.0f);
+  // tanh in double, rounded once to float: the GPU's tanh and the C library's may differ
+  // in the last bit of a float, but almost never after this rounding, so both paths store
+  // the same score.
+  return float(std::tanh(double((dot + bias) / 5.0f)));
 }
 
 void Arena::score_fused(std::span<const int32_t> nodes, std::span<const float> hidden,
@@ -307,7 +262,7 @@ void Arena::score_fused(std::span<const int32_t> nodes, std::span<const float> h
   if (hidden.size() != nodes.size() * h)
     fail("score_fused: hidden must hold one row of " + std::to_string(h) + " floats per node");
   if (scores.size() < nodes.size()) fail("score_fused: scores is shorter than nodes");
-  for (int32_t node : nodes) check_node(node, "score_fused");
+  for (int32_t node : nodes) slots_.check_node(node, "score_fused");
   for (size_t i = 0; i < nodes.size(); ++i) scores[i] = ppm_score(hidden.data() + i * h, weight.data(), h, bias);
   for (size_t i = 0; i < nodes.size(); ++i) {
     const std::span<const int32_t> node(&nodes[i], 1);
@@ -322,7 +277,7 @@ void Arena::score_fused(std::span<const int32_t> nodes, std::span<const float> h
 }
 
 void Arena::unwind(std::span<const int32_t> nodes) {
-  for (int32_t node : nodes) check_node(node, "unwind");
+  for (int32_t node : nodes) slots_.check_node(node, "unwind");
   for (int32_t node : nodes) {
     for (int32_t x = node; parent[x] >= 0; x = parent[x]) {
       if (virtual_loss[x] <= 0)

@@ -16,6 +16,8 @@
 #include <span>
 #include <vector>
 
+#include "rstar/slots.hpp"
+
 namespace rstar {
 
 // Bits of Arena::flags.
@@ -53,10 +55,10 @@ class Arena {
  public:
   Arena(int32_t trees, int32_t nodes_per_tree);
 
-  int32_t trees() const { return trees_; }
-  int32_t nodes_per_tree() const { return nodes_per_tree_; }
-  int64_t capacity() const { return int64_t(trees_) * nodes_per_tree_; }
-  int32_t root(int32_t tree) const { return tree * nodes_per_tree_; }
+  int32_t trees() const { return slots_.trees(); }
+  int32_t nodes_per_tree() const { return slots_.nodes_per_tree(); }
+  int64_t capacity() const { return int64_t(trees()) * nodes_per_tree(); }
+  int32_t root(int32_t tree) const { return slots_.root(tree); }
 
   // Takes a free tree (lowest id first on a new arena, then the most recently released)
   // and gives it a fresh root; -1 when all trees are in use.
@@ -120,20 +122,15 @@ class Arena {
   template <typename T>
   T* allocate(int64_t count);
 
-  int32_t tree_of(int32_t node) const { return node / nodes_per_tree_; }
-  void check_node(int32_t node, const char* op) const;
   bool all_children_closed(int32_t node) const;
   void propagate_exhausted(int32_t node);
   void init_nodes(int32_t first, int32_t count, int32_t parent_node, int32_t node_depth,
                   const uint8_t* kinds);
 
-  int32_t trees_;
-  int32_t nodes_per_tree_;
   std::vector<Buffer> buffers_;
-  std::vector<int32_t> free_trees_;  // a stack: back() is the next tree acquired
-  std::vector<uint8_t> in_use_;
-  std::vector<int32_t> need_;  // expand() scratch, all zero between calls
-  std::vector<float> run_;     // backup() scratch
+  Slots slots_;
+  std::vector<int32_t> first_;  // expand() scratch
+  std::vector<float> run_;      // backup() scratch
 };
 
 }  // namespace rstar
