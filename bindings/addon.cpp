@@ -10,11 +10,15 @@
 #include <string>
 #include <type_traits>
 
+#include <vector>
+
 #include "rstar/arena.hpp"
+#include "rstar/gpu_arena.hpp"
 
 namespace {
 
 using rstar::Arena;
+using rstar::GpuArena;
 
 template <typename T>
 constexpr napi_typedarray_type kArrayType = napi_int32_array;
@@ -61,31 +65,42 @@ auto guard(Napi::Env env, F&& f) -> decltype(f()) {
   }
 }
 
-class ArenaWrap : public Napi::ObjectWrap<ArenaWrap> {
+// One wrapper for both arenas: the GPU arena adds download() and synchronize(), and its
+// arrays() are the host mirror that download() fills.
+template <typename A>
+class ArenaWrap : public Napi::ObjectWrap<ArenaWrap<A>> {
+  using Base = Napi::ObjectWrap<ArenaWrap<A>>;
+  static constexpr bool kGpu = std::is_same_v<A, GpuArena>;
+
  public:
-  static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Arena",
-                       {
-                           InstanceMethod<&ArenaWrap::Acquire>("acquire"),
-                           InstanceMethod<&ArenaWrap::Release>("release"),
-                           InstanceMethod<&ArenaWrap::Select>("select"),
-                           InstanceMethod<&ArenaWrap::Expand>("expand"),
-                           InstanceMethod<&ArenaWrap::InitValues>("initValues"),
-                           InstanceMethod<&ArenaWrap::Backup>("backup"),
-                           InstanceMethod<&ArenaWrap::Unwind>("unwind"),
-                           InstanceMethod<&ArenaWrap::Arrays>("arrays"),
-                       });
+  static Napi::Function Define(Napi::Env env, const char* name) {
+    std::vector<typename Base::PropertyDescriptor> methods = {
+        Base::template InstanceMethod<&ArenaWrap::Acquire>("acquire"),
+        Base::template InstanceMethod<&ArenaWrap::Release>("release"),
+        Base::template InstanceMethod<&ArenaWrap::Select>("select"),
+        Base::template InstanceMethod<&ArenaWrap::Expand>("expand"),
+        Base::template InstanceMethod<&ArenaWrap::InitValues>("initValues"),
+        Base::template InstanceMethod<&ArenaWrap::Backup>("backup"),
+        Base::template InstanceMethod<&ArenaWrap::Unwind>("unwind"),
+        Base::template InstanceMethod<&ArenaWrap::ScoreFused>("scoreFused"),
+        Base::template InstanceMethod<&ArenaWrap::Arrays>("arrays"),
+    };
+    if constexpr (kGpu) {
+      methods.push_back(Base::template InstanceMethod<&ArenaWrap::Download>("download"));
+      methods.push_back(Base::template InstanceMethod<&ArenaWrap::Synchronize>("synchronize"));
+    }
+    return Base::DefineClass(env, name, methods);
   }
 
-  explicit ArenaWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ArenaWrap>(info) {
+  explicit ArenaWrap(const Napi::CallbackInfo& info) : Base(info) {
     const int32_t trees = int_of(info, 0, "trees");
     const int32_t nodes_per_tree = int_of(info, 1, "nodesPerTree");
-    arena_ = guard(info.Env(), [&] { return std::make_shared<Arena>(trees, nodes_per_tree); });
+    arena_ = guard(info.Env(), [&] { return std::make_shared<A>(trees, nodes_per_tree); });
   }
 
  private:
   Napi::Value Acquire(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), arena_->acquire());
+    return Napi::Number::New(info.Env(), guard(info.Env(), [&] { return arena_->acquire(); }));
   }
 
   void Release(const Napi::CallbackInfo& info) {
@@ -127,20 +142,41 @@ class ArenaWrap : public Napi::ObjectWrap<ArenaWrap> {
     guard(info.Env(), [&] { arena_->unwind(nodes); });
   }
 
-  // Views over the arena's memory. Each buffer holds a reference to the arena, so the
-  // memory outlives every view of it.
+  // scoreFused(nodes, hidden, weight, bias, scores)
+  void ScoreFused(const Napi::CallbackInfo& info) {
+    auto nodes = span_of<int32_t>(info, 0, "nodes");
+    auto hidden = span_of<float>(info, 1, "hidden");
+    auto weight = span_of<float>(info, 2, "weight");
+    const float bias = float(number_of(info, 3, "bias"));
+    auto scores = span_of<float>(info, 4, "scores");
+    guard(info.Env(), [&] { arena_->score_fused(nodes, hidden, weight, bias, scores); });
+  }
+
+  void Download(const Napi::CallbackInfo& info) {
+    if constexpr (kGpu) {
+      auto trees = span_of<int32_t>(info, 0, "trees");
+      guard(info.Env(), [&] { arena_->download(trees); });
+    }
+  }
+
+  void Synchronize(const Napi::CallbackInfo& info) {
+    if constexpr (kGpu) guard(info.Env(), [&] { arena_->synchronize(); });
+  }
+
+  // Views over the arena's (host) memory. Each buffer holds a reference to the arena, so
+  // the memory outlives every view of it.
   template <typename Array, typename T>
   Array view(Napi::Env env, T* data, int64_t length) {
     auto buffer = Napi::ArrayBuffer::New(
         env, data, size_t(length) * sizeof(T),
-        [](Napi::Env, void*, std::shared_ptr<Arena>* owner) { delete owner; },
-        new std::shared_ptr<Arena>(arena_));
+        [](Napi::Env, void*, std::shared_ptr<A>* owner) { delete owner; },
+        new std::shared_ptr<A>(arena_));
     return Array::New(env, size_t(length), buffer, 0);
   }
 
   Napi::Value Arrays(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Arena& a = *arena_;
+    A& a = *arena_;
     const int64_t n = a.capacity();
     Napi::Object o = Napi::Object::New(env);
     o.Set("parent", view<Napi::Int32Array>(env, a.parent, n));
@@ -157,11 +193,23 @@ class ArenaWrap : public Napi::ObjectWrap<ArenaWrap> {
     return o;
   }
 
-  std::shared_ptr<Arena> arena_;
+  std::shared_ptr<A> arena_;
 };
 
+// Whether the GPU arena can run here, and why not.
+Napi::Value CudaStatus(const Napi::CallbackInfo& info) {
+  const rstar::CudaStatus s = rstar::cuda_status();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("usable", Napi::Boolean::New(info.Env(), s.usable));
+  o.Set("reason", Napi::String::New(info.Env(), s.reason));
+  o.Set("device", Napi::String::New(info.Env(), s.device));
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("Arena", ArenaWrap::Define(env));
+  exports.Set("Arena", ArenaWrap<Arena>::Define(env, "Arena"));
+  exports.Set("GpuArena", ArenaWrap<GpuArena>::Define(env, "GpuArena"));
+  exports.Set("cudaStatus", Napi::Function::New<CudaStatus>(env, "cudaStatus"));
   // The core's constants, so the TypeScript side can check it agrees with them.
   Napi::Object c = Napi::Object::New(env);
   c.Set("expanded", Napi::Number::New(env, rstar::kExpanded));

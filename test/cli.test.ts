@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { exactEqual } from '../src/verify/exact-grader.js';
 import type { ExportedTree } from '../src/engine/export.js';
+import { cudaStatus } from '../src/engine/native.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const cli = join(repoRoot, 'dist', 'cli', 'main.js');
@@ -183,6 +184,11 @@ describe('rstar synth', () => {
     assert.equal(stats.rollouts, trees.reduce((s, t) => s + t.rollouts, 0));
     assert.equal(stats.nodes, trees.reduce((s, t) => s + t.nodes.length - 1, 0));
 
+    // This machine has no GPU, or has one: either way the choice is recorded with its reason.
+    assert.ok(stats.device === 'cpu' || stats.device === 'cuda', `device ${stats.device}`);
+    assert.match(String(stats.deviceReason), /^auto: /);
+    assert.match(r.stderr, new RegExp(`native tree engine on ${stats.device} \\(auto: `));
+
     const run = readJson(join(out, 'run.json'));
     assert.equal(run.problems, problems);
     assert.equal(run.rollouts, 4);
@@ -341,6 +347,17 @@ describe('rstar synth', () => {
     assert.equal(existsSync(join(dir, 'out', 'run.json')), false, 'a refused run writes nothing');
     const fixed = rstar(['synth', '--problems', problems, '--out', join(dir, 'out'), '--rollouts', '2', '--no-progress']);
     assertExit(fixed, 0);
+  });
+
+  test('--device cuda without a usable GPU is refused before anything is written', (t) => {
+    if (cudaStatus().usable) return t.skip('this machine has a usable CUDA device');
+    const dir = tempDir();
+    const problems = writeProblems(join(dir, 'problems.jsonl'), problemRows(2).map(line));
+    const r = rstar(['synth', '--problems', problems, '--out', join(dir, 'out'), '--device', 'cuda', '--no-progress']);
+    assertExit(r, 1);
+    assert.match(r.stderr, /device cuda: no usable CUDA device: \S/);
+    assert.doesNotMatch(r.stderr, /    at /, 'no stack trace');
+    assert.equal(existsSync(join(dir, 'out', 'run.json')), false, 'a refused run writes nothing');
   });
 
   test('a missing problems file is named, without a stack trace', () => {

@@ -261,8 +261,12 @@ void Arena::score_fused(std::span<const int32_t> nodes, std::span<const float> h
   if (h == 0) fail("score_fused: the head's weight is empty");
   if (hidden.size() != nodes.size() * h)
     fail("score_fused: hidden must hold one row of " + std::to_string(h) + " floats per node");
-  if (scores.size() < nodes.size()) fail("score_fused: scores is shorter than nodes");
+  if (!scores.empty() && scores.size() < nodes.size()) fail("score_fused: scores is shorter than nodes");
   for (int32_t node : nodes) slots_.check_node(node, "score_fused");
+  if (scores.empty()) {
+    scores_.resize(nodes.size());
+    scores = scores_;
+  }
   for (size_t i = 0; i < nodes.size(); ++i) scores[i] = ppm_score(hidden.data() + i * h, weight.data(), h, bias);
   for (size_t i = 0; i < nodes.size(); ++i) {
     const std::span<const int32_t> node(&nodes[i], 1);

@@ -4,6 +4,7 @@
 // demanding the same results, the same errors and the same trees after every step.
 //
 //   gpu_parity_test [--seeds N]   CPU vs GPU; exits 77 ("skipped") without a usable device
+//   gpu_parity_test --quick       3 seeds and small wide batches (for compute-sanitizer)
 //   gpu_parity_test --cpu-twin    CPU vs a second CPU arena: checks this harness anywhere
 //
 // Counts and structure must match exactly. Floats are compared bit for bit, and a
@@ -432,12 +433,17 @@ void wide(B& b, int32_t trees, int rounds) {
 int main(int argc, char** argv) {
   bool cpu_twin = false;
   int seeds = 60;
+  std::vector<int32_t> wide_trees{1, 1000, 5000};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--cpu-twin") cpu_twin = true;
     else if (arg == "--seeds" && i + 1 < argc) seeds = std::atoi(argv[++i]);
+    else if (arg == "--quick") {
+      seeds = 3;
+      wide_trees = {1, 100};
+    }
     else {
-      std::fprintf(stderr, "usage: gpu_parity_test [--cpu-twin] [--seeds N]\n");
+      std::fprintf(stderr, "usage: gpu_parity_test [--cpu-twin] [--seeds N] [--quick]\n");
       return 2;
     }
   }
@@ -446,7 +452,7 @@ int main(int argc, char** argv) {
       auto b = make(48, 256);
       Sequence<std::remove_reference_t<decltype(*b)>>(uint32_t(s), 48, 256, *b).run(300);
     }
-    for (int32_t trees : {1, 1000, 5000}) {
+    for (int32_t trees : wide_trees) {
       if (tally.failures) break;
       auto b = make(trees, 1 + 12 * 8);
       wide(*b, trees, 12);

@@ -3,7 +3,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Argv } from 'yargs';
-import { Search, searchDefaults, validateSearchOptions, type SearchOptions, type SearchStats } from '../engine/scheduler.js';
+import { chooseDevice, deviceChoices, Search, searchDefaults, validateSearchOptions, type SearchOptions, type SearchStats } from '../engine/scheduler.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { JsonlAppender, reopen } from '../io/jsonl.js';
 import { countProblems, InputError, readProblems, type Problem } from '../io/problems.js';
@@ -28,6 +28,7 @@ export function synthOptions(y: Argv) {
     .option('mode', { choices: ['rstar', 'classic'] as const, default: d.mode, describe: 'UCT for unvisited children: rstar scores 0, classic visits first' })
     .option('errors-threshold', { type: 'number', default: d.errorsThreshold, describe: 'consecutive code errors that end a trajectory' })
     .option('engine', { choices: ['native', 'reference'] as const, default: d.engine, describe: 'tree engine: the C++ addon or the TypeScript reference' })
+    .option('device', { choices: deviceChoices, default: d.device, describe: 'where the native engine keeps the trees: auto takes a usable CUDA GPU, else the CPU' })
     .option('policy-batch', { type: 'number', default: d.policyBatch, describe: 'most expansions in one policy call' })
     .option('seed', { type: 'number', default: 0, describe: 'seed of the simulated backends' })
     .option('sim-p-correct', { type: 'number', default: simDefaults.pCorrect, describe: 'sim policy: probability of a correct step' })
@@ -51,6 +52,7 @@ export async function synth(args: SynthArgs): Promise<void> {
     mode: args.mode,
     errorsThreshold: args['errors-threshold'],
     engine: args.engine,
+    device: args.device,
     policyBatch: args['policy-batch'],
   };
   const sim = { seed: args.seed, pCorrect: args['sim-p-correct'], pError: args['sim-p-error'], latencyMs: args['sim-latency-ms'] };
@@ -79,6 +81,8 @@ export async function synth(args: SynthArgs): Promise<void> {
 
   // Everything that can be refused is checked before anything is written.
   validateSearchOptions({ ...searchDefaults, ...search });
+  const device = chooseDevice(args.engine, args.device);
+  console.error(`rstar: ${args.engine} tree engine on ${device.device} (${device.reason})`);
   let total = await countProblems(args.problems);
   const out = args.out;
   const treesFile = join(out, 'trees.jsonl');
@@ -180,6 +184,8 @@ function summary(s: Search, resumed: number, failed: boolean) {
     rolloutsPerSecond: st.rollouts / seconds,
     expansionsPerSecond: st.expansions / seconds,
     engine: s.engine.name,
+    device: s.engine.device,
+    deviceReason: s.deviceReason,
     options: s.options,
     stages: Object.fromEntries(
       Object.entries(st.stages).map(([name, x]) => [name, { ...x, meanBatch: x.calls > 0 ? x.items / x.calls : 0 }]),

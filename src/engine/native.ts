@@ -1,5 +1,6 @@
 // Loads the N-API addon (build/Release/rstar.node, built by `npm ci` through cmake-js or
-// by node-gyp from binding.gyp) and presents its arena as a TreeEngine.
+// by node-gyp from binding.gyp) and presents its arenas as TreeEngines: the CPU arena, and
+// the GPU arena when the addon was built with CUDA and a device is usable.
 import { createRequire } from 'node:module';
 import { Flag, SelectResult, Terminal, type TreeArrays, type TreeEngine } from './tree.js';
 
@@ -11,11 +12,28 @@ interface NativeArena {
   initValues(nodes: Int32Array, values: Float32Array): void;
   backup(nodes: Int32Array, values: Float32Array): void;
   unwind(nodes: Int32Array): void;
+  scoreFused(nodes: Int32Array, hidden: Float32Array, weight: Float32Array, bias: number, scores: Float32Array): void;
   arrays(): TreeArrays;
+}
+
+interface NativeGpuArena extends NativeArena {
+  /** Copies these trees' nodes from the device into the arrays() mirror. */
+  download(trees: Int32Array): void;
+  synchronize(): void;
+}
+
+/** Whether the GPU arena can run here; reason says why not. */
+export interface CudaStatus {
+  usable: boolean;
+  reason: string;
+  /** name, compute capability, multiprocessors and memory, when usable */
+  device: string;
 }
 
 interface Addon {
   Arena: new (trees: number, nodesPerTree: number) => NativeArena;
+  GpuArena: new (trees: number, nodesPerTree: number) => NativeGpuArena;
+  cudaStatus(): CudaStatus;
   constants: Record<string, number>;
 }
 
@@ -52,8 +70,13 @@ function checkConstants(c: Record<string, number>): void {
   }
 }
 
+export function cudaStatus(): CudaStatus {
+  return loadAddon().cudaStatus();
+}
+
 export class NativeTree implements TreeEngine {
   readonly name = 'native';
+  readonly device = 'cpu';
   readonly arrays: TreeArrays;
   private readonly arena: NativeArena;
 
@@ -82,5 +105,73 @@ export class NativeTree implements TreeEngine {
   }
   unwind(nodes: Int32Array): void {
     this.arena.unwind(nodes);
+  }
+  /** The fused PPM step: see Arena::score_fused. */
+  scoreFused(nodes: Int32Array, hidden: Float32Array, weight: Float32Array, bias: number, scores: Float32Array): void {
+    this.arena.scoreFused(nodes, hidden, weight, bias, scores);
+  }
+}
+
+/**
+ * The trees on the GPU. `arrays` is a host mirror: each operation marks the trees it
+ * touched, and the next read of `arrays` downloads those trees in one transfer, so the
+ * scheduler reads the same arrays it would read from the CPU arena.
+ */
+export class CudaTree implements TreeEngine {
+  readonly name = 'native';
+  readonly device = 'cuda';
+  private readonly arena: NativeGpuArena;
+  private readonly mirror: TreeArrays;
+  private readonly stale = new Set<number>();
+
+  constructor(readonly trees: number, readonly nodesPerTree: number) {
+    this.arena = new (loadAddon().GpuArena)(trees, nodesPerTree);
+    this.mirror = this.arena.arrays();
+  }
+
+  get arrays(): TreeArrays {
+    if (this.stale.size > 0) {
+      this.arena.download(Int32Array.from(this.stale));
+      this.stale.clear();
+    }
+    return this.mirror;
+  }
+
+  private touch(nodes: Int32Array): void {
+    for (const node of nodes) this.stale.add(Math.floor(node / this.nodesPerTree));
+  }
+
+  acquire(): number {
+    const tree = this.arena.acquire();
+    if (tree >= 0) this.stale.add(tree);
+    return tree;
+  }
+  release(tree: number): void {
+    this.arena.release(tree);
+    this.stale.delete(tree);
+  }
+  select(starts: Int32Array, leaves: Int32Array, mode: number, c: number): void {
+    this.arena.select(starts, leaves, mode, c);
+    this.touch(starts);
+  }
+  expand(leaves: Int32Array, counts: Int32Array, kinds: Uint8Array, firstChild: Int32Array): void {
+    this.arena.expand(leaves, counts, kinds, firstChild);
+    this.touch(leaves);
+  }
+  initValues(nodes: Int32Array, values: Float32Array): void {
+    this.arena.initValues(nodes, values);
+    this.touch(nodes);
+  }
+  backup(nodes: Int32Array, values: Float32Array): void {
+    this.arena.backup(nodes, values);
+    this.touch(nodes);
+  }
+  unwind(nodes: Int32Array): void {
+    this.arena.unwind(nodes);
+    this.touch(nodes);
+  }
+  scoreFused(nodes: Int32Array, hidden: Float32Array, weight: Float32Array, bias: number, scores: Float32Array): void {
+    this.arena.scoreFused(nodes, hidden, weight, bias, scores);
+    this.touch(nodes);
   }
 }

@@ -12,6 +12,7 @@ function fail(message: string): never {
 
 export class ReferenceTree implements TreeEngine {
   readonly name = 'reference';
+  readonly device = 'cpu';
   readonly arrays: TreeArrays;
   private readonly freeTrees: number[] = [];
   private readonly inUse: Uint8Array;

@@ -16,10 +16,10 @@ import type { Policy } from '../policy/policy.js';
 import type { Ppm } from '../ppm/ppm.js';
 import type { Grader, Verdict, Verifier } from '../verify/verifier.js';
 import { exportTree, type ExportedTree } from './export.js';
-import { NativeTree } from './native.js';
+import { CudaTree, cudaStatus, NativeTree } from './native.js';
 import { ReferenceTree } from './reference.js';
 import { Stage, type StageStats } from './stage.js';
-import { Flag, nodesPerTreeBound, SelectMode, SelectResult, Terminal, type SelectModeName, type TreeEngine } from './tree.js';
+import { Flag, nodesPerTreeBound, SelectMode, SelectResult, Terminal, type Device, type SelectModeName, type TreeEngine } from './tree.js';
 
 export interface SearchOptions {
   /** completed rollouts per problem (fewer when the tree is exhausted first) */
@@ -38,6 +38,8 @@ export interface SearchOptions {
   /** consecutive code errors that end a trajectory */
   errorsThreshold: number;
   engine: 'native' | 'reference';
+  /** where the native engine keeps the trees; auto: the GPU when one is usable */
+  device: DeviceChoice;
   /** most requests in one policy call, and policy calls in flight at once */
   policyBatch: number;
   policyConcurrency: number;
@@ -53,6 +55,7 @@ export const searchDefaults: SearchOptions = {
   mode: 'rstar',
   errorsThreshold: 2,
   engine: 'native',
+  device: 'auto',
   policyBatch: 512,
   policyConcurrency: 1,
 };
@@ -133,15 +136,34 @@ export function validateSearchOptions(o: SearchOptions): void {
   if (!(Number.isFinite(o.c) && o.c >= 0)) throw new RangeError(`c must be a number >= 0 (got ${o.c})`);
   if (!(o.mode in SelectMode)) throw new RangeError(`mode must be rstar or classic (got ${o.mode})`);
   if (o.engine !== 'native' && o.engine !== 'reference') throw new RangeError(`engine must be native or reference (got ${o.engine})`);
+  if (!deviceChoices.includes(o.device)) throw new RangeError(`device must be one of ${deviceChoices.join(', ')} (got ${o.device})`);
+  if (o.engine === 'reference' && o.device === 'cuda') throw new RangeError('device cuda needs the native engine (the reference runs on the CPU)');
 }
 
-export function createEngine(kind: 'native' | 'reference', trees: number, nodesPerTree: number): TreeEngine {
-  return kind === 'native' ? new NativeTree(trees, nodesPerTree) : new ReferenceTree(trees, nodesPerTree);
+export const deviceChoices = ['auto', 'cpu', 'cuda'] as const;
+export type DeviceChoice = (typeof deviceChoices)[number];
+
+/** Where the trees go, and why: cuda only with the native engine and a usable device. */
+export function chooseDevice(engine: 'native' | 'reference', choice: DeviceChoice): { device: Device; reason: string } {
+  if (engine === 'reference') return { device: 'cpu', reason: 'the reference engine runs on the CPU' };
+  if (choice === 'cpu') return { device: 'cpu', reason: 'asked for' };
+  const status = cudaStatus();
+  if (status.usable) return { device: 'cuda', reason: `${choice === 'auto' ? 'auto: ' : ''}${status.device}` };
+  // An option this machine cannot honour: reported like any bad option value.
+  if (choice === 'cuda') throw new RangeError(`device cuda: no usable CUDA device: ${status.reason}`);
+  return { device: 'cpu', reason: `auto: no usable CUDA device: ${status.reason}` };
+}
+
+export function createEngine(kind: 'native' | 'reference', trees: number, nodesPerTree: number, device: Device = 'cpu'): TreeEngine {
+  if (kind === 'reference') return new ReferenceTree(trees, nodesPerTree);
+  return device === 'cuda' ? new CudaTree(trees, nodesPerTree) : new NativeTree(trees, nodesPerTree);
 }
 
 export class Search {
   readonly options: SearchOptions;
   readonly engine: TreeEngine;
+  /** why the engine's device was chosen */
+  readonly deviceReason: string;
   readonly stats: SearchStats;
   private readonly active = new Set<ActiveTree>();
   private readonly select: Stage<Rollout>;
@@ -169,7 +191,9 @@ export class Search {
     this.options = { ...searchDefaults, ...options };
     validateSearchOptions(this.options);
     const o = this.options;
-    this.engine = createEngine(o.engine, o.concurrency, nodesPerTreeBound(o.rollouts, o.maxDepth, o.n));
+    const { device, reason } = chooseDevice(o.engine, o.device);
+    this.engine = createEngine(o.engine, o.concurrency, nodesPerTreeBound(o.rollouts, o.maxDepth, o.n), device);
+    this.deviceReason = reason;
     const fail = (e: unknown) => this.fail(e);
     // After a fatal error every stage drops its work: the run has already failed.
     const live =

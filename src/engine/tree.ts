@@ -60,9 +60,13 @@ export interface TreeArrays {
   treeSize: Int32Array;
 }
 
+/** Where a native engine keeps its trees: cpu (the C++ arena) or cuda (gpu_arena.hpp). */
+export type Device = 'cpu' | 'cuda';
+
 /** The batch-first search operations; see arena.hpp for each one's exact contract. */
 export interface TreeEngine {
   readonly name: 'native' | 'reference';
+  readonly device: Device;
   readonly trees: number;
   readonly nodesPerTree: number;
   readonly arrays: TreeArrays;

@@ -96,7 +96,8 @@ class Arena {
   // The fused PPM step: scores[i] = ppm_score(hidden row i) for nodes[i], recorded as the
   // node's PPM value, then taken as the first visit of an open node (init_values) or backed
   // up from a terminal one (backup), in batch order. hidden is [nodes.size(), weight.size()]
-  // row-major: the last hidden state of each node's step.
+  // row-major: the last hidden state of each node's step. scores may be empty when the
+  // caller does not want them.
   void score_fused(std::span<const int32_t> nodes, std::span<const float> hidden,
                    std::span<const float> weight, float bias, std::span<float> scores);
 
@@ -131,6 +132,7 @@ class Arena {
   Slots slots_;
   std::vector<int32_t> first_;  // expand() scratch
   std::vector<float> run_;      // backup() scratch
+  std::vector<float> scores_;   // score_fused() scratch
 };
 
 }  // namespace rstar

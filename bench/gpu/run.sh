@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The GPU check, for a machine with a CUDA GPU, cmake and nvcc (no Node needed): builds the
+# native core with the CUDA kernels, runs the C++ tests, the CPU-vs-GPU parity test (also
+# a short run under compute-sanitizer when it is there) and the kernel benchmark, and
+# prints a summary table last. About 2-4 minutes on an H100.
+#
+#   bash bench/gpu/run.sh [kernel_bench arguments...]
+#
+# Environment: BUILD_DIR (default build-gpu), OUT (where logs go; default BUILD_DIR),
+# CUDA_ARCHS (default 90-real;90-virtual, i.e. sm_90 plus PTX).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${BUILD_DIR:-build-gpu}
+out=${OUT:-$build}
+mkdir -p "$build" "$out"
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+
+log() { printf '\n== %s\n' "$*"; }
+
+log "device"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,temperature.gpu --format=csv \
+  2>&1 | tee "$out/device.txt" || true
+nvcc --version | tail -1
+
+log "build (RSTAR_CUDA=ON)"
+start=$(date +%s)
+cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DRSTAR_CUDA=ON \
+  "-DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCHS:-90-real;90-virtual}" > "$out/configure.txt"
+cmake --build "$build" -j "$(nproc)" 2>&1 | tail -3
+echo "built in $(( $(date +%s) - start )) s"
+
+status=0
+log "C++ tests"
+"$build/native/arena_test" 2>&1 | tee "$out/arena_test.txt" || status=1
+
+log "parity: CPU vs GPU"
+set +e
+"$build/native/gpu_parity_test" 2>&1 | tee "$out/parity.txt"
+parity=${PIPESTATUS[0]}
+set -e
+[ "$parity" -eq 0 ] || status=1
+
+if command -v compute-sanitizer >/dev/null; then
+  log "parity under compute-sanitizer (memcheck, synccheck)"
+  for tool in memcheck synccheck; do
+    if compute-sanitizer --tool "$tool" --error-exitcode 3 "$build/native/gpu_parity_test" --quick \
+         > "$out/sanitizer-$tool.txt" 2>&1; then
+      echo "$tool: clean"
+    else
+      echo "$tool: FAILED (see $out/sanitizer-$tool.txt)"; tail -20 "$out/sanitizer-$tool.txt"; status=1
+    fi
+  done
+fi
+
+log "kernel benchmark"
+set +e
+"$build/native/kernel_bench" "$@" 2>&1 | tee "$out/bench.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+set -e
+
+log "summary"
+head -1 "$out/device.txt" >/dev/null 2>&1 && sed -n 2p "$out/device.txt"
+grep -E "^gpu_parity_test|^PASSED|^FAILED|^skipped" "$out/parity.txt" || true
+sed -n '/^trees /,$p' "$out/bench.txt"
+exit $status

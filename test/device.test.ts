@@ -1,0 +1,95 @@
+// The GPU tree engine from TypeScript: the device report, the device choice, and (only on
+// a machine with a usable CUDA device) the same search on the GPU as on the CPU. The full
+// CPU-vs-GPU parity test is the C++ one (native/tests/gpu_parity_test.cpp).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cudaStatus, CudaTree, loadAddon, NativeTree } from '../src/engine/native.js';
+import { chooseDevice, createEngine, Search } from '../src/engine/scheduler.js';
+import { SelectMode, Terminal, type TreeEngine } from '../src/engine/tree.js';
+import { SimPolicy } from '../src/policy/sim.js';
+import { SimPpm } from '../src/ppm/sim.js';
+import { SimVerifier } from '../src/verify/sim.js';
+import { ExactGrader } from '../src/verify/exact-grader.js';
+import type { ExportedTree } from '../src/engine/export.js';
+
+const status = cudaStatus();
+const noGpu = status.usable ? false : `no usable CUDA device (${status.reason})`;
+
+test('the addon says whether a CUDA device is usable, and why not', () => {
+  assert.equal(typeof status.usable, 'boolean');
+  if (status.usable) {
+    assert.match(status.device, /sm_\d+/);
+  } else {
+    assert.ok(status.reason.length > 10, `a reason: ${status.reason}`);
+    assert.throws(() => new (loadAddon().GpuArena)(2, 8), (e: Error) => e.message.includes(status.reason));
+  }
+});
+
+test('device choice: cpu when asked, auto by availability, cuda refused without a device', () => {
+  assert.deepEqual(chooseDevice('native', 'cpu'), { device: 'cpu', reason: 'asked for' });
+  assert.equal(chooseDevice('reference', 'auto').device, 'cpu');
+  const auto = chooseDevice('native', 'auto');
+  assert.equal(auto.device, status.usable ? 'cuda' : 'cpu');
+  assert.match(auto.reason, /^auto: /);
+  if (!status.usable) assert.throws(() => chooseDevice('native', 'cuda'), /device cuda: no usable CUDA device: \S/);
+  assert.throws(() => new Search({ engine: 'reference', device: 'cuda' }, backends(), () => {}), /device cuda needs the native engine/);
+  assert.equal(createEngine('native', 2, 8).device, 'cpu');
+});
+
+test('the fused PPM step through the addon: tanh((h . w + b) / 5), first visits and terminal backups', () => {
+  const tree = new NativeTree(1, 8);
+  tree.acquire();
+  const leaves = new Int32Array(1);
+  tree.select(Int32Array.of(0), leaves, SelectMode.rstar, 2);
+  tree.expand(leaves, Int32Array.of(2), Uint8Array.of(Terminal.none, Terminal.answer), new Int32Array(1));
+  const h = 11;
+  const hidden = Float32Array.from({ length: 2 * h }, (_, i) => Math.sin(i));
+  const weight = Float32Array.from({ length: h }, (_, i) => Math.cos(i) / 2);
+  const scores = new Float32Array(2);
+  tree.scoreFused(Int32Array.of(1, 2), hidden, weight, 0.25, scores);
+  for (let r = 0; r < 2; r++) {
+    let dot = 0;
+    for (let i = 0; i < h; i++) dot += hidden[r * h + i]! * weight[i]!;
+    assert.ok(Math.abs(scores[r]! - Math.tanh((dot + 0.25) / 5)) < 1e-6, `row ${r}: ${scores[r]}`);
+  }
+  const a = tree.arrays;
+  assert.deepEqual([a.visits[1], a.visits[2], a.visits[0]], [1, 1, 1], 'the open child got a first visit, the answer backed up to the root');
+  assert.equal(a.valueSum[0], scores[1]);
+  assert.throws(() => tree.scoreFused(Int32Array.of(1), hidden, weight, 0, scores), /hidden must hold one row of 11 floats per node/);
+});
+
+function backends() {
+  return { policy: new SimPolicy({ seed: 3 }), ppm: new SimPpm({ seed: 3 }), verifier: new SimVerifier(), grader: new ExactGrader() };
+}
+
+async function search(device: 'cpu' | 'cuda'): Promise<ExportedTree[]> {
+  const trees: ExportedTree[] = [];
+  const s = new Search({ rollouts: 8, n: 4, concurrency: 16, rolloutsInFlight: 1, device }, backends(), ({ tree }) => {
+    trees.push(tree);
+  });
+  async function* problems() {
+    for (let i = 0; i < 24; i++) yield { id: `p${i}`, problem: `What is ${i} + ${i + 1}?`, answer: String(2 * i + 1) };
+  }
+  await s.run(problems());
+  assert.equal(s.engine.device, device);
+  return trees.sort((x, y) => x.id.localeCompare(y.id));
+}
+
+test('a search on the GPU grows the same trees as on the CPU', { skip: noGpu }, async () => {
+  assert.deepEqual(await search('cuda'), await search('cpu'));
+});
+
+test('CudaTree keeps its host mirror current for the trees an operation touched', { skip: noGpu }, () => {
+  const engines: TreeEngine[] = [new NativeTree(3, 32), new CudaTree(3, 32)];
+  for (const e of engines) {
+    for (let t = 0; t < 3; t++) e.acquire();
+    const leaves = new Int32Array(3);
+    e.select(Int32Array.of(0, 32, 64), leaves, SelectMode.rstar, 2);
+    e.expand(leaves, Int32Array.of(2, 2, 2), new Uint8Array(6), new Int32Array(3));
+    e.backup(Int32Array.of(1, 33), Float32Array.of(0.5, -0.5));
+  }
+  const [cpu, gpu] = engines.map((e) => e.arrays);
+  for (const key of ['visits', 'valueSum', 'flags', 'treeSize', 'parent'] as const) {
+    assert.deepEqual(Array.from(gpu![key]).slice(0, 96), Array.from(cpu![key]).slice(0, 96), key);
+  }
+});
