@@ -24,6 +24,7 @@ namespace {
 
 void check(cudaError_t e, const char* call, const char* file, int line) {
   if (e == cudaSuccess) return;
+  cudaGetLastError();  // clear it, so a later launch check does not report it again
   throw std::runtime_error(std::string("CUDA: ") + call + " failed (" + file + ":" +
                            std::to_string(line) + "): " + cudaGetErrorName(e) + ": " +
                            cudaGetErrorString(e));
@@ -94,7 +95,8 @@ __device__ double ln_visits(int32_t n, const double* table) {
 __global__ void reset_kernel(Nodes d, const int32_t* trees, const int32_t* extents,
                              const uint8_t* roots, int32_t nodes_per_tree) {
   const int32_t begin = trees[blockIdx.x] * nodes_per_tree;
-  for (int32_t x = begin + int32_t(threadIdx.x); x < begin + extents[blockIdx.x]; x += blockDim.x) {
+  // int64: begin + extent may sit just below INT32_MAX, and x steps past it.
+  for (int64_t x = begin + int64_t(threadIdx.x); x < int64_t(begin) + extents[blockIdx.x]; x += blockDim.x) {
     d.parent[x] = 0;
     d.first_child[x] = 0;
     d.child_count[x] = 0;
@@ -136,7 +138,8 @@ __global__ void select_kernel(Nodes d, const int32_t* starts, Groups g, int32_t*
     int32_t node = start;
     int32_t result;
     for (;;) {
-      const uint8_t f = d.flags[node];
+      // Lane 0's reading for all: lane 0 may set the pending bit below.
+      const uint8_t f = uint8_t(__shfl_sync(kAll, int(d.flags[node]), 0));
       if (!(f & kExpanded)) {
         if (f & kPending) {
           result = kSelectBlocked;
@@ -566,19 +569,44 @@ struct GpuArena::Impl {
   }
   void finish(Staging& s) { RSTAR_CUDA(cudaEventRecord(s.done, stream)); }
 
-  // Waits for the device; raises an unwind error found since the last wait.
-  void wait(Staging& s, size_t status_offset) {
+  // Waits for the device; returns what its kernels found. The caller finishes its own
+  // work (outputs, bookkeeping) and then calls raise_unwind().
+  Status wait(Staging& s, size_t status_offset) {
     RSTAR_CUDA(cudaMemcpyAsync(s.host_at<Status>(status_offset), status, sizeof(Status),
                                cudaMemcpyDeviceToHost, stream));
     finish(s);
     RSTAR_CUDA(cudaStreamSynchronize(stream));
-    const Status found = *s.host_at<Status>(status_offset);
-    if (found.unwind != kNoError) {
-      const unsigned long long reset = kNoError;
-      RSTAR_CUDA(cudaMemcpy(&status->unwind, &reset, sizeof reset, cudaMemcpyHostToDevice));
-      throw std::logic_error("unwind: node " + std::to_string(uint32_t(found.unwind & 0xffffffffu)) +
-                             " holds no virtual loss");
+    return *s.host_at<Status>(status_offset);
+  }
+
+  // An unwind since the last wait found a node without virtual loss (an engine bug):
+  // raised by the first call that waits, as unwind itself does not.
+  void raise_unwind(const Status& found) {
+    if (found.unwind == kNoError) return;
+    RSTAR_CUDA(cudaMemsetAsync(&status->unwind, 0xff, sizeof status->unwind, stream));
+    throw std::logic_error("unwind: node " + std::to_string(uint32_t(found.unwind & 0xffffffffu)) +
+                           " holds no virtual loss");
+  }
+
+  ~Impl() {
+    // Errors here cannot be reported; the context goes with the process anyway.
+    if (stream) cudaStreamSynchronize(stream);
+    for (void* p : {static_cast<void*>(d.parent), static_cast<void*>(d.first_child),
+                    static_cast<void*>(d.child_count), static_cast<void*>(d.depth),
+                    static_cast<void*>(d.visits), static_cast<void*>(d.value_sum),
+                    static_cast<void*>(d.virtual_loss), static_cast<void*>(d.ppm_value),
+                    static_cast<void*>(d.flags), static_cast<void*>(d.terminal),
+                    static_cast<void*>(ln_table), static_cast<void*>(status),
+                    static_cast<void*>(hidden), static_cast<void*>(packed)})
+      if (p) cudaFree(p);
+    if (packed_host) cudaFreeHost(packed_host);
+    for (Staging& s : staging) {
+      if (s.host) cudaFreeHost(s.host);
+      if (s.device) cudaFree(s.device);
+      if (s.done) cudaEventDestroy(s.done);
     }
+    if (stream) cudaStreamDestroy(stream);
+    for (void* p : host_buffers) std::free(p);
   }
 
   void flush_resets() {
@@ -679,8 +707,9 @@ struct GpuArena::Impl {
     }
     RSTAR_CUDA(cudaMemcpyAsync(s.host + at_scores, s.device + at_scores, nodes.size() * 4,
                                cudaMemcpyDeviceToHost, stream));
-    wait(s, at_status);
+    const Status found = wait(s, at_status);
     std::memcpy(scores.data(), s.host + at_scores, nodes.size() * 4);
+    raise_unwind(found);
   }
 };
 
@@ -689,6 +718,7 @@ GpuArena::GpuArena(int32_t trees, int32_t nodes_per_tree) {
   if (!status.usable) throw std::runtime_error("GpuArena: no CUDA device: " + status.reason);
   impl_ = std::make_unique<Impl>(trees, nodes_per_tree);
   Impl& m = *impl_;
+  RSTAR_CUDA(cudaSetDevice(0));  // the device cuda_status() checked; CUDA_VISIBLE_DEVICES picks it
   RSTAR_CUDA(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking));
   for (Staging& s : m.staging) RSTAR_CUDA(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming));
   const int64_t n = m.capacity();
@@ -710,10 +740,10 @@ GpuArena::GpuArena(int32_t trees, int32_t nodes_per_tree) {
   std::vector<double> ln(kLnTable);
   for (int32_t v = 0; v < kLnTable; ++v) ln[size_t(v)] = std::log(double(v));  // arena.cpp's std::log
   RSTAR_CUDA(cudaMalloc(&m.ln_table, ln.size() * sizeof(double)));
-  RSTAR_CUDA(cudaMemcpy(m.ln_table, ln.data(), ln.size() * sizeof(double), cudaMemcpyHostToDevice));
+  RSTAR_CUDA(cudaMemcpyAsync(m.ln_table, ln.data(), ln.size() * sizeof(double), cudaMemcpyHostToDevice, m.stream));
   RSTAR_CUDA(cudaMalloc(&m.status, sizeof(Status)));
-  RSTAR_CUDA(cudaMemset(m.status, 0xff, sizeof(Status)));  // kNoError in both words
-  RSTAR_CUDA(cudaStreamSynchronize(m.stream));
+  RSTAR_CUDA(cudaMemsetAsync(m.status, 0xff, sizeof(Status), m.stream));  // kNoError in both words
+  RSTAR_CUDA(cudaStreamSynchronize(m.stream));  // ln leaves scope
 
   const auto host = [&](auto*& p, size_t size) {
     void* q = std::calloc(size_t(n), size);
@@ -736,28 +766,7 @@ GpuArena::GpuArena(int32_t trees, int32_t nodes_per_tree) {
   m.reset_root.assign(size_t(trees), 0);
 }
 
-GpuArena::~GpuArena() {
-  if (!impl_) return;
-  Impl& m = *impl_;
-  // Errors here cannot be reported; the context goes with the process anyway.
-  cudaStreamSynchronize(m.stream);
-  for (void* p : {static_cast<void*>(m.d.parent), static_cast<void*>(m.d.first_child),
-                  static_cast<void*>(m.d.child_count), static_cast<void*>(m.d.depth),
-                  static_cast<void*>(m.d.visits), static_cast<void*>(m.d.value_sum),
-                  static_cast<void*>(m.d.virtual_loss), static_cast<void*>(m.d.ppm_value),
-                  static_cast<void*>(m.d.flags), static_cast<void*>(m.d.terminal),
-                  static_cast<void*>(m.ln_table), static_cast<void*>(m.status),
-                  static_cast<void*>(m.hidden), static_cast<void*>(m.packed)})
-    if (p) cudaFree(p);
-  if (m.packed_host) cudaFreeHost(m.packed_host);
-  for (Staging& s : m.staging) {
-    if (s.host) cudaFreeHost(s.host);
-    if (s.device) cudaFree(s.device);
-    if (s.done) cudaEventDestroy(s.done);
-  }
-  cudaStreamDestroy(m.stream);
-  for (void* p : m.host_buffers) std::free(p);
-}
+GpuArena::~GpuArena() = default;  // Impl frees everything, also when the constructor fails
 
 int32_t GpuArena::trees() const { return impl_->slots.trees(); }
 int32_t GpuArena::nodes_per_tree() const { return impl_->slots.nodes_per_tree(); }
@@ -799,8 +808,9 @@ void GpuArena::select(std::span<const int32_t> starts, std::span<int32_t> leaves
   RSTAR_LAUNCHED("select_kernel");
   RSTAR_CUDA(cudaMemcpyAsync(s.host + at_leaves, s.device + at_leaves, starts.size() * 4,
                              cudaMemcpyDeviceToHost, m.stream));
-  m.wait(s, at_status);
+  const Status found = m.wait(s, at_status);
   std::memcpy(leaves.data(), s.host + at_leaves, starts.size() * 4);
+  m.raise_unwind(found);
 }
 
 void GpuArena::expand(std::span<const int32_t> leaves, std::span<const int32_t> counts,
@@ -863,14 +873,14 @@ void GpuArena::expand(std::span<const int32_t> leaves, std::span<const int32_t> 
         s.device_at<int64_t>(at_offsets), s.device_at<uint8_t>(at_kinds), m.groups(s, at), m.status);
     RSTAR_LAUNCHED("expand_kernel");
   }
-  m.wait(s, at_status);
-  const unsigned long long found = s.host_at<Status>(at_status)->expand;
+  const Status found = m.wait(s, at_status);
   Slots::Finding state;
-  if (found != kNoError) state = {int64_t(found >> 32), Slots::Problem(found & 0xff)};
+  if (found.expand != kNoError) state = {int64_t(found.expand >> 32), Slots::Problem(found.expand & 0xff)};
   m.slots.fail_expand(Slots::first_of(placed, state), leaves.data());
   if (!kinds_error.empty()) throw std::invalid_argument(kinds_error);
   m.slots.commit(leaves.data(), counts.data(), n);
   std::copy(m.first.begin(), m.first.end(), first_child_out.begin());
+  m.raise_unwind(found);
 }
 
 void GpuArena::init_values(std::span<const int32_t> nodes, std::span<const float> values) {
@@ -968,7 +978,7 @@ void GpuArena::download(std::span<const int32_t> trees) {
     RSTAR_LAUNCHED("gather_kernel");
     RSTAR_CUDA(cudaMemcpyAsync(m.packed_host, m.packed, bytes, cudaMemcpyDeviceToHost, m.stream));
   }
-  m.wait(s, at_status);
+  const Status found = m.wait(s, at_status);
   const int32_t* words = reinterpret_cast<const int32_t*>(m.packed_host);
   const uint8_t* bytes_in = reinterpret_cast<const uint8_t*>(words + 8 * total);
   for (size_t b = 0; b < n; ++b) {
@@ -989,6 +999,7 @@ void GpuArena::download(std::span<const int32_t> trees) {
     std::memcpy(flags + begin, bytes_in + o, size);
     std::memcpy(terminal + begin, bytes_in + total + o, size);
   }
+  m.raise_unwind(found);
 }
 
 void GpuArena::synchronize() {
@@ -997,7 +1008,7 @@ void GpuArena::synchronize() {
   const size_t at_status = l.add(sizeof(Status));
   Staging& s = m.next();
   s.reserve(l.bytes);
-  m.wait(s, at_status);
+  m.raise_unwind(m.wait(s, at_status));
 }
 
 }  // namespace rstar

@@ -12,9 +12,12 @@
 // (UCT's log(N) comes from a table for N < 65536 and from the device's log above that,
 // which may differ from the C library's in the last bit.)
 //
-// Calls that return results to the host (select, expand, download) wait for the device;
-// init_values, backup, unwind and score_fused without scores only enqueue work. unwind's
-// logic_error (an engine bug, never bad input) is raised by the next call that waits.
+// Calls that return results to the host (select, expand, download, score_fused with
+// scores) wait for the device; init_values, backup, unwind and score_fused without scores
+// only enqueue work. unwind's logic_error (a node without virtual loss: an engine bug, never
+// bad input) is found on the device and raised by the next call that waits, after that
+// call has finished its own work; unlike the CPU, other trees of the batch are still
+// unwound. Runs on device 0 (CUDA_VISIBLE_DEVICES picks which card that is).
 //
 // Built without CUDA (nvcc absent, or -DRSTAR_CUDA=OFF), cuda_status() says so and the
 // constructor throws.
@@ -69,7 +72,8 @@ class GpuArena {
   void score_fused(std::span<const int32_t> nodes, std::span<const float> hidden,
                    std::span<const float> weight, float bias, std::span<float> scores);
   // The same with the hidden states already in device memory ([nodes.size(), hidden]
-  // floats, row-major): a model's output tensor, never copied through the host.
+  // floats, row-major): a model's output tensor, never copied through the host. The work
+  // that wrote them must be complete, or enqueued on stream() before this call.
   void score_fused_device(std::span<const int32_t> nodes, const float* device_hidden,
                           std::span<const float> weight, float bias, std::span<float> scores);
 
