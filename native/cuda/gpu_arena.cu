@@ -457,8 +457,8 @@ CudaStatus probe() {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
-    s.reason = std::string("no usable CUDA driver (cudaGetDeviceCount: ") + cudaGetErrorName(e) + ": " +
-               cudaGetErrorString(e) + ")";
+    s.reason = std::string("the CUDA driver is missing or cannot be used (cudaGetDeviceCount: ") +
+               cudaGetErrorName(e) + ": " + cudaGetErrorString(e) + ")";
     cudaGetLastError();
     return s;
   }

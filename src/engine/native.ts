@@ -4,14 +4,8 @@
 import { createRequire } from 'node:module';
 import { Flag, SelectResult, Terminal, type TreeArrays, type TreeEngine } from './tree.js';
 
-interface NativeArena {
-  acquire(): number;
-  release(tree: number): void;
-  select(starts: Int32Array, leaves: Int32Array, mode: number, c: number): void;
-  expand(leaves: Int32Array, counts: Int32Array, kinds: Uint8Array, firstChild: Int32Array): void;
-  initValues(nodes: Int32Array, values: Float32Array): void;
-  backup(nodes: Int32Array, values: Float32Array): void;
-  unwind(nodes: Int32Array): void;
+/** The addon's Arena: the engine operations, plus the fused PPM step and the arrays. */
+interface NativeArena extends Pick<TreeEngine, 'acquire' | 'release' | 'select' | 'expand' | 'initValues' | 'backup' | 'unwind'> {
   scoreFused(nodes: Int32Array, hidden: Float32Array, weight: Float32Array, bias: number, scores: Float32Array): void;
   arrays(): TreeArrays;
 }
