@@ -9,8 +9,8 @@ namespace rstar {
 
 CudaStatus cuda_status() {
   CudaStatus s;
-  s.reason = "this build has no CUDA kernels (nvcc was not found when the native core was "
-             "configured; rebuild with the CUDA toolkit installed, or -DRSTAR_CUDA=ON)";
+  s.reason = "this build has no CUDA kernels (built by node-gyp, or by CMake with no nvcc "
+             "found or -DRSTAR_CUDA=OFF; rebuild with CMake and the CUDA toolkit)";
   return s;
 }
 
