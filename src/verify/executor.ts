@@ -1,0 +1,293 @@
+// One persistent Python interpreter (src/verify/python/executor.py) and its line protocol.
+// A piscina worker owns one (executor-worker.ts); this file knows nothing of workers.
+// The interpreter may die or hang (os-level tricks, a C call that ignores signals): a
+// watchdog kills it past each program's timeout plus a grace period, the program in
+// flight is reported as a timeout or crash, and a fresh interpreter takes the rest.
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export type ExecErrorKind =
+  | 'exception'
+  | 'timeout'
+  | 'memory'
+  | 'cpu_limit'
+  | 'output_limit'
+  | 'recursion'
+  | 'sandbox'
+  | 'exit'
+  | 'crash';
+
+export interface ExecRequest {
+  /** the whole program: run in a fresh namespace (cumulative mode, and incremental's fallback) */
+  program: string;
+  timeoutS?: number;
+  /** incremental mode: run `step` on a copy of node `parent`'s saved state, save as `node` */
+  tree?: string;
+  node?: number;
+  parent?: number | null;
+  step?: string;
+}
+
+export interface ExecResult {
+  ok: boolean;
+  /** stdout and stderr together, head and tail kept when long */
+  stdout: string;
+  error?: ExecErrorKind;
+  /** e.g. "ZeroDivisionError: division by zero (line 3)" */
+  message?: string;
+  /** time in the interpreter */
+  ms: number;
+  /** incremental mode: the parent's saved state was used (else the program ran whole) */
+  reused?: boolean;
+}
+
+export interface ExecutorOptions {
+  /** the Python 3 to run (default: $RSTAR_PYTHON, else python3 on PATH) */
+  python: string;
+  /** inprocess: fresh namespaces in one interpreter (fast); fork: a child process per run */
+  isolation: 'inprocess' | 'fork';
+  /** namespaces: run the interpreter in new user + network namespaces (unshare); auto: when they work */
+  sandbox: 'auto' | 'namespaces' | 'none';
+  timeoutS: number;
+  memoryMb: number;
+  /** CPU seconds per run (fork isolation; in-process runs are bounded by timeoutS) */
+  cpuS: number;
+  fileMb: number;
+  /** characters of output kept from the head and from the tail */
+  keepChars: number;
+  /** a run printing more than this fails with output_limit */
+  outputChars: number;
+  /** preload numpy and sympy when installed, so programs import them for free */
+  preimport: boolean;
+  /** incremental mode: saved states per interpreter, least recently used dropped first */
+  maxSnapshots: number;
+  /** a directory of the interpreter's own; programs may write only there */
+  scratch: string;
+}
+
+export const executorDefaults: Omit<ExecutorOptions, 'scratch'> = {
+  python: process.env['RSTAR_PYTHON'] ?? 'python3',
+  isolation: 'inprocess',
+  sandbox: 'auto',
+  timeoutS: 5,
+  memoryMb: 1024,
+  cpuS: 10,
+  fileMb: 16,
+  keepChars: 4000,
+  outputChars: 1_000_000,
+  preimport: true,
+  maxSnapshots: 2048,
+};
+
+// From src/verify or dist/verify alike (tsc does not copy the .py file).
+const script = fileURLToPath(new URL('../../src/verify/python/executor.py', import.meta.url));
+/** Past a program's own timeout, how long the interpreter may take before it is killed. */
+const graceMs = 2000;
+const startTimeoutMs = 60_000;
+
+const interpreters = new Map<string, string>();
+/**
+ * The interpreter's real path, asked of it with this process's environment: the programs
+ * run with an empty one, where a PATH lookup or a pyenv shim would find another Python.
+ */
+export function resolvePython(python: string): string {
+  let path = interpreters.get(python);
+  if (path === undefined) {
+    const r = spawnSync(python, ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8', timeout: 30_000 });
+    if (r.error || r.status !== 0 || !r.stdout.trim()) {
+      throw new Error(`python executor: cannot run ${python} (${r.error?.message ?? r.stderr.trim() ?? `status ${r.status}`}); set RSTAR_PYTHON or --python`);
+    }
+    path = r.stdout.trim();
+    interpreters.set(python, path);
+  }
+  return path;
+}
+
+let namespacesWork: boolean | undefined;
+/** Whether `unshare --user --map-root-user --net` runs here (it needs unprivileged user namespaces). */
+export function namespacesAvailable(): boolean {
+  namespacesWork ??= spawnSync('unshare', ['--user', '--map-root-user', '--net', 'true'], { stdio: 'ignore', timeout: 5000 }).status === 0;
+  return namespacesWork;
+}
+
+interface Pending {
+  id: number;
+  request: ExecRequest;
+  resolve: (r: ExecResult) => void;
+}
+
+export class PythonProcess {
+  private child!: ChildProcessWithoutNullStreams;
+  private buffer = '';
+  private stderrTail = '';
+  private readonly queue: Pending[] = [];
+  private nextId = 1;
+  private watchdog: NodeJS.Timeout | undefined;
+  private current: { id: number; since: number } | undefined;
+  private ready!: Promise<void>;
+  private closed = false;
+  /** interpreters started, the first included */
+  starts = 0;
+  /** what the interpreter said at start: Python version, preloaded modules, isolation */
+  hello: Record<string, unknown> = {};
+  readonly namespaces: boolean;
+
+  constructor(readonly options: ExecutorOptions) {
+    if (options.sandbox === 'namespaces' && !namespacesAvailable()) {
+      throw new Error('sandbox namespaces: `unshare --user --map-root-user --net` does not work on this machine');
+    }
+    this.namespaces = options.sandbox !== 'none' && namespacesAvailable();
+    mkdirSync(options.scratch, { recursive: true });
+    this.start();
+  }
+
+  /** Resolves once the interpreter has said it is ready; rejects with its stderr if it cannot start. */
+  whenReady(): Promise<void> {
+    return this.ready;
+  }
+
+  private start(): void {
+    this.starts++;
+    const o = this.options;
+    const config = JSON.stringify({
+      scratch: o.scratch,
+      isolation: o.isolation,
+      preimport_optional: o.preimport,
+      max_snapshots: o.maxSnapshots,
+      limits: {
+        timeout_s: o.timeoutS,
+        memory_mb: o.memoryMb,
+        cpu_s: o.cpuS,
+        file_mb: o.fileMb,
+        keep_chars: o.keepChars,
+        output_chars: o.outputChars,
+      },
+    });
+    const argv = [resolvePython(o.python), script, config];
+    const [command, ...args] = this.namespaces ? ['unshare', '--user', '--map-root-user', '--net', '--', ...argv] : argv;
+    // Nothing of this process's environment reaches the programs.
+    const env = { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8', OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1', PYTHONDONTWRITEBYTECODE: '1' };
+    const child = spawn(command!, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    this.buffer = '';
+    this.stderrTail = '';
+    let hello: (() => void) | undefined;
+    let fail: ((e: Error) => void) | undefined;
+    this.ready = new Promise<void>((resolve, reject) => {
+      hello = resolve;
+      fail = reject;
+    });
+    this.ready.catch(() => {}); // observed by whenReady() or the next run()
+    const startTimer = setTimeout(() => {
+      fail!(new Error(`python executor: no answer within ${startTimeoutMs / 1000} s of starting ${o.python}`));
+      child.kill('SIGKILL');
+    }, startTimeoutMs);
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (s: string) => {
+      this.stderrTail = (this.stderrTail + s).slice(-4000);
+    });
+    child.stdout.on('data', (s: string) => {
+      if (child !== this.child) return;
+      this.buffer += s;
+      let nl: number;
+      while ((nl = this.buffer.indexOf('\n')) >= 0) {
+        const line = this.buffer.slice(0, nl);
+        this.buffer = this.buffer.slice(nl + 1);
+        const reply = JSON.parse(line) as Record<string, unknown>;
+        if (reply['ready']) {
+          clearTimeout(startTimer);
+          this.hello = reply;
+          hello!();
+        } else {
+          this.settle(reply);
+        }
+      }
+    });
+    child.on('error', (e) => {
+      clearTimeout(startTimer);
+      fail!(new Error(`python executor: cannot run ${o.python}: ${e.message}`));
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(startTimer);
+      if (child !== this.child || this.closed) return;
+      const why = `the interpreter exited (${signal ?? `status ${code}`})${this.stderrTail ? `: ${this.stderrTail.trim().split('\n').slice(-3).join(' | ')}` : ''}`;
+      fail!(new Error(`python executor: ${why}`));
+      this.restart('crash', why);
+    });
+  }
+
+  /** Runs the requests in order; one result each, never a rejection for what a program does. */
+  async run(requests: ExecRequest[]): Promise<ExecResult[]> {
+    await this.ready;
+    return Promise.all(requests.map((request) => new Promise<ExecResult>((resolve) => this.send({ id: this.nextId++, request, resolve }))));
+  }
+
+  /** Forgets a tree's saved states (incremental mode). */
+  drop(tree: string): void {
+    if (!this.closed) this.child.stdin.write(`${JSON.stringify({ id: 0, drop: tree })}\n`);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.watchdog);
+    this.child.stdin.end();
+    this.child.kill('SIGKILL');
+  }
+
+  private send(p: Pending): void {
+    this.queue.push(p);
+    const r = p.request;
+    const line: Record<string, unknown> = { id: p.id, program: r.program, timeout: r.timeoutS ?? this.options.timeoutS };
+    if (r.node !== undefined) Object.assign(line, { tree: r.tree, node: r.node, parent: r.parent ?? null, step: r.step ?? r.program });
+    this.child.stdin.write(`${JSON.stringify(line)}\n`);
+    this.arm();
+  }
+
+  private settle(reply: Record<string, unknown>): void {
+    if (reply['id'] === 0) return; // a drop
+    const at = this.queue.findIndex((p) => p.id === reply['id']);
+    if (at < 0) return;
+    const [p] = this.queue.splice(at, 1);
+    const { id: _id, ...result } = reply;
+    p!.resolve(result as unknown as ExecResult);
+    this.current = undefined;
+    this.arm();
+  }
+
+  /** Watches the oldest request: the interpreter runs them in order. */
+  private arm(): void {
+    clearTimeout(this.watchdog);
+    const head = this.queue[0];
+    if (!head) return;
+    if (this.current?.id !== head.id) this.current = { id: head.id, since: Date.now() };
+    const limitMs = (head.request.timeoutS ?? this.options.timeoutS) * 1000 + graceMs;
+    const left = this.current.since + limitMs - Date.now();
+    this.watchdog = setTimeout(() => {
+      const seconds = head.request.timeoutS ?? this.options.timeoutS;
+      this.restart('timeout', `timed out after ${seconds} s (the interpreter did not stop it and was restarted)`);
+    }, Math.max(0, left));
+  }
+
+  /** Fails the request in flight, starts a fresh interpreter, and resends the rest. */
+  private restart(kind: ExecErrorKind, message: string): void {
+    clearTimeout(this.watchdog);
+    const old = this.child;
+    const [head, ...rest] = this.queue.splice(0);
+    this.current = undefined;
+    old.removeAllListeners('exit');
+    old.kill('SIGKILL');
+    if (this.closed) return;
+    head?.resolve({ ok: false, stdout: '', error: kind, message, ms: 0 });
+    this.start();
+    void this.ready.then(
+      () => {
+        for (const p of rest) this.send(p);
+      },
+      (e: Error) => {
+        for (const p of rest) p.resolve({ ok: false, stdout: '', error: 'crash', message: e.message, ms: 0 });
+      },
+    );
+  }
+}
