@@ -14,6 +14,7 @@
 import type { Problem } from '../io/problems.js';
 import type { Policy } from '../policy/policy.js';
 import type { Ppm } from '../ppm/ppm.js';
+import { closesBlock, renderTrajectory } from '../verify/step.js';
 import type { Grader, Verdict, Verifier } from '../verify/verifier.js';
 import { exportTree, type ExportedTree } from './export.js';
 import { CudaTree, cudaStatus, NativeTree } from './native.js';
@@ -468,11 +469,15 @@ export class Search {
     }
   }
 
-  /** The steps from the root to node, in order. */
+  /** The steps from the root to node, in order; a step closing a code block carries its output, as the context shows it. */
   private trajectory(t: ActiveTree, node: number): string[] {
     const parent = this.engine.arrays.parent;
     const steps: string[] = [];
-    for (let x = node; x !== t.root; x = parent[x]!) steps.push(t.step[x - t.root]!);
+    for (let x = node; x !== t.root; x = parent[x]!) {
+      const step = t.step[x - t.root]!;
+      const output = t.output[x - t.root];
+      steps.push(output !== undefined && closesBlock(step) ? renderTrajectory([{ text: step, output }]) : step);
+    }
     return steps.reverse();
   }
 
@@ -482,6 +487,7 @@ export class Search {
     this.checkReleased(t);
     const tree = exportTree(this.engine.arrays, t.tree, t.root, t.completed, t);
     this.engine.release(t.tree);
+    this.backends.verifier.forget?.(t.problem.id);
     this.active.delete(t);
     this.stats.problems++;
     if (tree.solved) this.stats.solved++;

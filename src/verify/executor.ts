@@ -24,8 +24,8 @@ export interface ExecRequest {
   timeoutS?: number;
   /** incremental mode: run `step` on a copy of node `parent`'s saved state, save as `node` */
   tree?: string;
-  node?: number;
-  parent?: number | null;
+  node?: string;
+  parent?: string | null;
   step?: string;
 }
 

@@ -5,8 +5,10 @@ export type StepKind = 'step' | 'answer' | 'error' | 'invalid';
 
 export interface Verdict {
   kind: StepKind;
-  /** the execution output shown to the policy, when there is one */
+  /** the execution output (an error's message), when there is one */
   output?: string;
+  /** why: the executor's error kind (timeout, sandbox...) or the invalid step's reason */
+  why?: string;
   /** the final answer (the last \boxed{...}) of an answer step */
   answer?: string;
 }
@@ -22,6 +24,8 @@ export interface VerifyRequest {
 export interface Verifier {
   readonly name: string;
   verify(requests: VerifyRequest[]): Promise<Verdict[]>;
+  /** The problem's tree is done: state kept for it (saved interpreter states) can go. */
+  forget?(problemId: string): void;
 }
 
 export interface GradeRequest {

@@ -60,7 +60,7 @@ BLOCKED_EVENTS = {
 }
 # Modules the server has not loaded (importing a loaded module raises no event).
 BLOCKED_IMPORTS = {"ctypes", "_ctypes", "multiprocessing", "_posixsubprocess", "socket", "_socket",
-                   "subprocess", "pty"}
+                   "subprocess", "pty", "concurrent", "asyncio"}
 CHANGE_EVENTS = {"os.remove", "os.rename", "os.rmdir", "os.mkdir", "shutil.rmtree", "os.truncate"}
 LIST_EVENTS = {"os.listdir", "os.scandir"}  # the import system lists site-packages
 # Module functions a program may not reach even through `import os`: ending or stalling
@@ -72,6 +72,9 @@ DENIED = {
     "signal": {"signal", "alarm", "setitimer", "siginterrupt", "pthread_kill", "pthread_sigmask", "set_wakeup_fd"},
     "sys": {"_getframe", "settrace", "setprofile", "setrecursionlimit", "addaudithook", "modules"},
     "builtins": {"__import__"},
+    # a thread would run on after its run ends (3.11 has no audit event for starting one)
+    "threading": {"Thread", "Timer", "_start_new_thread"},
+    "_thread": {"start_new_thread", "start_new", "start_joinable_thread"},
 }
 DENIED["posix"] = DENIED["os"]
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
@@ -378,7 +381,9 @@ class Server:
             namespace = clone_namespace(parent.namespace)
             if namespace is not None:
                 state = State(namespace, parent.capture.clone(), parent.rng, parent.np_rng)
-                state = self.execute(request["step"], state, timeout)
+                # Blank lines for the code before it: errors name the program's line numbers.
+                prefix = request["program"][: len(request["program"]) - len(request["step"])]
+                state = self.execute("\n" * prefix.count("\n") + request["step"], state, timeout)
         reused = state is not None
         if state is None:
             fresh = State({"__name__": "__main__", "__builtins__": fresh_builtins()},
