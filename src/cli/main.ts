@@ -4,12 +4,14 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { InputError } from '../io/problems.js';
 import { benchTree, benchTreeOptions } from './bench.js';
+import { exec, execOptions } from './exec.js';
 import { synth, synthOptions } from './synth.js';
 
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName('rstar')
     .command('synth', 'search every problem of a JSONL file and write its trees', synthOptions, synth)
+    .command('exec', 'run one Python program in the sandboxed executor; print the result as JSON', execOptions, exec)
     .command('bench', 'benchmarks', (y) =>
       y.command('tree', 'native tree engine vs the TypeScript reference (sims/s)', benchTreeOptions, (args) => {
         benchTree(args);

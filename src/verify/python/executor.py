@@ -30,6 +30,7 @@
 # layer, not an OS boundary: see README "Sandbox".
 import builtins
 import copy
+import gc
 import json
 import os
 import random
@@ -271,6 +272,9 @@ class State:
 
     def __init__(self, namespace, capture, rng, np_rng, error=None):
         self.namespace, self.capture, self.rng, self.np_rng, self.error = namespace, capture, rng, np_rng, error
+        # Saving numpy's random state costs more than a short step: states are saved only
+        # once a program of the chain mentions "random" (None: still at the seed).
+        self.random = rng is not None
 
 
 def fresh_builtins():
@@ -381,6 +385,7 @@ class Server:
             namespace = clone_namespace(parent.namespace)
             if namespace is not None:
                 state = State(namespace, parent.capture.clone(), parent.rng, parent.np_rng)
+                state.random = parent.random
                 # Blank lines for the code before it: errors name the program's line numbers.
                 prefix = request["program"][: len(request["program"]) - len(request["step"])]
                 state = self.execute("\n" * prefix.count("\n") + request["step"], state, timeout)
@@ -406,6 +411,7 @@ class Server:
                 self.numpy.random.seed(SEED)
             else:
                 self.numpy.random.set_state(state.np_rng)
+        state.random = state.random or "random" in code
         with self.gate:
             os.chdir(self.workdir)
         self.deadline_s = timeout
@@ -422,9 +428,10 @@ class Server:
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
             sys.setrecursionlimit(self.recursion_limit)
         state.error = error
-        state.rng = random.getstate()
-        if self.numpy is not None:
-            state.np_rng = self.numpy.random.get_state()
+        if state.random:
+            state.rng = random.getstate()
+            if self.numpy is not None:
+                state.np_rng = self.numpy.random.get_state()
         with self.gate:
             if os.listdir(self.workdir):
                 shutil.rmtree(self.workdir, ignore_errors=True)
@@ -554,6 +561,11 @@ def main():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_mb"] * 1024 * 1024,) * 2)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     os.environ.clear()
+    # The preloaded modules' objects live for good: keep the cyclic collector off them, and
+    # let it run less often (saved states keep many objects alive).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 50)
     server = Server(config, proto_out)
     write_line(proto_out, {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0],
                            "preimported": loaded, "isolation": server.isolation})
