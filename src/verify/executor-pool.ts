@@ -18,6 +18,8 @@ export interface PoolOptions extends Partial<ExecutorOptions> {
 export class ExecutorPool {
   readonly lanes: Piscina[];
   private readonly scratch: string;
+  /** drops in flight: close() waits for them */
+  private readonly drops = new Set<Promise<void>>();
 
   constructor(options: PoolOptions = {}) {
     const { workers = availableParallelism(), scratch, ...rest } = options;
@@ -61,12 +63,20 @@ export class ExecutorPool {
     return results;
   }
 
-  /** Forgets a finished tree's saved states. */
-  async drop(tree: string): Promise<void> {
-    await this.lanes[this.laneOf(tree)]!.run({ drop: tree } satisfies ExecutorTask);
+  /** Forgets a finished tree's saved states. Never rejects: a state not dropped only waits for the LRU bound. */
+  drop(tree: string): Promise<void> {
+    const done: Promise<void> = this.lanes[this.laneOf(tree)]!.run({ drop: tree } satisfies ExecutorTask)
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => this.drops.delete(done));
+    this.drops.add(done);
+    return done;
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.drops);
     await Promise.all(this.lanes.map((lane) => lane.destroy()));
     rmSync(this.scratch, { recursive: true, force: true });
   }
