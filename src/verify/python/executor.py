@@ -338,13 +338,12 @@ def _sympy_basic():
 
 
 class Server:
-    def __init__(self, config, out_fd):
+    def __init__(self, config):
         self.limits = config["limits"]
         self.isolation = config.get("isolation", "inprocess")
         self.scratch = os.path.realpath(config["scratch"])
         self.workdir = os.path.join(self.scratch, "run")
         os.makedirs(self.workdir, exist_ok=True)
-        self.out_fd = out_fd
         self.snapshots = OrderedDict()  # (tree, node) -> State, least recently used first
         self.max_snapshots = int(config.get("max_snapshots", 2048))
         self.recursion_limit = sys.getrecursionlimit()
@@ -566,7 +565,7 @@ def main():
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 50)
-    server = Server(config, proto_out)
+    server = Server(config)
     write_line(proto_out, {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0],
                            "preimported": loaded, "isolation": server.isolation})
     buffer = b""
