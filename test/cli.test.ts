@@ -392,6 +392,24 @@ describe('rstar synth', () => {
   );
 });
 
+describe('rstar exec', () => {
+  test('prints the classified result as one JSON line; exit 3 when the program failed', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'ok.py'), 'print(sum(range(10)))\n');
+    writeFileSync(join(dir, 'bad.py'), 'import time\ntime.sleep(60)\n');
+    const ok = rstar(['exec', '--file', join(dir, 'ok.py')]);
+    assertExit(ok, 0);
+    const result = JSON.parse(ok.stdout) as { ok: boolean; stdout: string };
+    assert.deepEqual([result.ok, result.stdout], [true, '45\n']);
+    const bad = rstar(['exec', '--file', join(dir, 'bad.py'), '--timeout', '1']);
+    assertExit(bad, 3);
+    assert.deepEqual((({ ok, error, message }) => ({ ok, error, message }))(JSON.parse(bad.stdout)), { ok: false, error: 'timeout', message: 'timed out after 1 s' });
+    const missing = rstar(['exec', '--file', join(dir, 'nope.py')]);
+    assertExit(missing, 1);
+    assert.match(missing.stderr, /nope\.py/);
+  });
+});
+
 describe('rstar bench tree', () => {
   test('tiny settings: the engines agree', () => {
     const r = rstar(['bench', 'tree', '--trees', '8', '--rollouts', '4']);
