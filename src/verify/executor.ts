@@ -96,7 +96,7 @@ export function resolvePython(python: string): string {
   if (path === undefined) {
     const r = spawnSync(python, ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8', timeout: 30_000 });
     if (r.error || r.status !== 0 || !r.stdout.trim()) {
-      throw new Error(`python executor: cannot run ${python} (${r.error?.message ?? r.stderr.trim() ?? `status ${r.status}`}); set RSTAR_PYTHON or --python`);
+      throw new Error(`python executor: cannot run ${python} (${r.error?.message || r.stderr.trim() || `exit status ${r.status}`}); set RSTAR_PYTHON or --python`);
     }
     path = r.stdout.trim();
     interpreters.set(python, path);
@@ -209,12 +209,15 @@ export class PythonProcess {
       clearTimeout(startTimer);
       fail!(new Error(`python executor: cannot run ${o.python}: ${e.message}`));
     });
+    let started = false;
+    this.ready.then(() => (started = true), () => {});
     child.on('exit', (code, signal) => {
       clearTimeout(startTimer);
       if (child !== this.child || this.closed) return;
       const why = `the interpreter exited (${signal ?? `status ${code}`})${this.stderrTail ? `: ${this.stderrTail.trim().split('\n').slice(-3).join(' | ')}` : ''}`;
       fail!(new Error(`python executor: ${why}`));
-      this.restart('crash', why);
+      // One that never started would only die again: its callers get the error instead.
+      if (started) this.restart('crash', why);
     });
   }
 
