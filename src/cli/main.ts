@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { InputError } from '../io/problems.js';
 import { benchTree, benchTreeOptions } from './bench.js';
 import { exec, execOptions } from './exec.js';
+import { grade, gradeOptions } from './grade.js';
 import { synth, synthOptions } from './synth.js';
 
 async function main(): Promise<void> {
@@ -12,6 +13,7 @@ async function main(): Promise<void> {
     .scriptName('rstar')
     .command('synth', 'search every problem of a JSONL file and write its trees', synthOptions, synth)
     .command('exec', 'run one Python program in the sandboxed executor; print the result as JSON', execOptions, exec)
+    .command('grade [pred] [gold]', 'are answers mathematically equivalent? one pair, or a JSONL file of pairs', gradeOptions, grade)
     .command('bench', 'benchmarks', (y) =>
       y.command('tree', 'native tree engine vs the TypeScript reference (sims/s)', benchTreeOptions, (args) => {
         benchTree(args);

@@ -13,7 +13,8 @@ export interface Problem {
 
 export class InputError extends Error {}
 
-export function parseProblem(line: string, where: string): Problem {
+/** One JSONL line that must hold a JSON object; `where` (FILE:LINE) starts the error message. */
+export function parseObjectLine(line: string, where: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -21,7 +22,11 @@ export function parseProblem(line: string, where: string): Problem {
     throw new InputError(`${where}: not valid JSON (${(e as Error).message})`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InputError(`${where}: expected a JSON object`);
-  const o = value as Record<string, unknown>;
+  return value as Record<string, unknown>;
+}
+
+export function parseProblem(line: string, where: string): Problem {
+  const o = parseObjectLine(line, where);
   const text = (field: string, allowNumber: boolean): string => {
     const v = o[field];
     if (typeof v === 'string' && v.length > 0) return v;
