@@ -1,6 +1,7 @@
-// The real verifier in the search: a scripted policy writes executable rStar steps (one
-// right, one wrong, one failing candidate per expansion), the Python executor runs them,
-// and the trees carry real outputs, code errors and graded answers.
+// The real verifier and grader in the search: a scripted policy writes executable rStar
+// steps (one right, one wrong, one failing candidate per expansion), the Python executor
+// runs them, the math grader grades the boxed answers, and the trees carry real outputs,
+// code errors and graded answers.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ExportedTree } from '../src/engine/export.js';
@@ -8,7 +9,7 @@ import { Search } from '../src/engine/scheduler.js';
 import type { Policy, StepRequest } from '../src/policy/policy.js';
 import { resolvePython } from '../src/verify/executor.js';
 import { ExecutorPool } from '../src/verify/executor-pool.js';
-import { ExactGrader } from '../src/verify/exact-grader.js';
+import { MathGrader } from '../src/verify/math-grader.js';
 import { PythonVerifier } from '../src/verify/python-verifier.js';
 import { outputEnd, outputStart } from '../src/verify/step.js';
 
@@ -46,10 +47,15 @@ const skip = (() => {
 
 describe('search with the python verifier', { skip }, () => {
   let pool: ExecutorPool;
+  let grader: MathGrader;
   before(() => {
     pool = new ExecutorPool({ workers: 2 });
+    grader = new MathGrader({ threads: 1 });
   });
-  after(() => pool.close());
+  after(async () => {
+    await pool.close();
+    await grader.close();
+  });
 
   for (const mode of ['cumulative', 'incremental'] as const) {
     test(`${mode}: outputs, code errors and answers come from running the steps`, async () => {
@@ -57,7 +63,7 @@ describe('search with the python verifier', { skip }, () => {
       const verifier = new PythonVerifier(pool, mode);
       const search = new Search(
         { rollouts: 6, n: 3, concurrency: 4, rolloutsInFlight: 2, errorsThreshold: 1, engine: 'reference' },
-        { policy: new ScriptedPolicy(), verifier, grader: new ExactGrader() },
+        { policy: new ScriptedPolicy(), verifier, grader },
         ({ tree }) => {
           trees.push(tree);
         },
