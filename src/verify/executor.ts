@@ -183,6 +183,8 @@ export class PythonProcess {
       fail!(new Error(`python executor: no answer within ${startTimeoutMs / 1000} s of starting ${o.python}`));
       child.kill('SIGKILL');
     }, startTimeoutMs);
+    // A dead interpreter's pipe fails writes (EPIPE): its 'exit' is what we act on.
+    child.stdin.on('error', () => {});
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (s: string) => {
@@ -195,7 +197,13 @@ export class PythonProcess {
       while ((nl = this.buffer.indexOf('\n')) >= 0) {
         const line = this.buffer.slice(0, nl);
         this.buffer = this.buffer.slice(nl + 1);
-        const reply = JSON.parse(line) as Record<string, unknown>;
+        let reply: Record<string, unknown>;
+        try {
+          reply = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          this.restart('crash', `the interpreter broke the protocol: ${line.slice(0, 200)}`);
+          return;
+        }
         if (reply['ready']) {
           clearTimeout(startTimer);
           this.hello = reply;
