@@ -931,7 +931,8 @@ void GpuArena::score_fused(std::span<const int32_t> nodes, std::span<const float
   m.flush_resets();
   float* device_hidden = grow(m.hidden, m.hidden_capacity, std::max<size_t>(hidden.size(), 1), m.stream);
   // Pageable memory: the copy has left the caller's buffer when this returns.
-  RSTAR_CUDA(cudaMemcpyAsync(device_hidden, hidden.data(), hidden.size() * 4, cudaMemcpyHostToDevice, m.stream));
+  if (!hidden.empty())
+    RSTAR_CUDA(cudaMemcpyAsync(device_hidden, hidden.data(), hidden.size() * 4, cudaMemcpyHostToDevice, m.stream));
   m.score(nodes, device_hidden, weight, bias, scores);
 }
 

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <typeinfo>
@@ -26,6 +27,10 @@
 
 #include "rstar/arena.hpp"
 #include "rstar/gpu_arena.hpp"
+
+#if RSTAR_PARITY_CUDA
+#include <cuda_runtime.h>
+#endif
 
 namespace {
 
@@ -98,6 +103,53 @@ bool both(const char* op, F f_cpu, G f_other) {
 
 void refresh(Arena&, const std::vector<int32_t>&) {}
 void refresh(GpuArena& g, const std::vector<int32_t>& trees) { g.download(trees); }
+void wait(Arena&) {}
+void wait(GpuArena& g) { g.synchronize(); }
+
+// The fused step with host hidden states, or (GPU, on_device) from device memory.
+void fused(Arena& a, const std::vector<int32_t>& nodes, const std::vector<float>& hidden,
+           const std::vector<float>& weight, float bias, std::vector<float>& scores, bool) {
+  a.score_fused(nodes, hidden, weight, bias, scores);
+}
+void fused(GpuArena& g, const std::vector<int32_t>& nodes, const std::vector<float>& hidden,
+           const std::vector<float>& weight, float bias, std::vector<float>& scores, bool on_device) {
+#if RSTAR_PARITY_CUDA
+  if (on_device) {
+    float* device = nullptr;
+    const auto ok = [](cudaError_t e, const char* what) {
+      if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+    };
+    ok(cudaMalloc(&device, std::max<size_t>(hidden.size(), 1) * sizeof(float)), "cudaMalloc");
+    ok(cudaMemcpy(device, hidden.data(), hidden.size() * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy");
+    ok(cudaDeviceSynchronize(), "cudaDeviceSynchronize");  // the arena's stream does not wait for it
+    g.score_fused_device(nodes, device, weight, bias, scores);  // scores wanted: it waits
+    ok(cudaFree(device), "cudaFree");
+    return;
+  }
+#endif
+  (void)on_device;
+  g.score_fused(nodes, hidden, weight, bias, scores);
+}
+
+// A node without virtual loss: the CPU raises at once, the GPU at the next call that waits,
+// with the same message, and only once.
+template <typename B>
+void unwind_error(B& b) {
+  Arena a(1, 8);
+  same(a.acquire(), b.acquire(), "unwind_error acquire");
+  int32_t root = 0, leaf_a = -9, leaf_b = -9, count = 2, first_a = 0, first_b = 0;
+  const uint8_t kinds[2] = {rstar::kNotTerminal, rstar::kNotTerminal};
+  a.select({&root, 1}, {&leaf_a, 1}, rstar::SelectMode::kRstar, 2.0);
+  b.select({&root, 1}, {&leaf_b, 1}, rstar::SelectMode::kRstar, 2.0);
+  a.expand({&root, 1}, {&count, 1}, kinds, {&first_a, 1});
+  b.expand({&root, 1}, {&count, 1}, kinds, {&first_b, 1});
+  const int32_t child = first_a;  // no rollout entered it
+  both("unwind without virtual loss", [&] { a.unwind({&child, 1}); }, [&] {
+    b.unwind({&child, 1});
+    wait(b);
+  });
+  both("the next wait after it", [] {}, [&] { wait(b); });
+}
 
 template <typename B>
 void compare_trees(const Arena& a, B& b, const std::vector<int32_t>& trees, const std::string& when) {
@@ -417,7 +469,8 @@ void wide(B& b, int32_t trees, int rounds) {
     for (float& x : hidden) x = u(rng);
     for (float& x : weight) x = u(rng);
     a.score_fused(children, hidden, weight, 0.1f, sa);
-    b.score_fused(children, hidden, weight, 0.1f, sb);
+    fused(b, children, hidden, weight, 0.1f, sb, round % 2 == 1);
+    for (size_t i = 0; i < sa.size(); ++i) same_float(sa[i], sb[i], "wide score " + std::to_string(i));
     std::vector<float> values;
     for (size_t i = 0; i < leaves.size(); ++i) values.push_back(u(rng) / 2);
     a.backup(leaves, values);
@@ -457,6 +510,8 @@ int main(int argc, char** argv) {
       auto b = make(trees, 1 + 12 * 8);
       wide(*b, trees, 12);
     }
+    auto b = make(1, 8);
+    unwind_error(*b);
   };
   std::string device;
   if (cpu_twin) {

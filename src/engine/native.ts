@@ -132,7 +132,10 @@ export class CudaTree implements TreeEngine {
   }
 
   private touch(nodes: Int32Array): void {
-    for (const node of nodes) this.stale.add(Math.floor(node / this.nodesPerTree));
+    for (const node of nodes) {
+      const tree = Math.floor(node / this.nodesPerTree);
+      if (tree >= 0 && tree < this.trees) this.stale.add(tree); // bad indices are the call's to refuse
+    }
   }
 
   acquire(): number {
@@ -144,28 +147,30 @@ export class CudaTree implements TreeEngine {
     this.arena.release(tree);
     this.stale.delete(tree);
   }
+  // Trees are marked before the call: a call that throws (a deferred unwind error) may
+  // still have changed them on the device.
   select(starts: Int32Array, leaves: Int32Array, mode: number, c: number): void {
-    this.arena.select(starts, leaves, mode, c);
     this.touch(starts);
+    this.arena.select(starts, leaves, mode, c);
   }
   expand(leaves: Int32Array, counts: Int32Array, kinds: Uint8Array, firstChild: Int32Array): void {
-    this.arena.expand(leaves, counts, kinds, firstChild);
     this.touch(leaves);
+    this.arena.expand(leaves, counts, kinds, firstChild);
   }
   initValues(nodes: Int32Array, values: Float32Array): void {
-    this.arena.initValues(nodes, values);
     this.touch(nodes);
+    this.arena.initValues(nodes, values);
   }
   backup(nodes: Int32Array, values: Float32Array): void {
-    this.arena.backup(nodes, values);
     this.touch(nodes);
+    this.arena.backup(nodes, values);
   }
   unwind(nodes: Int32Array): void {
-    this.arena.unwind(nodes);
     this.touch(nodes);
+    this.arena.unwind(nodes);
   }
   scoreFused(nodes: Int32Array, hidden: Float32Array, weight: Float32Array, bias: number, scores: Float32Array): void {
-    this.arena.scoreFused(nodes, hidden, weight, bias, scores);
     this.touch(nodes);
+    this.arena.scoreFused(nodes, hidden, weight, bias, scores);
   }
 }

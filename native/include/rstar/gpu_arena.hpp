@@ -17,7 +17,9 @@
 // only enqueue work. unwind's logic_error (a node without virtual loss: an engine bug, never
 // bad input) is found on the device and raised by the next call that waits, after that
 // call has finished its own work; unlike the CPU, other trees of the batch are still
-// unwound. Runs on device 0 (CUDA_VISIBLE_DEVICES picks which card that is).
+// unwound, and when several unwinds failed before that wait, the node named is the one at
+// the lowest batch index among them. Runs on device 0 (CUDA_VISIBLE_DEVICES picks which
+// card that is).
 //
 // Built without CUDA (nvcc absent, or -DRSTAR_CUDA=OFF), cuda_status() says so and the
 // constructor throws.
