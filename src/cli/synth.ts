@@ -3,13 +3,17 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Argv } from 'yargs';
-import { chooseDevice, deviceChoices, Search, searchDefaults, validateSearchOptions, type SearchOptions, type SearchStats } from '../engine/scheduler.js';
+import { chooseDevice, deviceChoices, Search, searchDefaults, validateSearchOptions, type SearchBackends, type SearchOptions, type SearchStats } from '../engine/scheduler.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { JsonlAppender, reopen } from '../io/jsonl.js';
 import { countProblems, InputError, readProblems, type Problem } from '../io/problems.js';
+import { OpenAIPolicy } from '../policy/openai.js';
 import { SimPolicy, simDefaults } from '../policy/sim.js';
 import { SimPpm } from '../ppm/sim.js';
 import { ExactGrader } from '../verify/exact-grader.js';
+import { ExecutorPool } from '../verify/executor-pool.js';
+import { MathGrader } from '../verify/math-grader.js';
+import { PythonVerifier } from '../verify/python-verifier.js';
 import { SimVerifier } from '../verify/sim.js';
 
 export function synthOptions(y: Argv) {
@@ -17,7 +21,8 @@ export function synthOptions(y: Argv) {
   return y
     .option('problems', { type: 'string', demandOption: true, describe: 'problems JSONL: {"id","problem","answer"} a line' })
     .option('out', { type: 'string', demandOption: true, describe: 'output directory (trees.jsonl, stats.json, run.json)' })
-    .option('policy', { choices: ['sim'] as const, default: 'sim' as const, describe: 'step generator (sim: simulated, for testing the search)' })
+    .option('policy', { type: 'string', default: 'sim', describe: 'step generator: sim (simulated, for testing the search) or openai:URL#MODEL (an OpenAI-compatible completions server: vLLM, SGLang...)' })
+    .option('exec-mode', { choices: ['cumulative', 'incremental'] as const, default: 'cumulative' as const, describe: "real policies: run each step with its block's earlier code again, or on its parent's saved interpreter state" })
     .option('ppm', { choices: ['none', 'sim'] as const, default: 'none' as const, describe: 'step scorer (none: round 1, terminal-guided values)' })
     .option('rollouts', { type: 'number', default: d.rollouts, describe: 'rollouts per problem' })
     .option('n', { type: 'number', default: d.n, describe: 'candidate steps per expansion' })
@@ -55,17 +60,10 @@ export async function synth(args: SynthArgs): Promise<void> {
     device: args.device,
     policyBatch: args['policy-batch'],
   };
-  const sim = { seed: args.seed, pCorrect: args['sim-p-correct'], pError: args['sim-p-error'], latencyMs: args['sim-latency-ms'] };
-  const backends = {
-    policy: new SimPolicy(sim),
-    ...(args.ppm === 'sim' ? { ppm: new SimPpm({ seed: args.seed, latencyMs: sim.latencyMs }) } : {}),
-    verifier: new SimVerifier(),
-    grader: new ExactGrader(),
-  };
+  const { backends, content, close } = makeBackends(args);
   // What decides the trees' content: a resumed run must agree on all of it. With more than
   // one rollout in flight, trees also depend on how the stages batch, so a resumed run
   // continues the same search, not the very trees one uninterrupted run would have grown.
-  const { latencyMs: _latency, ...simContent } = backends.policy.options;
   const settings = {
     policy: args.policy,
     ppm: args.ppm,
@@ -76,7 +74,7 @@ export async function synth(args: SynthArgs): Promise<void> {
     maxDepth: args['max-depth'],
     mode: args.mode,
     errorsThreshold: args['errors-threshold'],
-    sim: simContent,
+    ...content,
   };
 
   // Everything that can be refused is checked before anything is written.
@@ -110,6 +108,7 @@ export async function synth(args: SynthArgs): Promise<void> {
     bar?.update(searcher.stats.problems, rates(searcher));
     bar?.stop();
     await writer.close();
+    await close();
     // Partial totals are worth keeping too: a failed run says how far it got.
     await writeJsonAtomic(statsFile, summary(searcher, done.size, stats === undefined));
   }
@@ -118,6 +117,44 @@ export async function synth(args: SynthArgs): Promise<void> {
     `rstar: ${s.problems} problems (${s.solved} solved), ${s.rollouts} rollouts, ${s.expansions} expansions in ${s.seconds.toFixed(2)} s: ` +
       `${s.rolloutsPerSecond.toFixed(0)} rollouts/s, ${s.problemsPerSecond.toFixed(1)} problems/s -> ${treesFile}`,
   );
+}
+
+/**
+ * The simulated backends, or a real policy with the real verifier (steps run in the
+ * sandboxed Python pool) and the equivalence grader. `content`: the backend settings that
+ * decide the trees, for run.json.
+ */
+function makeBackends(args: SynthArgs): { backends: SearchBackends; content: Record<string, unknown>; close: () => Promise<void> } {
+  if (args.policy === 'sim') {
+    const sim = { seed: args.seed, pCorrect: args['sim-p-correct'], pError: args['sim-p-error'], latencyMs: args['sim-latency-ms'] };
+    const policy = new SimPolicy(sim);
+    const { latencyMs: _latency, ...simContent } = policy.options;
+    return {
+      backends: {
+        policy,
+        ...(args.ppm === 'sim' ? { ppm: new SimPpm({ seed: args.seed, latencyMs: sim.latencyMs }) } : {}),
+        verifier: new SimVerifier(),
+        grader: new ExactGrader(),
+      },
+      content: { sim: simContent },
+      close: async () => {},
+    };
+  }
+  const spec = /^openai:(https?:\/\/[^#\s]+)#(\S+)$/.exec(args.policy);
+  if (!spec) throw new RangeError(`policy must be sim or openai:URL#MODEL, e.g. openai:http://127.0.0.1:8000/v1#Qwen2.5-Math-7B (got ${args.policy})`);
+  if (args.ppm !== 'none') throw new RangeError('ppm sim scores simulated steps only: use --ppm none with a real policy');
+  const policy = new OpenAIPolicy({ baseURL: spec[1]!, model: spec[2]!, seed: args.seed });
+  const pool = new ExecutorPool();
+  const grader = new MathGrader();
+  const { temperature, topP, maxTokens, seed } = policy.options;
+  return {
+    backends: { policy, verifier: new PythonVerifier(pool, args['exec-mode']), grader },
+    content: { sampling: { temperature, topP, maxTokens, seed } },
+    close: async () => {
+      await pool.close();
+      await grader.close();
+    },
+  };
 }
 
 async function checkSameRun(runFile: string, run: Record<string, unknown>): Promise<void> {

@@ -1,0 +1,141 @@
+// A policy served by an OpenAI-compatible completions endpoint (vLLM, SGLang, llama.cpp's
+// server): one /v1/completions call per expansion asks for its n candidate steps, stopping
+// at the rStar stop strings. Written against vLLM's and SGLang's completions API and the
+// official `openai` client (retries with backoff on 408/409/429/5xx and dropped
+// connections, honouring retry-after).
+//
+// The stop string must stay in each step: vLLM keeps it with include_stop_str_in_output
+// (sent), or reports it as `stop_reason`; SGLang reports it as `matched_stop`. A server that
+// does neither returns unterminated steps, which the verifier classifies as invalid.
+import OpenAI from 'openai';
+import type { Problem } from '../io/problems.js';
+import { stopStrings } from '../verify/step.js';
+import type { Policy, StepRequest } from './policy.js';
+
+export interface OpenAIPolicyOptions {
+  /** the server's OpenAI base URL, e.g. http://127.0.0.1:8000/v1 */
+  baseURL: string;
+  model: string;
+  apiKey: string;
+  temperature: number;
+  topP: number;
+  /** most tokens of one step */
+  maxTokens: number;
+  seed?: number;
+  /** completion calls in flight at once */
+  concurrency: number;
+  /** retries of one call (with exponential backoff) before the search fails */
+  maxRetries: number;
+  timeoutMs: number;
+  /** the text the model continues: the problem and the trajectory so far */
+  prompt: (problem: Problem, steps: readonly string[]) => string;
+}
+
+/**
+ * The question, a blank line, then the trajectory so far. A plain continuation prompt, not
+ * a model's chat template: give `prompt` for models trained with one.
+ */
+export function plainPrompt(problem: Problem, steps: readonly string[]): string {
+  return `${problem.problem}\n\n${steps.join('')}`;
+}
+
+export const openAIPolicyDefaults: Omit<OpenAIPolicyOptions, 'baseURL' | 'model'> = {
+  apiKey: process.env['OPENAI_API_KEY'] ?? 'none',
+  temperature: 0.7,
+  topP: 0.95,
+  maxTokens: 1024,
+  concurrency: 64,
+  maxRetries: 5,
+  timeoutMs: 600_000,
+  prompt: plainPrompt,
+};
+
+interface Choice {
+  index: number;
+  text: string;
+  /** vLLM: the stop string that ended the choice */
+  stop_reason?: string | number | null;
+  /** SGLang: likewise */
+  matched_stop?: string | number | null;
+}
+
+/** The step as the policy wrote it, its stop string kept. */
+export function stepText(choice: Choice): string {
+  if (stopStrings.some((s) => choice.text.endsWith(s))) return choice.text;
+  for (const reported of [choice.stop_reason, choice.matched_stop]) {
+    if (typeof reported === 'string' && (stopStrings as readonly string[]).includes(reported)) return choice.text + reported;
+  }
+  return choice.text;
+}
+
+export class OpenAIPolicy implements Policy {
+  readonly name = 'openai';
+  readonly options: OpenAIPolicyOptions;
+  private readonly client: OpenAI;
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(options: Partial<OpenAIPolicyOptions> & Pick<OpenAIPolicyOptions, 'baseURL' | 'model'>) {
+    this.options = { ...openAIPolicyDefaults, ...options };
+    const o = this.options;
+    if (!(Number.isInteger(o.concurrency) && o.concurrency >= 1)) throw new RangeError(`policy openai: concurrency must be an integer >= 1 (got ${o.concurrency})`);
+    if (!(o.maxTokens >= 1)) throw new RangeError(`policy openai: maxTokens must be >= 1 (got ${o.maxTokens})`);
+    this.client = new OpenAI({ baseURL: o.baseURL, apiKey: o.apiKey, maxRetries: o.maxRetries, timeout: o.timeoutMs });
+  }
+
+  async generate(requests: StepRequest[]): Promise<string[][]> {
+    return Promise.all(requests.map((r) => this.limited(() => this.complete(r))));
+  }
+
+  private async complete({ problem, steps, n }: StepRequest): Promise<string[]> {
+    const o = this.options;
+    const body = {
+      model: o.model,
+      prompt: o.prompt(problem, steps),
+      n,
+      stop: [...stopStrings],
+      temperature: o.temperature,
+      top_p: o.topP,
+      max_tokens: o.maxTokens,
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
+      include_stop_str_in_output: true, // vLLM: keep the stop string in the text
+    };
+    let response: OpenAI.Completions.Completion;
+    try {
+      response = await this.client.completions.create(body);
+    } catch (e) {
+      throw this.explain(e);
+    }
+    const choices = [...(response.choices as Choice[])].sort((a, b) => a.index - b.index);
+    return choices.map(stepText);
+  }
+
+  /** The search fails on this error: say what to fix. */
+  private explain(e: unknown): Error {
+    const { baseURL, model } = this.options;
+    if (e instanceof OpenAI.APIConnectionTimeoutError) return new Error(`policy openai: ${baseURL} did not answer within ${this.options.timeoutMs} ms`, { cause: e });
+    if (e instanceof OpenAI.APIConnectionError) {
+      // fetch wraps the system error: the code (ECONNREFUSED...) sits down the cause chain
+      let why: string = e.message;
+      for (let c: unknown = e.cause; c instanceof Error; c = c.cause) why = (c as NodeJS.ErrnoException).code ?? c.message;
+      return new Error(`policy openai: cannot reach ${baseURL} (${why})`, { cause: e });
+    }
+    if (e instanceof OpenAI.NotFoundError) return new Error(`policy openai: ${baseURL} has no model "${model}" or no completions endpoint (404: ${e.message})`, { cause: e });
+    if (e instanceof OpenAI.APIError) return new Error(`policy openai: ${baseURL} answered ${e.status ?? 'an error'}: ${e.message}`, { cause: e });
+    return e instanceof Error ? e : new Error(String(e));
+  }
+
+  /** Runs f once fewer than `concurrency` calls are in flight. */
+  private async limited<T>(f: () => Promise<T>): Promise<T> {
+    // A finishing call hands its slot straight to the next waiter, so none is taken twice.
+    if (this.inFlight >= this.options.concurrency) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.inFlight++;
+    try {
+      return await f();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.inFlight--;
+    }
+  }
+}

@@ -1,0 +1,114 @@
+// `rstar synth --policy openai:URL#MODEL` end to end: a local server plays the model
+// (executable rStar steps: one right, one misread, one failing first step per problem), the
+// steps run in the sandboxed Python pool and the answers are graded for equivalence.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { ExportedTree } from '../src/engine/export.js';
+import { resolvePython } from '../src/verify/executor.js';
+
+const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
+const cli = join(repoRoot, 'dist', 'cli', 'main.js');
+const skip = (() => {
+  try {
+    resolvePython(process.env['RSTAR_PYTHON'] ?? 'python3');
+    return false;
+  } catch (e) {
+    return `no Python 3 here (${(e as Error).message})`;
+  }
+})();
+
+/** The model: reads "What is A + B?" and the trajectory from the prompt. */
+function candidates(prompt: string): string[] {
+  const [a, b] = prompt.match(/\d+/g)!.map(Number);
+  const at = prompt.indexOf('<end_of_output>');
+  if (at >= 0) {
+    const printed = prompt.slice(prompt.indexOf('<output>') + '<output>'.length, at).trim();
+    return [`<answer>The sum is \\boxed{${printed}}.<end_of_answer>`];
+  }
+  if (!prompt.includes('<code>')) {
+    return [`<code>\n# Step 1: the numbers\na = ${a}\nb = ${b}\n<end_of_step>`, `<code>\n# Step 1: the numbers\na = ${a}\nb = ${b! + 1}\n<end_of_step>`, `<code>\nb = ${b} / 0\n<end_of_step>`];
+  }
+  return ['\n# Step 2: add\nprint(a + b)\n<end_of_code>'];
+}
+
+let server: Server;
+let url: string;
+let calls = 0;
+const root = mkdtempSync(join(tmpdir(), 'rstar-synth-openai-'));
+before(async () => {
+  server = createServer((req, res) => {
+    let data = '';
+    req.on('data', (c: Buffer) => (data += c));
+    req.on('end', () => {
+      calls++;
+      const body = JSON.parse(data) as { prompt: string; n: number; model: string };
+      if (body.model !== 'tiny') {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: `The model \`${body.model}\` does not exist.` } }));
+        return;
+      }
+      const choices = candidates(body.prompt).slice(0, body.n).map((text, index) => ({ index, text, finish_reason: 'stop' }));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'c', object: 'text_completion', created: 0, model: body.model, choices }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+});
+after(() => {
+  server.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** Runs the CLI without blocking this process (the server above answers it). */
+function rstar(args: string[]): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd: root });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c));
+    child.on('close', (status) => done({ status, stderr }));
+  });
+}
+
+test('synth with an OpenAI-compatible server: real execution, real grading', { skip }, async () => {
+  const problems = join(root, 'problems.jsonl');
+  writeFileSync(problems, [[2, 3], [40, 2], [7, 8]].map(([a, b]) => JSON.stringify({ id: `${a}+${b}`, problem: `What is ${a} + ${b}?`, answer: String(a! + b!) })).join('\n'));
+  for (const mode of ['cumulative', 'incremental']) {
+    const out = join(root, `out-${mode}`);
+    const r = await rstar(['synth', '--problems', problems, '--out', out, '--policy', `openai:${url}#tiny`, '--exec-mode', mode, '--rollouts', '6', '--n', '3', '--errors-threshold', '1', '--no-progress']);
+    assert.equal(r.status, 0, r.stderr);
+    const trees = readFileSync(join(out, 'trees.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ExportedTree);
+    assert.equal(trees.length, 3);
+    for (const t of trees) {
+      const sum = t.id.split('+').map(Number).reduce((x, y) => x + y, 0);
+      assert.ok(t.solved, `${mode} ${t.id}`);
+      assert.ok(t.nodes.some((n) => n.output === `${sum}\n`), 'the program ran');
+      assert.ok(t.nodes.some((n) => n.terminal === 'code_errors' && n.output?.startsWith('ZeroDivisionError')));
+      assert.deepEqual(t.nodes.filter((n) => n.terminal === 'answer').map((n) => n.correct).sort(), [false, true]);
+    }
+    const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(run['policy'], `openai:${url}#tiny`);
+  }
+  assert.ok(calls > 0);
+});
+
+test('synth refuses a malformed policy, a sim PPM with a real policy, and names a wrong model', { skip }, async () => {
+  const problems = join(root, 'one.jsonl');
+  writeFileSync(problems, JSON.stringify({ id: 'a', problem: 'What is 1 + 1?', answer: '2' }));
+  const bad = await rstar(['synth', '--problems', problems, '--out', join(root, 'bad'), '--policy', 'openai:nowhere', '--no-progress']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /policy must be sim or openai:URL#MODEL/);
+  assert.equal(existsSync(join(root, 'bad', 'run.json')), false);
+  const ppm = await rstar(['synth', '--problems', problems, '--out', join(root, 'ppm'), '--policy', `openai:${url}#tiny`, '--ppm', 'sim', '--no-progress']);
+  assert.match(ppm.stderr, /use --ppm none with a real policy/);
+  const wrong = await rstar(['synth', '--problems', problems, '--out', join(root, 'wrong'), '--policy', `openai:${url}#nope`, '--no-progress']);
+  assert.equal(wrong.status, 1);
+  assert.match(wrong.stderr, /has no model "nope"/);
+});
