@@ -4,22 +4,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { resolvePython, type ExecResult } from '../src/verify/executor.js';
+import type { ExecResult } from '../src/verify/executor.js';
+import { pythonSkip } from './python-skip.js';
 import { ExecutorPool } from '../src/verify/executor-pool.js';
 import { PythonVerifier } from '../src/verify/python-verifier.js';
 import { blockProgram, parseStep } from '../src/verify/step.js';
 
-function pythonMissing(): string | false {
-  try {
-    resolvePython(process.env['RSTAR_PYTHON'] ?? 'python3');
-    return false;
-  } catch (e) {
-    return `no Python 3 here (${(e as Error).message})`;
-  }
-}
-const skip = pythonMissing();
 
-describe('python executor', { skip }, () => {
+describe('python executor', { skip: pythonSkip }, () => {
   let pool: ExecutorPool;
   let preimported: string[] = [];
   before(async () => {
@@ -152,7 +144,7 @@ const corpus: string[][] = [
   ['<code>\nfor i in range(50): print(i)\n<end_of_step>', '\nfor i in range(50, 60): print(i)\n<end_of_code>'],
 ];
 
-describe('incremental mode', { skip }, () => {
+describe('incremental mode', { skip: pythonSkip }, () => {
   let pool: ExecutorPool;
   before(() => {
     pool = new ExecutorPool({ workers: 2, timeoutS: 5, keepChars: 60 });
@@ -191,7 +183,7 @@ describe('incremental mode', { skip }, () => {
   });
 });
 
-describe('python verifier', { skip }, () => {
+describe('python verifier', { skip: pythonSkip }, () => {
   test('classifies answers, code that runs, code that fails and malformed steps', async () => {
     const pool = new ExecutorPool({ workers: 1 });
     try {
@@ -226,7 +218,7 @@ describe('python verifier', { skip }, () => {
   });
 });
 
-test('the network namespace, when available, leaves the interpreter no network', { skip }, (t) => {
+test('the network namespace, when available, leaves the interpreter no network', { skip: pythonSkip }, (t) => {
   const probe = spawnSync('unshare', ['--user', '--map-root-user', '--net', 'cat', '/proc/net/dev'], { encoding: 'utf8' });
   if (probe.status !== 0) return t.skip('unprivileged user namespaces are not available here');
   const interfaces = probe.stdout.split('\n').slice(2).filter((l) => l.trim()).map((l) => l.split(':')[0]!.trim());

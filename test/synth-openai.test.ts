@@ -11,18 +11,10 @@ import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ExportedTree } from '../src/engine/export.js';
-import { resolvePython } from '../src/verify/executor.js';
+import { pythonSkip } from './python-skip.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const cli = join(repoRoot, 'dist', 'cli', 'main.js');
-const skip = (() => {
-  try {
-    resolvePython(process.env['RSTAR_PYTHON'] ?? 'python3');
-    return false;
-  } catch (e) {
-    return `no Python 3 here (${(e as Error).message})`;
-  }
-})();
 
 /** The model: reads "What is A + B?" and the trajectory from the prompt. */
 function candidates(prompt: string): string[] {
@@ -77,7 +69,7 @@ function rstar(args: string[]): Promise<{ status: number | null; stderr: string 
   });
 }
 
-test('synth with an OpenAI-compatible server: real execution, real grading', { skip }, async () => {
+test('synth with an OpenAI-compatible server: real execution, real grading', { skip: pythonSkip }, async () => {
   const problems = join(root, 'problems.jsonl');
   writeFileSync(problems, [[2, 3], [40, 2], [7, 8]].map(([a, b]) => JSON.stringify({ id: `${a}+${b}`, problem: `What is ${a} + ${b}?`, answer: String(a! + b!) })).join('\n'));
   for (const mode of ['cumulative', 'incremental']) {
@@ -99,7 +91,7 @@ test('synth with an OpenAI-compatible server: real execution, real grading', { s
   assert.ok(calls > 0);
 });
 
-test('synth refuses a malformed policy, a sim PPM with a real policy, and names a wrong model', { skip }, async () => {
+test('synth refuses a malformed policy, a sim PPM with a real policy, and names a wrong model', { skip: pythonSkip }, async () => {
   const problems = join(root, 'one.jsonl');
   writeFileSync(problems, JSON.stringify({ id: 'a', problem: 'What is 1 + 1?', answer: '2' }));
   const bad = await rstar(['synth', '--problems', problems, '--out', join(root, 'bad'), '--policy', 'openai:nowhere', '--no-progress']);

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { ExportedTree } from '../src/engine/export.js';
 import { Search } from '../src/engine/scheduler.js';
 import type { Policy, StepRequest } from '../src/policy/policy.js';
-import { resolvePython } from '../src/verify/executor.js';
+import { pythonSkip } from './python-skip.js';
 import { ExecutorPool } from '../src/verify/executor-pool.js';
 import { MathGrader } from '../src/verify/math-grader.js';
 import { PythonVerifier } from '../src/verify/python-verifier.js';
@@ -36,16 +36,8 @@ class ScriptedPolicy implements Policy {
   }
 }
 
-const skip = (() => {
-  try {
-    resolvePython(process.env['RSTAR_PYTHON'] ?? 'python3');
-    return false;
-  } catch (e) {
-    return `no Python 3 here (${(e as Error).message})`;
-  }
-})();
 
-describe('search with the python verifier', { skip }, () => {
+describe('search with the python verifier', { skip: pythonSkip }, () => {
   let pool: ExecutorPool;
   let grader: MathGrader;
   before(() => {
