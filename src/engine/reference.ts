@@ -1,6 +1,7 @@
 // The TypeScript reference of the tree arena: the same operations as
 // native/src/arena.cpp, line for line, on the same struct of arrays. It is the oracle of
 // the property tests and the baseline of the tree benchmark; keep the two in step.
+import { ppmScore } from '../ppm/head.js';
 import { Flag, SelectMode, SelectResult, Terminal, terminalKinds, type TreeArrays, type TreeEngine } from './tree.js';
 
 /** A scratch bit of flags, set only inside one expand() call. */
@@ -238,6 +239,27 @@ export class ReferenceTree implements TreeEngine {
       for (let x = node; x >= 0; x = parent[x]!) {
         visits[x]! += 1;
         valueSum[x]! += v;
+      }
+    }
+  }
+
+  /** The fused PPM step (arena.hpp score_fused): score each hidden row, then record it. */
+  scoreFused(nodes: Int32Array, hidden: Float32Array, weight: Float32Array, bias: number, scores: Float32Array): void {
+    const h = weight.length;
+    if (h === 0) fail("score_fused: the head's weight is empty");
+    if (hidden.length !== nodes.length * h) fail(`score_fused: hidden must hold one row of ${h} floats per node`);
+    if (scores.length > 0 && scores.length < nodes.length) fail('score_fused: scores is shorter than nodes');
+    for (const node of nodes) this.checkNode(node, 'score_fused');
+    const head = { weight, bias };
+    for (let i = 0; i < nodes.length; i++) {
+      const score = Float32Array.of(ppmScore(hidden, i * h, head));
+      if (scores.length > 0) scores[i] = score[0]!;
+      const node = nodes.subarray(i, i + 1);
+      if (this.arrays.terminal[nodes[i]!] === Terminal.none) {
+        this.initValues(node, score);
+      } else {
+        this.arrays.ppmValue[nodes[i]!] = score[0]!;
+        this.backup(node, score);
       }
     }
   }

@@ -121,6 +121,8 @@ interface Expansion {
   first: number;
   scoreNodes: number[];
   scoreValues: number[];
+  /** a fused PPM's hidden rows for scoreNodes, scored in backup */
+  scoreHidden?: Float32Array;
   gradeNodes: number[];
   gradeValues: number[];
   /** invalid terminals: they back up -1 onto themselves */
@@ -408,6 +410,18 @@ export class Search {
       const t = e.rollout.tree;
       return e.scoreNodes.map((node) => ({ problem: t.problem, steps: [...e.steps, t.step[node - t.root]!] }));
     });
+    if (ppm.head && ppm.hidden) {
+      const H = ppm.head.weight.length;
+      const hidden = await ppm.hidden(requests);
+      if (hidden.length !== requests.length * H) throw new Error(`ppm ${ppm.name}: ${hidden.length} hidden floats for ${requests.length} steps of ${H}`);
+      let k = 0;
+      for (const e of batch) {
+        e.scoreHidden = hidden.subarray(k * H, (k + e.scoreNodes.length) * H);
+        k += e.scoreNodes.length;
+        this.join(e);
+      }
+      return;
+    }
     const scores = await ppm.score(requests);
     if (scores.length !== requests.length) throw new Error(`ppm ${ppm.name}: ${scores.length} scores for ${requests.length} steps`);
     let k = 0;
@@ -446,7 +460,20 @@ export class Search {
   }
 
   private runBackup(batch: Expansion[]): void {
-    const scored = batch.flatMap((e) => e.scoreNodes);
+    const fused = batch.filter((e) => e.scoreHidden !== undefined);
+    if (fused.length > 0) {
+      // the head runs in the engine and writes each score as the node's first visit
+      const head = this.backends.ppm!.head!;
+      const nodes = Int32Array.from(fused.flatMap((e) => e.scoreNodes));
+      const hidden = new Float32Array(nodes.length * head.weight.length);
+      let at = 0;
+      for (const e of fused) {
+        hidden.set(e.scoreHidden!, at);
+        at += e.scoreHidden!.length;
+      }
+      this.engine.scoreFused(nodes, hidden, head.weight, head.bias, new Float32Array(nodes.length));
+    }
+    const scored = batch.filter((e) => e.scoreHidden === undefined).flatMap((e) => e.scoreNodes);
     if (scored.length > 0) {
       this.engine.initValues(Int32Array.from(scored), Float32Array.from(batch.flatMap((e) => e.scoreValues)));
     }

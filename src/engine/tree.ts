@@ -79,6 +79,11 @@ export interface TreeEngine {
   initValues(nodes: Int32Array, values: Float32Array): void;
   backup(nodes: Int32Array, values: Float32Array): void;
   unwind(nodes: Int32Array): void;
+  /**
+   * The fused PPM step: each node's score tanh((hidden row . weight + bias) / 5) becomes its
+   * first visit (open nodes) or is backed up (terminals); scores receives them when not empty.
+   */
+  scoreFused(nodes: Int32Array, hidden: Float32Array, weight: Float32Array, bias: number, scores: Float32Array): void;
 }
 
 /** The most nodes one tree can need: every rollout expands at most maxDepth nodes. */

@@ -11,6 +11,7 @@ import OpenAI from 'openai';
 import type { Problem } from '../io/problems.js';
 import { stopStrings } from '../verify/step.js';
 import type { Policy, StepRequest } from './policy.js';
+import { defaultPromptTemplate, renderPrompt } from './prompt.js';
 
 export interface OpenAIPolicyOptions {
   /** the server's OpenAI base URL, e.g. http://127.0.0.1:8000/v1 */
@@ -31,12 +32,9 @@ export interface OpenAIPolicyOptions {
   prompt: (problem: Problem, steps: readonly string[]) => string;
 }
 
-/**
- * The question, a blank line, then the trajectory so far. A plain continuation prompt, not
- * a model's chat template: give `prompt` for models trained with one.
- */
+/** The question, a blank line, then the trajectory so far (the default template). */
 export function plainPrompt(problem: Problem, steps: readonly string[]): string {
-  return `${problem.problem}\n\n${steps.join('')}`;
+  return renderPrompt(defaultPromptTemplate, problem, steps);
 }
 
 export const openAIPolicyDefaults: Omit<OpenAIPolicyOptions, 'baseURL' | 'model'> = {

@@ -1,0 +1,376 @@
+// A decoder-only ONNX model with a KV cache, run in-process by onnxruntime-node, in the
+// Optimum / Transformers.js I/O convention:
+//   input_ids [B,T], attention_mask [B,P+T], position_ids [B,T],
+//   past_key_values.{i}.key|value [B,kvHeads,P,headDim]
+//   -> logits [B,T,V] | last_hidden_state [B,T,H] | score [B,T], present.{i}.key|value [B,kvHeads,P+T,headDim]
+//
+// Rows of a batch are ragged: each row's past is padded on the right up to the longest and
+// its new tokens start after that, with attention_mask 0 on the gap and position_ids
+// counting only the row's real tokens. So any mix of cached prefixes and new tokens runs as
+// one batch, and a row's cache is recovered by keeping the positions its mask marks.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+
+/** Where a model runs: auto tries the CUDA provider and falls back to the CPU one. */
+export type ProviderChoice = 'auto' | 'cpu' | 'cuda';
+export type Provider = 'cpu' | 'cuda';
+
+/** The model's output the caller wants at each row's last token. */
+export type OutputName = 'logits' | 'last_hidden_state' | 'score';
+
+export interface ModelShape {
+  layers: number;
+  kvHeads: number;
+  headDim: number;
+  vocab: number;
+  hidden: number;
+}
+
+/** One sequence's KV cache: per layer key then value, each [kvHeads, length, headDim]. */
+export interface SeqKv {
+  length: number;
+  data: Float32Array[];
+}
+
+export function kvBytes(kv: SeqKv): number {
+  let bytes = 0;
+  for (const a of kv.data) bytes += a.byteLength;
+  return bytes;
+}
+
+/** One row of a forward call: an optional cached prefix and the tokens to encode after it. */
+export interface Row {
+  kv?: SeqKv | undefined;
+  ids: readonly number[];
+}
+
+/** A batch after a forward call: the present KV, ready for the next decode step. */
+export interface KvBatch {
+  rows: number;
+  /** KV positions (the padded length) */
+  length: number;
+  /** [rows, length]: 1 where a row has a real token */
+  mask: Uint8Array;
+  present: ort.Tensor[];
+  /** each row's next position id (its real token count) */
+  position: Int32Array;
+}
+
+export interface SessionChoice {
+  session: ort.InferenceSession;
+  provider: Provider;
+  /** why this provider: asked for, or what made the CUDA provider fail to load */
+  reason: string;
+}
+
+/** Opens model.onnx on CUDA when asked (or auto) and the provider loads, else on the CPU. */
+export async function openSession(path: string, choice: ProviderChoice, threads = 0): Promise<SessionChoice> {
+  const options: ort.InferenceSession.SessionOptions = {
+    logSeverityLevel: 3,
+    graphOptimizationLevel: 'all',
+    ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
+  };
+  let why = '';
+  if (choice !== 'cpu') {
+    // The failed CUDA attempt logs an error line of its own at exit; its message is reported
+    // in `reason` instead. (ORT reads the level once, when its environment starts.)
+    ort.env.logLevel = 'fatal';
+    try {
+      // onnxruntime-node throws (it does not fall back) when its CUDA provider is missing.
+      const session = await ort.InferenceSession.create(path, { ...options, logSeverityLevel: 4, executionProviders: ['cuda'] });
+      return { session, provider: 'cuda', reason: choice === 'cuda' ? 'asked for' : 'auto: the CUDA provider loaded' };
+    } catch (e) {
+      why = firstLine((e as Error).message);
+    }
+  }
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(path, { ...options, executionProviders: ['cpu'] });
+  } catch (e) {
+    throw new Error(`model: cannot load ${path}: ${firstLine((e as Error).message)}`, { cause: e });
+  }
+  const reason = choice === 'cpu' ? 'asked for' : `${choice === 'cuda' ? 'cuda asked for' : 'auto'}: the CUDA provider did not load (${why}); using the CPU provider`;
+  return { session, provider: 'cpu', reason };
+}
+
+function firstLine(s: string): string {
+  return s.split('\n', 1)[0]!.slice(0, 300);
+}
+
+/** config.json of a model dir (Hugging Face names). */
+export function readConfig(dir: string): Record<string, unknown> {
+  const path = join(dir, 'config.json');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`model: ${path} is missing (a model dir holds model.onnx, config.json and tokenizer.json)`, { cause: e });
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`model: ${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function configInt(config: Record<string, unknown>, key: string, path: string): number {
+  const v = config[key];
+  if (!(typeof v === 'number' && Number.isInteger(v) && v > 0)) throw new Error(`model: ${path}: "${key}" must be a positive integer (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+/** A known dimension from the model's own input/output shapes, else undefined. */
+function dim(meta: readonly ort.InferenceSession.ValueMetadata[], name: string, axis: number): number | undefined {
+  const m = meta.find((x) => x.name === name);
+  if (!m || !m.isTensor) return undefined;
+  const d = m.shape[axis];
+  return typeof d === 'number' && d > 0 ? d : undefined;
+}
+
+export class Decoder {
+  readonly shape: ModelShape;
+  private readonly pastNames: string[];
+  private readonly presentNames: string[];
+
+  constructor(
+    readonly session: ort.InferenceSession,
+    readonly provider: Provider,
+    readonly providerReason: string,
+    readonly config: Record<string, unknown>,
+    readonly path: string,
+  ) {
+    const inputs = session.inputNames;
+    for (const need of ['input_ids', 'attention_mask', 'position_ids', 'past_key_values.0.key']) {
+      if (!inputs.includes(need)) throw new Error(`model: ${path} has no input "${need}" (inputs: ${inputs.join(', ')}); export it with a KV cache (Optimum's decoder-with-past convention)`);
+    }
+    let layers = 0;
+    while (inputs.includes(`past_key_values.${layers}.key`)) layers++;
+    this.pastNames = [];
+    this.presentNames = [];
+    for (let i = 0; i < layers; i++) {
+      for (const kind of ['key', 'value']) {
+        this.pastNames.push(`past_key_values.${i}.${kind}`);
+        this.presentNames.push(`present.${i}.${kind}`);
+      }
+    }
+    for (const name of this.presentNames) {
+      if (!session.outputNames.includes(name)) throw new Error(`model: ${path} has no output "${name}" for its input past_key_values`);
+    }
+    const cfg = `${path} config.json`;
+    const meta = session.inputMetadata;
+    const heads = typeof config['num_attention_heads'] === 'number' ? (config['num_attention_heads'] as number) : undefined;
+    const kvHeads = dim(meta, 'past_key_values.0.key', 1) ?? (typeof config['num_key_value_heads'] === 'number' ? configInt(config, 'num_key_value_heads', cfg) : configInt(config, 'num_attention_heads', cfg));
+    const hidden = configInt(config, 'hidden_size', cfg);
+    const headDim = dim(meta, 'past_key_values.0.key', 3) ?? (typeof config['head_dim'] === 'number' ? configInt(config, 'head_dim', cfg) : hidden / (heads ?? NaN));
+    if (!(Number.isInteger(headDim) && headDim > 0)) throw new Error(`model: ${cfg}: cannot tell head_dim (give "head_dim" or "num_attention_heads")`);
+    this.shape = { layers, kvHeads, headDim, hidden, vocab: configInt(config, 'vocab_size', cfg) };
+  }
+
+  static async open(dir: string, choice: ProviderChoice, threads = 0): Promise<Decoder> {
+    const config = readConfig(dir);
+    const path = join(dir, 'model.onnx');
+    const { session, provider, reason } = await openSession(path, choice, threads);
+    return new Decoder(session, provider, reason, config, path);
+  }
+
+  hasOutput(name: OutputName): boolean {
+    return this.session.outputNames.includes(name);
+  }
+
+  /** Floats of one row of `output`. */
+  width(output: OutputName): number {
+    return output === 'logits' ? this.shape.vocab : output === 'last_hidden_state' ? this.shape.hidden : 1;
+  }
+
+  /** Bytes of KV per token. */
+  kvBytesPerToken(): number {
+    return 2 * this.shape.layers * this.shape.kvHeads * this.shape.headDim * 4;
+  }
+
+  /**
+   * Encodes each row's new tokens after its cached prefix. Returns the batch's present KV
+   * and `output` at each row's last new token ([rows, width]).
+   */
+  async forward(rows: readonly Row[], output: OutputName): Promise<{ batch: KvBatch; out: Float32Array }> {
+    const { kvHeads, headDim } = this.shape;
+    const B = rows.length;
+    let P = 0;
+    let T = 1;
+    for (const r of rows) {
+      if (r.ids.length === 0) throw new Error('model: a row has no token to encode');
+      P = Math.max(P, r.kv?.length ?? 0);
+      T = Math.max(T, r.ids.length);
+    }
+    const length = P + T;
+    const feeds: Record<string, ort.Tensor> = {};
+    const ids = new BigInt64Array(B * T);
+    const positions = new BigInt64Array(B * T);
+    const mask = new Uint8Array(B * length);
+    const position = new Int32Array(B);
+    rows.forEach((r, b) => {
+      const L = r.kv?.length ?? 0;
+      for (let t = 0; t < T; t++) {
+        ids[b * T + t] = BigInt(t < r.ids.length ? r.ids[t]! : 0);
+        positions[b * T + t] = BigInt(L + Math.min(t, r.ids.length - 1));
+      }
+      mask.fill(1, b * length, b * length + L);
+      mask.fill(1, b * length + P, b * length + P + r.ids.length);
+      position[b] = L + r.ids.length;
+    });
+    this.pastNames.forEach((name, k) => {
+      const data = new Float32Array(B * kvHeads * P * headDim);
+      rows.forEach((r, b) => {
+        const kv = r.kv;
+        if (!kv || kv.length === 0) return;
+        const src = kv.data[k]!;
+        for (let h = 0; h < kvHeads; h++) {
+          data.set(src.subarray(h * kv.length * headDim, (h + 1) * kv.length * headDim), (b * kvHeads + h) * P * headDim);
+        }
+      });
+      feeds[name] = new ort.Tensor('float32', data, [B, kvHeads, P, headDim]);
+    });
+    feeds['input_ids'] = new ort.Tensor('int64', ids, [B, T]);
+    feeds['position_ids'] = new ort.Tensor('int64', positions, [B, T]);
+    feeds['attention_mask'] = new ort.Tensor('int64', maskTensor(mask), [B, length]);
+    const result = await this.run(feeds, output);
+    const width = this.width(output);
+    const all = result[output]!.data as Float32Array;
+    const out = new Float32Array(B * width);
+    rows.forEach((r, b) => {
+      const at = (b * T + r.ids.length - 1) * width;
+      out.set(all.subarray(at, at + width), b * width);
+    });
+    const batch: KvBatch = { rows: B, length, mask, present: this.presentNames.map((n) => result[n]!), position };
+    return { batch, out };
+  }
+
+  /**
+   * Encodes many rows in as few runs as the budgets allow: at most `maxRows` rows and
+   * `maxTokens` padded tokens per run (a model's logits for every position of a run must fit
+   * in memory); a row longer than `maxTokens` is encoded in pieces, each on the cache of the
+   * ones before. Returns each row's own cache (prefix + new tokens) and its output row.
+   */
+  async encode(rows: readonly Row[], output: OutputName, maxRows: number, maxTokens: number): Promise<{ kv: SeqKv; out: Float32Array }[]> {
+    const width = this.width(output);
+    const results: { kv: SeqKv; out: Float32Array }[] = new Array(rows.length);
+    let pending = rows.map((r, i) => ({ i, kv: r.kv, ids: r.ids }));
+    while (pending.length > 0) {
+      const next: typeof pending = [];
+      // longest first, so rows of similar length share a run and padding stays small
+      pending.sort((a, b) => b.ids.length - a.ids.length);
+      for (let start = 0; start < pending.length; ) {
+        const T = Math.min(pending[start]!.ids.length, maxTokens);
+        const count = Math.max(1, Math.min(maxRows, Math.floor(maxTokens / T), pending.length - start));
+        const group = pending.slice(start, start + count);
+        start += count;
+        const { batch, out } = await this.forward(
+          group.map((g) => ({ kv: g.kv, ids: g.ids.slice(0, T) })),
+          output,
+        );
+        group.forEach((g, b) => {
+          const kv = this.extract(batch, b);
+          if (g.ids.length > T) next.push({ i: g.i, kv, ids: g.ids.slice(T) });
+          else results[g.i] = { kv, out: out.slice(b * width, (b + 1) * width) };
+        });
+      }
+      pending = next;
+    }
+    return results;
+  }
+
+  /**
+   * One decode step: row b appends tokens[b] when active[b] (else a masked pad that no row
+   * ever attends to). Returns `output` per row ([rows, width]); the batch grows by one.
+   */
+  async step(batch: KvBatch, tokens: Int32Array, active: Uint8Array, output: OutputName): Promise<Float32Array> {
+    const B = batch.rows;
+    const length = batch.length + 1;
+    const mask = new Uint8Array(B * length);
+    const ids = new BigInt64Array(B);
+    const positions = new BigInt64Array(B);
+    for (let b = 0; b < B; b++) {
+      mask.set(batch.mask.subarray(b * batch.length, (b + 1) * batch.length), b * length);
+      mask[b * length + batch.length] = active[b]!;
+      ids[b] = BigInt(active[b] ? tokens[b]! : 0);
+      positions[b] = BigInt(batch.position[b]!);
+      if (active[b]) batch.position[b]!++;
+    }
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', ids, [B, 1]),
+      position_ids: new ort.Tensor('int64', positions, [B, 1]),
+      attention_mask: new ort.Tensor('int64', maskTensor(mask), [B, length]),
+    };
+    this.pastNames.forEach((name, k) => (feeds[name] = batch.present[k]!));
+    const result = await this.run(feeds, output);
+    batch.length = length;
+    batch.mask = mask;
+    batch.present = this.presentNames.map((n) => result[n]!);
+    return result[output]!.data as Float32Array;
+  }
+
+  /** Row b's own cache: the positions its mask marks, in order. */
+  extract(batch: KvBatch, b: number): SeqKv {
+    const { kvHeads, headDim } = this.shape;
+    const runs: [number, number][] = [];
+    const m = batch.mask.subarray(b * batch.length, (b + 1) * batch.length);
+    let n = 0;
+    for (let j = 0; j < m.length; ) {
+      if (!m[j]) {
+        j++;
+        continue;
+      }
+      const s = j;
+      while (j < m.length && m[j]) j++;
+      runs.push([s, j]);
+      n += j - s;
+    }
+    const data = batch.present.map((t) => {
+      const src = t.data as Float32Array;
+      const dst = new Float32Array(kvHeads * n * headDim);
+      for (let h = 0; h < kvHeads; h++) {
+        const base = (b * kvHeads + h) * batch.length;
+        let at = h * n;
+        for (const [s, e] of runs) {
+          dst.set(src.subarray((base + s) * headDim, (base + e) * headDim), at * headDim);
+          at += e - s;
+        }
+      }
+      return dst;
+    });
+    return { length: n, data };
+  }
+
+  /** The batch with only the rows `keep` (finished rows dropped, so steps stop paying for them). */
+  compact(batch: KvBatch, keep: readonly number[]): KvBatch {
+    const { kvHeads, headDim } = this.shape;
+    const rowFloats = kvHeads * batch.length * headDim;
+    const present = batch.present.map((t) => {
+      const src = t.data as Float32Array;
+      const dst = new Float32Array(keep.length * rowFloats);
+      keep.forEach((b, i) => dst.set(src.subarray(b * rowFloats, (b + 1) * rowFloats), i * rowFloats));
+      return new ort.Tensor('float32', dst, [keep.length, kvHeads, batch.length, headDim]);
+    });
+    const mask = new Uint8Array(keep.length * batch.length);
+    keep.forEach((b, i) => mask.set(batch.mask.subarray(b * batch.length, (b + 1) * batch.length), i * batch.length));
+    return { rows: keep.length, length: batch.length, mask, present, position: Int32Array.from(keep, (b) => batch.position[b]!) };
+  }
+
+  private async run(feeds: Record<string, ort.Tensor>, output: OutputName): Promise<ort.InferenceSession.OnnxValueMapType> {
+    try {
+      return await this.session.run(feeds, [output, ...this.presentNames]);
+    } catch (e) {
+      throw new Error(`model: ${this.path}: ${firstLine((e as Error).message)}`, { cause: e });
+    }
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+function maskTensor(mask: Uint8Array): BigInt64Array {
+  const out = new BigInt64Array(mask.length);
+  for (let i = 0; i < mask.length; i++) if (mask[i]) out[i] = 1n;
+  return out;
+}

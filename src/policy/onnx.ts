@@ -1,0 +1,263 @@
+// A policy run in-process by onnxruntime-node: a decoder-only ONNX export with a KV cache
+// (see src/model/decoder.ts for the I/O convention) and its tokenizer.json.
+//
+// One generate() call: every request's prompt is encoded once, on top of the longest
+// cached prefix (a child's prompt is its parent's plus one step, so usually only that step
+// is new); its n samples then share that prompt's KV and decode together with every other
+// request's samples, ragged, each stopping at its own stop token. Finished rows are dropped
+// from the batch once they are half of it.
+import { join } from 'node:path';
+import { Decoder, type ProviderChoice, type SeqKv } from '../model/decoder.js';
+import { PrefixCache, type PrefixCacheStats } from '../model/prefix-cache.js';
+import { sampleToken, validateSampling, type SamplingOptions } from '../model/sampler.js';
+import { Tokenizer } from '../model/tokenizer.js';
+import { hashKey, rng } from '../util/random.js';
+import { stopStrings } from '../verify/step.js';
+import type { Policy, StepRequest } from './policy.js';
+import { defaultPromptTemplate, promptSegments, validateTemplate } from './prompt.js';
+
+export interface OnnxPolicyOptions extends SamplingOptions {
+  /** the model dir: model.onnx, config.json, tokenizer.json */
+  dir: string;
+  device: ProviderChoice;
+  /** ORT intra-op threads; 0 = ORT's default (all cores) */
+  threads: number;
+  /** most new tokens of one step */
+  maxTokens: number;
+  seed?: number | undefined;
+  /** most sequences decoded together */
+  batchRows: number;
+  /** most padded tokens in one prompt-encoding run; 0 = from the vocabulary size */
+  prefillTokens: number;
+  /** bytes of prefix KV kept for reuse; 0 turns prefix reuse off */
+  cacheBytes: number;
+  /** also keep each generated step's KV, so expanding that child encodes almost nothing */
+  cacheSteps: boolean;
+  /** the prompt around the question; undefined: config.json's rstar_prompt_template or the plain one */
+  template?: string | undefined;
+}
+
+export const onnxPolicyDefaults: Omit<OnnxPolicyOptions, 'dir'> = {
+  device: 'auto',
+  threads: 0,
+  temperature: 0.7,
+  topP: 0.95,
+  topK: 0,
+  maxTokens: 256,
+  batchRows: 32,
+  prefillTokens: 0,
+  cacheBytes: 1 << 30,
+  cacheSteps: true,
+};
+
+export interface OnnxPolicyStats {
+  provider: string;
+  providerReason: string;
+  calls: number;
+  /** candidate steps generated */
+  steps: number;
+  generatedTokens: number;
+  decodeSteps: number;
+  /** prompt tokens encoded and reused (from the prefix cache) */
+  prefix: PrefixCacheStats;
+  modelMs: number;
+}
+
+/** One sequence being decoded: a sample of a request's prompt. */
+interface Sample {
+  request: number;
+  prompt: number[];
+  kv: SeqKv;
+  tokens: number[];
+  random: () => number;
+  text?: string;
+}
+
+export class OnnxPolicy implements Policy {
+  readonly name = 'onnx';
+  readonly options: OnnxPolicyOptions;
+  readonly template: string;
+  private readonly cache: PrefixCache;
+  private readonly stopIds: Set<number>;
+  /** stop strings that are not one token: found in the decoded text instead */
+  private readonly textStops: string[];
+  private readonly prefillTokens: number;
+  private readonly counters = { calls: 0, steps: 0, generatedTokens: 0, decodeSteps: 0, modelMs: 0 };
+
+  private constructor(
+    readonly decoder: Decoder,
+    readonly tokenizer: Tokenizer,
+    options: OnnxPolicyOptions,
+    eos: number[],
+    template: string,
+  ) {
+    this.options = options;
+    this.template = template;
+    this.cache = new PrefixCache(options.cacheBytes);
+    this.stopIds = new Set(eos);
+    this.textStops = [];
+    for (const s of stopStrings) {
+      const id = tokenizer.tokenId(s);
+      if (id === undefined) this.textStops.push(s);
+      else this.stopIds.add(id);
+    }
+    this.eos = new Set(eos);
+    // The logits of every position of a prompt run come back: keep them near 256 MB.
+    const v = decoder.shape.vocab;
+    this.prefillTokens = options.prefillTokens > 0 ? options.prefillTokens : Math.max(16, Math.min(4096, Math.floor(2 ** 28 / (4 * v))));
+  }
+
+  private readonly eos: Set<number>;
+
+  static async open(options: Partial<OnnxPolicyOptions> & Pick<OnnxPolicyOptions, 'dir'>): Promise<OnnxPolicy> {
+    const o: OnnxPolicyOptions = { ...onnxPolicyDefaults, ...options };
+    validateSampling(o, 'policy onnx');
+    for (const key of ['maxTokens', 'batchRows'] as const) {
+      if (!(Number.isInteger(o[key]) && o[key] >= 1)) throw new RangeError(`policy onnx: ${key} must be an integer >= 1 (got ${o[key]})`);
+    }
+    const tokenizer = Tokenizer.load(join(o.dir, 'tokenizer.json'));
+    const decoder = await Decoder.open(o.dir, o.device, o.threads);
+    if (!decoder.hasOutput('logits')) throw new Error(`policy onnx: ${decoder.path} has no "logits" output (is it a PPM?)`);
+    const config = decoder.config;
+    const configured = config['rstar_prompt_template'];
+    const template = o.template ?? (typeof configured === 'string' ? configured : defaultPromptTemplate);
+    validateTemplate(template, o.template !== undefined ? 'policy onnx' : `${o.dir}/config.json`);
+    return new OnnxPolicy(decoder, tokenizer, o, eosIds(config), template);
+  }
+
+  stats(): OnnxPolicyStats {
+    return { provider: this.decoder.provider, providerReason: this.decoder.providerReason, ...this.counters, prefix: { ...this.cache.stats } };
+  }
+
+  async generate(requests: StepRequest[]): Promise<string[][]> {
+    this.counters.calls++;
+    const o = this.options;
+    const prompts = await Promise.all(requests.map((r) => this.encodePrompt(r)));
+    const reuse = o.cacheBytes > 0;
+    const found = prompts.map((ids) => (reuse ? this.cache.lookup(ids) : (this.cache.stats.encodedTokens += ids.length, { length: 0 })));
+    const started = performance.now();
+    const encoded = await this.decoder.encode(
+      prompts.map((ids, i) => ({ kv: found[i]!.kv, ids: ids.slice(found[i]!.length) })),
+      'logits',
+      o.batchRows,
+      this.prefillTokens,
+    );
+    this.counters.modelMs += performance.now() - started;
+    if (reuse) encoded.forEach(({ kv }, i) => this.cache.store(prompts[i]!, kv));
+
+    const samples: Sample[] = [];
+    const firsts: number[] = [];
+    requests.forEach((r, i) => {
+      const key = o.seed === undefined ? 0 : hashKey(o.seed, ...prompts[i]!);
+      for (let j = 0; j < r.n; j++) {
+        const random = rng(o.seed === undefined ? (Math.random() * 2 ** 32) >>> 0 : hashKey(key, j));
+        samples.push({ request: i, prompt: prompts[i]!, kv: encoded[i]!.kv, tokens: [], random });
+        firsts.push(sampleToken(encoded[i]!.out, o, random));
+      }
+    });
+    for (let start = 0; start < samples.length; start += o.batchRows) {
+      await this.decode(samples.slice(start, start + o.batchRows), firsts.slice(start, start + o.batchRows));
+    }
+    const out: string[][] = requests.map(() => []);
+    for (const s of samples) out[s.request]!.push(s.text!);
+    this.counters.steps += samples.length;
+    return out;
+  }
+
+  /** The prompt's token ids: each piece encoded on its own (see promptSegments). */
+  private async encodePrompt(r: StepRequest): Promise<number[]> {
+    const pieces = await this.tokenizer.encodeBatch(promptSegments(this.template, r.problem, r.steps));
+    return pieces.flat();
+  }
+
+  /** Decodes samples together, each from its first token until a stop or maxTokens. */
+  private async decode(samples: Sample[], firsts: number[]): Promise<void> {
+    const o = this.options;
+    const live: number[] = [];
+    for (let i = 0; i < samples.length; i++) {
+      samples[i]!.tokens.push(firsts[i]!);
+      if (!(await this.finished(samples[i]!))) live.push(i);
+    }
+    if (live.length === 0) return;
+    let started = performance.now();
+    let { batch, out } = await this.decoder.forward(
+      live.map((i) => ({ kv: samples[i]!.kv, ids: [firsts[i]!] })),
+      'logits',
+    );
+    this.counters.modelMs += performance.now() - started;
+    let rows = live; // batch row -> sample
+    const V = this.decoder.shape.vocab;
+    for (;;) {
+      this.counters.decodeSteps++;
+      const tokens = new Int32Array(rows.length);
+      const active = new Uint8Array(rows.length);
+      let count = 0;
+      for (let b = 0; b < rows.length; b++) {
+        const s = samples[rows[b]!]!;
+        if (s.text !== undefined) continue;
+        const t = sampleToken(out.subarray(b * V, (b + 1) * V), o, s.random);
+        s.tokens.push(t);
+        if (await this.finished(s)) {
+          // its last token was never fed: the cache holds the prompt and the rest
+          if (o.cacheSteps && o.cacheBytes > 0) this.cache.store([...s.prompt, ...s.tokens.slice(0, -1)], this.decoder.extract(batch, b));
+          continue;
+        }
+        tokens[b] = t;
+        active[b] = 1;
+        count++;
+      }
+      if (count === 0) return;
+      if (count <= rows.length / 2 && rows.length >= 4) {
+        const keep = [...active.keys()].filter((b) => active[b]);
+        batch = this.decoder.compact(batch, keep);
+        rows = keep.map((b) => rows[b]!);
+        const kept = Int32Array.from(keep, (b) => tokens[b]!);
+        started = performance.now();
+        out = await this.decoder.step(batch, kept, new Uint8Array(keep.length).fill(1), 'logits');
+      } else {
+        started = performance.now();
+        out = await this.decoder.step(batch, tokens, active, 'logits');
+      }
+      this.counters.modelMs += performance.now() - started;
+    }
+  }
+
+  /** Sets s.text once the sample is done: a stop token or string, EOS, or maxTokens. */
+  private async finished(s: Sample): Promise<boolean> {
+    const last = s.tokens[s.tokens.length - 1]!;
+    let done = this.stopIds.has(last) || s.tokens.length >= this.options.maxTokens;
+    if (!done && this.textStops.length > 0) {
+      const tail = await this.tokenizer.decode(s.tokens.slice(-8));
+      done = this.textStops.some((stop) => tail.includes(stop));
+    }
+    if (!done) return false;
+    this.counters.generatedTokens += s.tokens.length;
+    // EOS is not text: a step that ends there has no stop string and reads as unterminated
+    const ids = this.eos.has(last) ? s.tokens.slice(0, -1) : s.tokens;
+    s.text = cutAfterStop(await this.tokenizer.decode(ids));
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.cache.clear();
+    await this.decoder.release();
+  }
+}
+
+/** The text up to the first stop string, inclusive (a stop can end inside a token). */
+function cutAfterStop(text: string): string {
+  let end = text.length;
+  for (const stop of stopStrings) {
+    const at = text.indexOf(stop);
+    if (at >= 0) end = Math.min(end, at + stop.length);
+  }
+  return text.slice(0, end);
+}
+
+/** config.json's eos_token_id: one id or a list. */
+export function eosIds(config: Record<string, unknown>): number[] {
+  const v = config['eos_token_id'];
+  if (typeof v === 'number') return [v];
+  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
+  return [];
+}

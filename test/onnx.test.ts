@@ -1,0 +1,315 @@
+// The ONNX path against a plain torch forward pass (no KV cache) of the same random-weight
+// models: test/fixtures/models, written by trainer/make_test_models.py, whose
+// reference.json holds torch's greedy tokens, logits, hidden states and PPM scores.
+// Checked here: KV-cache decoding, ragged batches (1 and 32 rows), prefix reuse, compaction,
+// stops, sampling, both PPM export kinds, provider fallback and bad model dirs.
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Decoder, type KvBatch } from '../src/model/decoder.js';
+import { PrefixCache } from '../src/model/prefix-cache.js';
+import { argmax, sampleToken } from '../src/model/sampler.js';
+import { Tokenizer } from '../src/model/tokenizer.js';
+import { OnnxPolicy } from '../src/policy/onnx.js';
+import { ppmScore, rawScore } from '../src/ppm/head.js';
+import { OnnxPpm } from '../src/ppm/onnx.js';
+import { rng } from '../src/util/random.js';
+import { stopStrings } from '../src/verify/step.js';
+
+const models = new URL('./fixtures/models/', import.meta.url).pathname;
+const policyDir = join(models, 'policy');
+
+interface Greedy {
+  prompt: string;
+  prompt_ids: number[];
+  new_ids: number[];
+  first_logits: number[];
+}
+interface PpmCase {
+  text: string;
+  ids: number[];
+  raw: number[];
+  last_hidden: number[];
+  score_raw: number[];
+}
+const reference = JSON.parse(readFileSync(join(models, 'reference.json'), 'utf8')) as { greedy: Greedy[]; ppm: PpmCase[] };
+
+let decoder: Decoder;
+let tokenizer: Tokenizer;
+before(async () => {
+  decoder = await Decoder.open(policyDir, 'cpu', 1);
+  tokenizer = Tokenizer.load(join(policyDir, 'tokenizer.json'));
+});
+after(() => decoder.release());
+
+const V = () => decoder.shape.vocab;
+
+/** Greedy tokens of every row, `steps` of them, decoding the batch with its KV cache. */
+async function greedy(batch: KvBatch, out: Float32Array, steps: number): Promise<number[][]> {
+  const rows = batch.rows;
+  const gen: number[][] = Array.from({ length: rows }, () => []);
+  for (let s = 0; ; s++) {
+    const tokens = new Int32Array(rows);
+    for (let b = 0; b < rows; b++) gen[b]!.push((tokens[b] = argmax(out.subarray(b * V(), (b + 1) * V()))));
+    if (s === steps - 1) return gen;
+    out = await decoder.step(batch, tokens, new Uint8Array(rows).fill(1), 'logits');
+  }
+}
+
+test('the tokenizer gives the reference ids and decodes back to the text', async () => {
+  for (const g of reference.greedy) {
+    const ids = await tokenizer.encode(g.prompt);
+    assert.deepEqual(ids, g.prompt_ids);
+    assert.equal(await tokenizer.decode(ids), g.prompt);
+  }
+  for (const stop of stopStrings) assert.notEqual(tokenizer.tokenId(stop), undefined, `${stop} is one token`);
+});
+
+test('the shapes come from the model: layers from its inputs, heads and sizes from the inputs and config.json', () => {
+  const config = JSON.parse(readFileSync(join(policyDir, 'config.json'), 'utf8')) as Record<string, number>;
+  assert.deepEqual(decoder.shape, {
+    layers: config['num_hidden_layers'],
+    kvHeads: config['num_key_value_heads'],
+    headDim: config['head_dim'],
+    hidden: config['hidden_size'],
+    vocab: config['vocab_size'],
+  });
+  assert.ok(decoder.shape.kvHeads < config['num_attention_heads']!, 'the fixture exercises grouped-query attention');
+});
+
+test('one prompt: the prompt logits and 24 greedy tokens with the KV cache equal torch without one', async () => {
+  for (const g of reference.greedy) {
+    const { batch, out } = await decoder.forward([{ ids: g.prompt_ids }], 'logits');
+    let diff = 0;
+    for (let v = 0; v < V(); v++) diff = Math.max(diff, Math.abs(out[v]! - g.first_logits[v]!));
+    assert.ok(diff < 1e-4, `logits differ by ${diff}`);
+    assert.deepEqual((await greedy(batch, out, 24))[0], g.new_ids, JSON.stringify(g.prompt));
+  }
+});
+
+test('without the KV cache (the whole sequence encoded again each token) ORT gives the same tokens', async () => {
+  const g = reference.greedy[2]!;
+  const ids = [...g.prompt_ids];
+  for (let s = 0; s < 24; s++) {
+    const { out } = await decoder.forward([{ ids }], 'logits');
+    ids.push(argmax(out));
+  }
+  assert.deepEqual(ids.slice(g.prompt_ids.length), g.new_ids);
+});
+
+test('ragged batches: all prompts together, and 32 rows, decode as each alone', async () => {
+  const all = reference.greedy;
+  const one = await decoder.forward(all.map((g) => ({ ids: g.prompt_ids })), 'logits');
+  assert.deepEqual(await greedy(one.batch, one.out, 24), all.map((g) => g.new_ids));
+  const rows = Array.from({ length: 32 }, (_, i) => all[i % all.length]!);
+  const wide = await decoder.forward(rows.map((g) => ({ ids: g.prompt_ids })), 'logits');
+  assert.deepEqual(await greedy(wide.batch, wide.out, 24), rows.map((g) => g.new_ids));
+});
+
+test('prefix reuse: a prompt encoded on a cached prefix (ragged, beside uncached rows) decodes the same', async () => {
+  const long = reference.greedy.filter((g) => g.prompt_ids.length >= 10);
+  const cache = new PrefixCache(1 << 20);
+  // cache the first part of each prompt at an odd split
+  const heads = long.map((g) => g.prompt_ids.slice(0, Math.floor(g.prompt_ids.length / 3)));
+  const first = await decoder.encode(heads.map((ids) => ({ ids })), 'logits', 32, 4096);
+  heads.forEach((ids, i) => cache.store(ids, first[i]!.kv));
+  const rows = long.map((g) => {
+    const hit = cache.lookup(g.prompt_ids);
+    return { kv: hit.kv, ids: g.prompt_ids.slice(hit.length) };
+  });
+  assert.ok(rows.every((r) => r.kv !== undefined));
+  rows.push({ kv: undefined, ids: reference.greedy[0]!.prompt_ids }); // an uncached row too
+  const { batch, out } = await decoder.forward(rows, 'logits');
+  assert.deepEqual(await greedy(batch, out, 24), [...long.map((g) => g.new_ids), reference.greedy[0]!.new_ids]);
+  const s = cache.stats;
+  assert.equal(s.hits, long.length);
+  assert.equal(s.reusedTokens, heads.reduce((n, h) => n + h.length, 0));
+});
+
+test('encode splits a prompt longer than the token budget into pieces and keeps the result', async () => {
+  const g = reference.greedy.find((x) => x.prompt_ids.length > 200)!;
+  const [whole] = await decoder.encode([{ ids: g.prompt_ids }], 'logits', 32, 4096);
+  const [pieces] = await decoder.encode([{ ids: g.prompt_ids }], 'logits', 32, 37);
+  assert.equal(pieces!.kv.length, g.prompt_ids.length);
+  let diff = 0;
+  for (let v = 0; v < V(); v++) diff = Math.max(diff, Math.abs(pieces!.out[v]! - whole!.out[v]!));
+  assert.ok(diff < 1e-4, `logits differ by ${diff}`);
+  // and the pieces' cache decodes as the whole prompt's
+  const { batch, out } = await decoder.forward([{ kv: pieces!.kv, ids: [argmax(pieces!.out)] }], 'logits');
+  assert.deepEqual([argmax(pieces!.out), ...(await greedy(batch, out, 23))[0]!], g.new_ids);
+});
+
+test('extract and compact keep a row decoding where it was', async () => {
+  const all = reference.greedy;
+  const { batch, out } = await decoder.forward(all.map((g) => ({ ids: g.prompt_ids })), 'logits');
+  const first = await greedy(batch, out, 5); // 5 tokens, 4 of them fed: the 5th is next
+  const keep = [1, 4];
+  const small = decoder.compact(batch, keep);
+  const last = Int32Array.from(keep, (b) => first[b]![4]!);
+  const next = await decoder.step(small, last, new Uint8Array(2).fill(1), 'logits');
+  const rest = await greedy(small, next, 19);
+  keep.forEach((b, i) => assert.deepEqual([...first[b]!, ...rest[i]!], all[b]!.new_ids));
+  // a row's own cache, taken out of the ragged batch, continues alone
+  const kv = decoder.extract(batch, 3);
+  assert.equal(kv.length, all[3]!.prompt_ids.length + 4);
+});
+
+test('the policy: greedy steps stop at their stop token, and n samples per prompt are seeded', async () => {
+  const policy = await OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 0, maxTokens: 24 });
+  try {
+    const g = reference.greedy[2]!;
+    const problem = { id: 'p', problem: 'Q?', answer: '' };
+    const steps = [g.prompt.slice('Q?\n\n'.length)];
+    const [[text]] = await policy.generate([{ problem, steps, n: 1 }]);
+    const stopIds = new Set([...stopStrings.map((s) => tokenizer.tokenId(s)!), 3]);
+    const end = g.new_ids.findIndex((t) => stopIds.has(t));
+    const expected = await tokenizer.decode(end < 0 ? g.new_ids : g.new_ids.slice(0, end + (g.new_ids[end] === 3 ? 0 : 1)));
+    assert.equal(text, expected);
+    assert.equal(policy.stats().provider, 'cpu');
+  } finally {
+    await policy.close();
+  }
+  const sampled = async (seed: number) => {
+    const p = await OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 1, topP: 0.9, topK: 20, maxTokens: 16, seed, batchRows: 5 });
+    try {
+      return await p.generate([
+        { problem: { id: 'a', problem: 'What is 2 + 3?', answer: '' }, steps: [], n: 8 },
+        { problem: { id: 'b', problem: 'Tom has 5 apples.', answer: '' }, steps: ['<code>\n# Step 1\nx = 5\n<end_of_step>'], n: 3 },
+      ]);
+    } finally {
+      await p.close();
+    }
+  };
+  const a = await sampled(7);
+  assert.deepEqual(a.map((x) => x.length), [8, 3]);
+  for (const text of a.flat()) {
+    const stopped = stopStrings.some((s) => text.endsWith(s));
+    assert.ok(stopped || (await tokenizer.encode(text)).length <= 16, JSON.stringify(text));
+  }
+  assert.deepEqual(await sampled(7), a, 'the same seed gives the same steps, whatever the batching');
+  assert.notDeepEqual(await sampled(8), a);
+});
+
+test('the policy reuses prefixes: a child expanded after its parent encodes only its new step', async () => {
+  const policy = await OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 1, maxTokens: 12, seed: 1, cacheSteps: false });
+  const naive = await OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 1, maxTokens: 12, seed: 1, cacheBytes: 0 });
+  try {
+    const problem = { id: 'p', problem: 'A shop sells 12 pens a day for 5 days. How many pens?', answer: '' };
+    const steps: string[] = [];
+    for (let depth = 0; depth < 5; depth++) {
+      const [withCache] = await policy.generate([{ problem, steps, n: 4 }]);
+      const [without] = await naive.generate([{ problem, steps, n: 4 }]);
+      assert.deepEqual(withCache, without, `depth ${depth}: the same samples with and without reuse`);
+      steps.push(`<code>\n# Step ${depth + 1}: work\nx${depth} = ${depth} * 12\n<end_of_step>`);
+    }
+    const reuse = policy.stats().prefix;
+    const full = naive.stats().prefix;
+    assert.equal(reuse.hits, 4);
+    assert.equal(reuse.encodedTokens + reuse.reusedTokens, full.encodedTokens);
+    assert.ok(full.encodedTokens / reuse.encodedTokens > 2.5, `${full.encodedTokens} vs ${reuse.encodedTokens} tokens encoded`);
+  } finally {
+    await policy.close();
+    await naive.close();
+  }
+});
+
+test('the PPM: hidden-state export with the native head, score export, both equal torch; incremental equals naive', async () => {
+  const hidden = await OnnxPpm.open({ dir: join(models, 'ppm-hidden'), device: 'cpu', threads: 1, template: '{problem}' });
+  const score = await OnnxPpm.open({ dir: join(models, 'ppm-score'), device: 'cpu', threads: 1, template: '{problem}' });
+  try {
+    assert.equal(hidden.output, 'last_hidden_state');
+    assert.ok(hidden.head);
+    assert.equal(score.output, 'score');
+    assert.equal(score.head, undefined);
+    const requests = reference.ppm.map((c) => ({ problem: { id: 'p', problem: c.text, answer: '' }, steps: [] }));
+    const rows = await hidden.hidden(requests);
+    const H = hidden.decoder.shape.hidden;
+    reference.ppm.forEach((c, i) => {
+      for (let k = 0; k < H; k++) assert.ok(Math.abs(rows[i * H + k]! - c.last_hidden[k]!) < 1e-4);
+    });
+    const fromHead = await hidden.score(requests);
+    const fromScore = await score.score(requests);
+    reference.ppm.forEach((c, i) => {
+      const torch = Math.tanh(c.raw[c.raw.length - 1]! / 5);
+      assert.ok(Math.abs(fromHead[i]! - torch) < 1e-5, `${fromHead[i]} vs ${torch}`);
+      assert.ok(Math.abs(fromScore[i]! - rawScore(c.score_raw[c.score_raw.length - 1]!)) < 1e-5);
+      assert.equal(fromHead[i], ppmScore(rows, i * H, hidden.head!));
+    });
+  } finally {
+    await hidden.close();
+    await score.close();
+  }
+
+  // a trajectory scored step by step: on the parent's cache, or the whole prefix each time
+  const incremental = await OnnxPpm.open({ dir: join(models, 'ppm-score'), device: 'cpu', threads: 1 });
+  const naive = await OnnxPpm.open({ dir: join(models, 'ppm-score'), device: 'cpu', threads: 1, incremental: false });
+  try {
+    const problem = { id: 'p', problem: 'Tom has 5 apples and buys 7 more. How many now?', answer: '12' };
+    const steps: string[] = [];
+    for (let depth = 0; depth < 6; depth++) {
+      const siblings = [0, 1, 2].map((j) => `<code>\n# Step ${depth + 1}: option ${j}\nx = ${depth} + ${j}\n<end_of_step>`);
+      const requests = siblings.map((s) => ({ problem, steps: [...steps, s] }));
+      const a = await incremental.score(requests);
+      const b = await naive.score(requests);
+      a.forEach((x, i) => assert.ok(Math.abs(x - b[i]!) < 1e-5, `depth ${depth}: ${x} vs ${b[i]}`));
+      steps.push(siblings[0]!);
+    }
+    const inc = incremental.stats().prefix;
+    const full = naive.stats().prefix;
+    assert.equal(inc.encodedTokens + inc.reusedTokens, full.encodedTokens);
+    assert.ok(full.encodedTokens / inc.encodedTokens > 3, `${full.encodedTokens} vs ${inc.encodedTokens} tokens encoded`);
+  } finally {
+    await incremental.close();
+    await naive.close();
+  }
+});
+
+test('sampling: greedy at temperature 0, top-k 1 is greedy, top-p keeps the nucleus only', () => {
+  const logits = Float32Array.of(1, 3, 2, 3, -1);
+  assert.equal(sampleToken(logits, { temperature: 0, topP: 1, topK: 0 }, rng(1)), 1, 'ties go to the lowest id');
+  const random = rng(3);
+  const seen = new Set<number>();
+  for (let i = 0; i < 200; i++) seen.add(sampleToken(logits, { temperature: 1, topP: 1, topK: 1 }, random));
+  assert.deepEqual([...seen], [1]);
+  seen.clear();
+  // the two tokens at logit 3 hold 79% of the mass: top-p 0.6 keeps just them
+  for (let i = 0; i < 400; i++) seen.add(sampleToken(logits, { temperature: 1, topP: 0.6, topK: 0 }, random));
+  assert.deepEqual([...seen].sort(), [1, 3]);
+  seen.clear();
+  for (let i = 0; i < 2000; i++) seen.add(sampleToken(logits, { temperature: 1, topP: 1, topK: 0 }, random));
+  assert.deepEqual([...seen].sort(), [0, 1, 2, 3, 4]);
+});
+
+test('providers: cuda asked for on a machine without the CUDA provider falls back to the CPU, saying why', async (t) => {
+  const d = await Decoder.open(policyDir, 'cuda', 1);
+  try {
+    if (d.provider === 'cuda') return t.skip('the CUDA provider loads here');
+    assert.equal(d.provider, 'cpu');
+    assert.match(d.providerReason, /^cuda asked for: the CUDA provider did not load \(.+\); using the CPU provider$/);
+  } finally {
+    await d.release();
+  }
+  const c = await Decoder.open(policyDir, 'cpu', 1);
+  assert.equal(c.providerReason, 'asked for');
+  await c.release();
+});
+
+test('bad model dirs are refused with the file and what is wrong', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rstar-model-'));
+  try {
+    await assert.rejects(OnnxPolicy.open({ dir }), /tokenizer: .*tokenizer\.json does not exist/);
+    cpSync(join(models, 'ppm-hidden'), dir, { recursive: true });
+    await assert.rejects(OnnxPolicy.open({ dir, device: 'cpu' }), /has no "logits" output \(is it a PPM\?\)/);
+    writeFileSync(join(dir, 'ppm_head.json'), JSON.stringify({ weight: [1, 2], bias: 0 }));
+    await assert.rejects(OnnxPpm.open({ dir, device: 'cpu' }), /ppm_head\.json: "weight" must be 32 finite numbers/);
+    writeFileSync(join(dir, 'config.json'), '{"vocab_size": 108,');
+    await assert.rejects(OnnxPpm.open({ dir, device: 'cpu' }), /config\.json is not valid JSON/);
+    rmSync(join(dir, 'model.onnx'));
+    writeFileSync(join(dir, 'config.json'), '{}');
+    await assert.rejects(OnnxPpm.open({ dir, device: 'cpu' }), /cannot load .*model\.onnx/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

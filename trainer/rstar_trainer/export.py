@@ -1,0 +1,95 @@
+"""Export a policy or PPM to an ONNX model dir with the Optimum / Transformers.js I/O names.
+
+Inputs:  input_ids int64 [batch, seq], attention_mask int64 [batch, past+seq],
+         position_ids int64 [batch, seq],
+         past_key_values.{i}.key / .value float32 [batch, kv_heads, past, head_dim]
+Outputs: logits [batch, seq, vocab]          (policy, kind "logits")
+         last_hidden_state [batch, seq, hidden] (PPM, kind "hidden"; head -> ppm_head.json)
+         score [batch, seq] = raw r           (PPM, kind "score")
+         then present.{i}.key / .value [batch, kv_heads, past+seq, head_dim]
+An empty past ([batch, kv_heads, 0, head_dim]) works at run time for the first call.
+"""
+import json
+import os
+
+import onnx
+import torch
+from torch import nn
+
+from . import tokenizer
+from .model import RstarForCausalLM, RstarPPM
+
+
+class _Wrapper(nn.Module):
+    """Flat positional inputs/outputs for tracing."""
+
+    def __init__(self, model, kind):
+        super().__init__()
+        self.model, self.kind = model, kind
+
+    def forward(self, input_ids, attention_mask, position_ids, *past_flat):
+        past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(len(past_flat) // 2)]
+        out, hidden, presents = self.model(input_ids, attention_mask, position_ids, past)
+        first = hidden if self.kind == "hidden" else out
+        return (first,) + tuple(t for kv in presents for t in kv)
+
+
+def io_names(config, kind):
+    n = config.num_hidden_layers
+    past = [f"past_key_values.{i}.{w}" for i in range(n) for w in ("key", "value")]
+    present = [f"present.{i}.{w}" for i in range(n) for w in ("key", "value")]
+    first = {"logits": "logits", "hidden": "last_hidden_state", "score": "score"}[kind]
+    inputs = ["input_ids", "attention_mask", "position_ids"] + past
+    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "past+seq"},
+            "position_ids": {0: "batch", 1: "seq"}, first: {0: "batch", 1: "seq"}}
+    axes.update({p: {0: "batch", 2: "past"} for p in past})
+    axes.update({p: {0: "batch", 2: "past+seq"} for p in present})
+    return inputs, [first] + present, axes
+
+
+def export_onnx(model, path, kind, opsets=(17, 14)):
+    """Trace with batch 2, seq 3 and a NON-EMPTY past (2) so no shape is baked in.
+    Returns the opset used."""
+    c = model.config
+    model.eval()
+    B, T, P = 2, 3, 2
+    ids = torch.randint(4, c.vocab_size, (B, T))
+    mask = torch.ones(B, P + T, dtype=torch.long)
+    pos = torch.arange(P, P + T).unsqueeze(0).expand(B, T).contiguous()
+    past = [torch.randn(B, c.num_key_value_heads, P, c.head_dim) for _ in range(2 * c.num_hidden_layers)]
+    inputs, outputs, axes = io_names(c, kind)
+    last_err = None
+    for opset in opsets:
+        try:
+            with torch.no_grad():
+                torch.onnx.export(_Wrapper(model, kind), (ids, mask, pos, *past), path,
+                                  input_names=inputs, output_names=outputs, dynamic_axes=axes,
+                                  opset_version=opset, do_constant_folding=True)
+            onnx.checker.check_model(onnx.load(path))
+            return opset
+        except Exception as e:  # try the next opset
+            last_err = e
+    raise last_err
+
+
+def save_model_dir(model, out_dir, ppm_output=None):
+    """model.onnx + config.json + tokenizer.json (+ ppm_head.json for a "hidden" PPM).
+    ppm_output: None for a policy, "hidden" or "score" for a PPM. Returns the opset."""
+    os.makedirs(out_dir, exist_ok=True)
+    if isinstance(model, RstarPPM):
+        assert ppm_output in ("hidden", "score"), "a PPM needs ppm_output='hidden'|'score'"
+        kind = ppm_output
+    else:
+        assert isinstance(model, RstarForCausalLM) and ppm_output is None
+        kind = "logits"
+    opset = export_onnx(model, os.path.join(out_dir, "model.onnx"), kind)
+    model.config.save(os.path.join(out_dir, "config.json"), ppm_output)
+    tokenizer.save_tokenizer_json(os.path.join(out_dir, "tokenizer.json"))
+    if kind == "hidden":  # inference score = tanh((h . weight + bias) / 5)
+        head = model.value_head
+        with open(os.path.join(out_dir, "ppm_head.json"), "w") as f:
+            json.dump({"hidden_size": model.config.hidden_size,
+                       "weight": head.weight.detach()[0].tolist(),
+                       "bias": float(head.bias.detach()[0])}, f)
+            f.write("\n")
+    return opset
