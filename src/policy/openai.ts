@@ -9,6 +9,7 @@
 // does neither returns unterminated steps, which the verifier classifies as invalid.
 import OpenAI from 'openai';
 import type { Problem } from '../io/problems.js';
+import { Limiter } from '../util/limiter.js';
 import { stopStrings } from '../verify/step.js';
 import type { Policy, StepRequest } from './policy.js';
 import { defaultPromptTemplate, renderPrompt } from './prompt.js';
@@ -57,6 +58,20 @@ interface Choice {
   matched_stop?: string | number | null;
 }
 
+/** An error of a call to an OpenAI-compatible server, saying what to fix (the search fails on it). */
+export function explainApiError(e: unknown, who: string, url: string, model: string, timeoutMs: number): Error {
+  if (e instanceof OpenAI.APIConnectionTimeoutError) return new Error(`${who}: ${url} did not answer within ${timeoutMs} ms`, { cause: e });
+  if (e instanceof OpenAI.APIConnectionError) {
+    // fetch wraps the system error: the code (ECONNREFUSED...) sits down the cause chain
+    let why: string = e.message;
+    for (let c: unknown = e.cause; c instanceof Error; c = c.cause) why = (c as NodeJS.ErrnoException).code ?? c.message;
+    return new Error(`${who}: cannot reach ${url} (${why})`, { cause: e });
+  }
+  if (e instanceof OpenAI.NotFoundError) return new Error(`${who}: ${url} has no model "${model}" or no such endpoint (404: ${e.message})`, { cause: e });
+  if (e instanceof OpenAI.APIError) return new Error(`${who}: ${url} answered ${e.status ?? 'an error'}: ${e.message}`, { cause: e });
+  return e instanceof Error ? e : new Error(String(e));
+}
+
 /** The step as the policy wrote it, its stop string kept. */
 export function stepText(choice: Choice): string {
   if (stopStrings.some((s) => choice.text.endsWith(s))) return choice.text;
@@ -70,19 +85,18 @@ export class OpenAIPolicy implements Policy {
   readonly name = 'openai';
   readonly options: OpenAIPolicyOptions;
   private readonly client: OpenAI;
-  private inFlight = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly limiter: Limiter;
 
   constructor(options: Partial<OpenAIPolicyOptions> & Pick<OpenAIPolicyOptions, 'baseURL' | 'model'>) {
     this.options = { ...openAIPolicyDefaults, ...options };
     const o = this.options;
-    if (!(Number.isInteger(o.concurrency) && o.concurrency >= 1)) throw new RangeError(`policy openai: concurrency must be an integer >= 1 (got ${o.concurrency})`);
     if (!(o.maxTokens >= 1)) throw new RangeError(`policy openai: maxTokens must be >= 1 (got ${o.maxTokens})`);
+    this.limiter = new Limiter(o.concurrency);
     this.client = new OpenAI({ baseURL: o.baseURL, apiKey: o.apiKey, maxRetries: o.maxRetries, timeout: o.timeoutMs });
   }
 
   async generate(requests: StepRequest[]): Promise<string[][]> {
-    return Promise.all(requests.map((r) => this.limited(() => this.complete(r))));
+    return Promise.all(requests.map((r) => this.limiter.run(() => this.complete(r))));
   }
 
   private async complete({ problem, steps, n }: StepRequest): Promise<string[]> {
@@ -108,32 +122,8 @@ export class OpenAIPolicy implements Policy {
     return choices.map(stepText);
   }
 
-  /** The search fails on this error: say what to fix. */
   private explain(e: unknown): Error {
-    const { baseURL, model } = this.options;
-    if (e instanceof OpenAI.APIConnectionTimeoutError) return new Error(`policy openai: ${baseURL} did not answer within ${this.options.timeoutMs} ms`, { cause: e });
-    if (e instanceof OpenAI.APIConnectionError) {
-      // fetch wraps the system error: the code (ECONNREFUSED...) sits down the cause chain
-      let why: string = e.message;
-      for (let c: unknown = e.cause; c instanceof Error; c = c.cause) why = (c as NodeJS.ErrnoException).code ?? c.message;
-      return new Error(`policy openai: cannot reach ${baseURL} (${why})`, { cause: e });
-    }
-    if (e instanceof OpenAI.NotFoundError) return new Error(`policy openai: ${baseURL} has no model "${model}" or no completions endpoint (404: ${e.message})`, { cause: e });
-    if (e instanceof OpenAI.APIError) return new Error(`policy openai: ${baseURL} answered ${e.status ?? 'an error'}: ${e.message}`, { cause: e });
-    return e instanceof Error ? e : new Error(String(e));
-  }
-
-  /** Runs f once fewer than `concurrency` calls are in flight. */
-  private async limited<T>(f: () => Promise<T>): Promise<T> {
-    // A finishing call hands its slot straight to the next waiter, so none is taken twice.
-    if (this.inFlight >= this.options.concurrency) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.inFlight++;
-    try {
-      return await f();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.inFlight--;
-    }
+    const { baseURL, model, timeoutMs } = this.options;
+    return explainApiError(e, 'policy openai', baseURL, model, timeoutMs);
   }
 }
