@@ -1,6 +1,7 @@
 // `rstar synth --policy openai:URL#MODEL` end to end: a local server plays the model
 // (executable rStar steps: one right, one misread, one failing first step per problem), the
 // steps run in the sandboxed Python pool and the answers are graded for equivalence.
+// Also `--policy onnx:DIR --ppm onnx:DIR` on the random-weight fixtures (test/fixtures/models).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -96,11 +97,39 @@ test('synth refuses a malformed policy, a sim PPM with a real policy, and names 
   writeFileSync(problems, JSON.stringify({ id: 'a', problem: 'What is 1 + 1?', answer: '2' }));
   const bad = await rstar(['synth', '--problems', problems, '--out', join(root, 'bad'), '--policy', 'openai:nowhere', '--no-progress']);
   assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /policy must be sim or openai:URL#MODEL/);
+  assert.match(bad.stderr, /policy must be sim, onnx:DIR or openai:URL#MODEL/);
   assert.equal(existsSync(join(root, 'bad', 'run.json')), false);
   const ppm = await rstar(['synth', '--problems', problems, '--out', join(root, 'ppm'), '--policy', `openai:${url}#tiny`, '--ppm', 'sim', '--no-progress']);
-  assert.match(ppm.stderr, /use --ppm none with a real policy/);
+  assert.match(ppm.stderr, /use --ppm none, onnx:DIR or http:URL#MODEL with a real policy/);
   const wrong = await rstar(['synth', '--problems', problems, '--out', join(root, 'wrong'), '--policy', `openai:${url}#nope`, '--no-progress']);
   assert.equal(wrong.status, 1);
   assert.match(wrong.stderr, /has no model "nope"/);
+});
+
+test('synth with an ONNX policy and PPM in-process: trees written, model stats in stats.json', { skip: pythonSkip }, async () => {
+  const problems = join(root, 'onnx.jsonl');
+  writeFileSync(problems, [1, 2, 3].map((i) => JSON.stringify({ id: `q${i}`, problem: `What is ${i} + ${i}?`, answer: String(2 * i) })).join('\n'));
+  const models = join(repoRoot, 'test', 'fixtures', 'models');
+  const out = join(root, 'out-onnx');
+  const r = await rstar(['synth', '--problems', problems, '--out', out, '--policy', `onnx:${join(models, 'policy')}`, '--ppm', `onnx:${join(models, 'ppm-hidden')}`, '--rollouts', '4', '--n', '4', '--max-tokens', '40', '--threads', '1', '--no-progress']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /policy .*policy on the cpu provider \(auto: the CUDA provider did not load/);
+  assert.match(r.stderr, /ppm .*ppm-hidden \(hidden state \+ fused native head\)/);
+  const trees = readFileSync(join(out, 'trees.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ExportedTree);
+  assert.deepEqual(trees.map((t) => t.id).sort(), ['q1', 'q2', 'q3']);
+  // random weights write mostly invalid steps; a step that merely fails to run stays open
+  // (one code error is below the threshold) and then carries the fused PPM score
+  for (const t of trees) {
+    assert.ok(t.nodes.length > 1);
+    for (const n of t.nodes.slice(1)) assert.equal(n.ppm !== null, n.terminal === null, JSON.stringify(n));
+  }
+  const stats = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8')) as { models: { policy: { provider: string; steps: number; prefix: { encodedTokens: number } }; ppm: { output: string } } };
+  assert.equal(stats.models.policy.provider, 'cpu');
+  assert.ok(stats.models.policy.steps >= 12 && stats.models.policy.prefix.encodedTokens > 0);
+  assert.equal(stats.models.ppm.output, 'last_hidden_state');
+
+  const missing = await rstar(['synth', '--problems', problems, '--out', join(root, 'none'), '--policy', `onnx:${join(root, 'no-such-model')}`, '--no-progress']);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /tokenizer: .*no-such-model\/tokenizer\.json does not exist/);
+  assert.equal(existsSync(join(root, 'none', 'run.json')), false);
 });

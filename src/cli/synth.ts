@@ -121,9 +121,10 @@ export async function synth(args: SynthArgs): Promise<void> {
     bar?.update(searcher.stats.problems, rates(searcher));
     bar?.stop();
     await writer.close();
+    const models = modelStats();
     await close();
     // Partial totals are worth keeping too: a failed run says how far it got.
-    await writeJsonAtomic(statsFile, { ...summary(searcher, done.size, stats === undefined), models: modelStats() });
+    await writeJsonAtomic(statsFile, { ...summary(searcher, done.size, stats === undefined), models });
   }
   const s = summary(searcher, done.size, false);
   console.error(
