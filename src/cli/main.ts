@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { InputError } from '../io/problems.js';
 import { benchTree, benchTreeOptions } from './bench.js';
+import { dataCommand } from './data.js';
 import { exec, execOptions } from './exec.js';
 import { grade, gradeOptions } from './grade.js';
 import { synth, synthOptions } from './synth.js';
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
         benchTree(args);
       }).demandCommand(1),
     )
+    .command('data', 'data sets: synth-problems', dataCommand)
     .demandCommand(1)
     .strict()
     .help()

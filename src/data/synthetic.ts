@@ -502,7 +502,7 @@ const chainTemplates: Template[] = [
       const ks = divisors(v, 2, 25);
       if (ks.length === 0) return undefined;
       const k = c.pick(ks), n = c.pick(shopNouns.filter((s) => s !== c.noun)), N = c.person.name;
-      c.noun = n;
+      c.noun = n; // the items counted from here on
       return op({
         sentence: `${c.He} spends all of it on ${n} at $${k} each.`, comment: `${n} at $${k} each: count the ${n}`,
         base: n, expr: (p) => `${p} // ${k}`, value: v / k, to: 'items',
@@ -562,7 +562,7 @@ const chainTemplates: Template[] = [
   {
     id: 'shipping', theme: 'buying', kind: 'add', from: 'cost', to: 'cost', split: 'any',
     make(c, v) {
-      const k = c.int(2, 15), N = c.N;
+      const k = c.int(2, 15), N = c.person.name;
       return op({
         sentence: `Shipping adds $${k}.`, comment: `add $${k} for shipping`,
         base: 'total', expr: (p) => `${p} + ${k}`, value: v + k, to: 'cost',
@@ -574,7 +574,7 @@ const chainTemplates: Template[] = [
     id: 'coupon', theme: 'discounts', kind: 'sub', from: 'cost', to: 'cost', split: 'test',
     make(c, v) {
       if (v < 4) return undefined;
-      const k = c.int(2, Math.min(30, v - 2)), N = c.N;
+      const k = c.int(2, Math.min(30, v - 2)), N = c.person.name;
       return op({
         sentence: `A coupon takes $${k} off the total.`, comment: `take $${k} off with the coupon`,
         base: 'total', expr: (p) => `${p} - ${k}`, value: v - k, to: 'cost',
@@ -636,7 +636,10 @@ function drawChain(c: Ctx, level: number, split: Split): Chain | undefined {
   let value = 0;
   for (let i = 0; i < level; i++) {
     const last = i === level - 1;
-    const candidates = allTemplates.filter((t) => t.from === unit && (split === 'test' || t.split !== 'test') && (last || t.to !== undefined));
+    // each template at most once a chain: more variety, no "goes up by $5. Then goes up by $7"
+    const candidates = allTemplates.filter(
+      (t) => t.from === unit && (split === 'test' || t.split !== 'test') && (last || t.to !== undefined) && !ids.includes(t.id),
+    );
     // a random order of the candidates; the first that fits the value is taken
     const order = candidates.map((t) => ({ t, key: c.r() })).sort((a, b) => a.key - b.key);
     let chosen: { t: Template; o: Op } | undefined;
