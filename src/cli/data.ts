@@ -1,11 +1,16 @@
-// `rstar data`: data sets. `rstar data synth-problems` writes seeded synthetic arithmetic
+// `rstar data`: data sets. `rstar data select` turns search trees into training data.
+// `rstar data synth-problems` writes seeded synthetic arithmetic
 // word problems (src/data/synthetic.ts) as a problems JSONL file: one {"id", "problem",
 // "answer", "level", "template"[, "solution"]} object a line, readable by readProblems.
 // The file is written whole to a temp file, synced and renamed over --out: a crash leaves
 // the old file or the new one, never half of one.
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { Argv } from 'yargs';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { ExportedTree } from '../engine/export.js';
+import { preferencePairs, sftExamples } from '../evolve/select.js';
+import { writeTextAtomic } from '../io/atomic.js';
+import { InputError, parseObjectLine } from '../io/problems.js';
 import { generateProblems, maxLevel, minLevel, parseLevels, type Split, type SyntheticProblem } from '../data/synthetic.js';
 
 export function synthProblemsOptions(y: Argv) {
@@ -20,33 +25,64 @@ export function synthProblemsOptions(y: Argv) {
 
 type SynthProblemsArgs = Awaited<ReturnType<ReturnType<typeof synthProblemsOptions>['parseAsync']>>;
 
+export function selectOptions(y: Argv) {
+  return y
+    .option('trees', { type: 'string', array: true, demandOption: true, describe: 'trees.jsonl files written by rstar synth' })
+    .option('sft', { type: 'string', describe: 'write SFT examples here: {"id","query","response","meanQ","minQ"} a line' })
+    .option('pairs', { type: 'string', describe: 'write PPM preference pairs here: {"id","prompt","chosen","rejected","chosenQ","rejectedQ"} a line' })
+    .option('top', { type: 'number', default: 2, describe: 'SFT trajectories kept per solved problem' });
+}
+
+type SelectArgs = Awaited<ReturnType<ReturnType<typeof selectOptions>['parseAsync']>>;
+
 export function dataCommand(y: Argv) {
-  return y.command('synth-problems', 'seeded synthetic multi-step arithmetic word problems, as problems JSONL', synthProblemsOptions, synthProblems).demandCommand(1);
+  return y
+    .command('synth-problems', 'seeded synthetic multi-step arithmetic word problems, as problems JSONL', synthProblemsOptions, synthProblems)
+    .command('select', "training data from search trees: the policy's SFT examples and the PPM's preference pairs", selectOptions, select)
+    .demandCommand(1);
+}
+
+/** Reads trees and writes the SFT examples and preference pairs they hold (DESIGN.md, "Training data"). */
+export async function select(args: SelectArgs): Promise<void> {
+  if (args.sft === undefined && args.pairs === undefined) throw new RangeError('give --sft FILE, --pairs FILE or both');
+  if (!(Number.isInteger(args.top) && args.top >= 1)) throw new RangeError(`--top must be an integer >= 1 (got ${args.top})`);
+  const sft: string[] = [];
+  const pairs: string[] = [];
+  let trees = 0;
+  let solved = 0;
+  for (const file of args.trees) {
+    for await (const { tree } of readTrees(file)) {
+      trees++;
+      if (tree.solved) solved++;
+      for (const e of sftExamples(tree, args.top)) sft.push(JSON.stringify(e) + '\n');
+      for (const p of preferencePairs(tree)) pairs.push(JSON.stringify(p) + '\n');
+    }
+  }
+  if (args.sft !== undefined) await writeTextAtomic(args.sft, sft.join(''));
+  if (args.pairs !== undefined) await writeTextAtomic(args.pairs, pairs.join(''));
+  process.stderr.write(`rstar data: ${trees} trees (${solved} solved): ${sft.length} SFT examples${args.sft ? ` -> ${args.sft}` : ''}, ${pairs.length} preference pairs${args.pairs ? ` -> ${args.pairs}` : ''}\n`);
+}
+
+/** The trees of a trees.jsonl file, one at a time; a bad line names the file and line. */
+async function* readTrees(file: string): AsyncGenerator<{ tree: ExportedTree }> {
+  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  let line = 0;
+  for await (const text of lines) {
+    line++;
+    if (text.trim() === '') continue;
+    const o = parseObjectLine(text, `${file}:${line}`);
+    for (const field of ['id', 'problem', 'answer', 'nodes'] as const) {
+      if (!(field in o)) throw new InputError(`${file}:${line}: field "${field}" is missing (is this a trees.jsonl from rstar synth?)`);
+    }
+    if (!Array.isArray(o['nodes'])) throw new InputError(`${file}:${line}: field "nodes" must be a list`);
+    yield { tree: o as unknown as ExportedTree };
+  }
 }
 
 /** One JSONL line: id first, the solution only when asked for. */
 export function problemLine(p: SyntheticProblem, withSolution: boolean): string {
   const { id, problem, answer, level, template, solution } = p;
   return JSON.stringify(withSolution ? { id, problem, answer, level, template, solution } : { id, problem, answer, level, template });
-}
-
-/** Writes text to a temp file next to `file`, syncs it and renames it over `file`. */
-export async function writeTextAtomic(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
 }
 
 export async function synthProblems(args: SynthProblemsArgs): Promise<void> {

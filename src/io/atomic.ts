@@ -1,14 +1,25 @@
-import { open, rename } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
-/** Writes JSON to a temp file, syncs it and renames it over `file`: readers see old or new, never half. */
-export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+/** Writes text to a temp file next to `file`, syncs it and renames it over `file`: readers see old or new, never half. */
+export async function writeTextAtomic(file: string, text: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
   try {
-    await fh.writeFile(JSON.stringify(value, null, 2) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
   }
-  await rename(tmp, file);
+}
+
+export function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  return writeTextAtomic(file, JSON.stringify(value, null, 2) + '\n');
 }

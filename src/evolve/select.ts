@@ -1,0 +1,96 @@
+// Training data from search trees (DESIGN.md, "Training data"):
+// - SFT: per solved problem, its correct trajectories ranked by (mean step Q, min step Q),
+//   the top k (2) as {query, response} pairs; the response is the trajectory as the policy
+//   saw it (outputs after the steps that close a code block).
+// - PPM pairs: at each node, children with a correct answer below them (chosen, by Q desc)
+//   against children with a wrong one below them (rejected, by Q asc): the top 2 each, or up
+//   to 4 of one side when the other has only one; only pairs with Q_chosen > Q_rejected.
+//   Each pair is one step under a shared prefix: {prompt, chosen, rejected}.
+// The prompt text is the policy's: defaultPromptTemplate then the trajectory
+// (src/policy/prompt.ts), so SFT query + "\n\n" + response is exactly a prompt + completion.
+import type { ExportedNode, ExportedTree } from '../engine/export.js';
+import { defaultPromptTemplate, renderPrompt } from '../policy/prompt.js';
+import { closesBlock, renderTrajectory } from '../verify/step.js';
+
+export interface SftExample {
+  id: string;
+  query: string;
+  response: string;
+  /** mean and min Q of the trajectory's steps */
+  meanQ: number;
+  minQ: number;
+}
+
+export interface PreferencePair {
+  id: string;
+  /** the question and the trajectory before the step, as the policy's prompt */
+  prompt: string;
+  chosen: string;
+  rejected: string;
+  chosenQ: number;
+  rejectedQ: number;
+}
+
+/** The step as the next step's context shows it: with its output when it closes a block. */
+function shown(n: ExportedNode): string {
+  return n.output !== undefined && closesBlock(n.step) ? renderTrajectory([{ text: n.step, output: n.output }]) : n.step;
+}
+
+function path(t: ExportedTree, node: ExportedNode): ExportedNode[] {
+  const nodes: ExportedNode[] = [];
+  for (let x: ExportedNode | undefined = node; x && x.parent >= 0; x = t.nodes[x.parent]) nodes.push(x);
+  return nodes.reverse();
+}
+
+const q = (n: ExportedNode) => n.Q ?? 0;
+
+export function sftExamples(t: ExportedTree, k = 2): SftExample[] {
+  const ranked = t.nodes
+    .filter((n) => n.terminal === 'answer' && n.correct === true)
+    .map((n) => {
+      const steps = path(t, n);
+      const qs = steps.map(q);
+      return { steps, meanQ: qs.reduce((a, b) => a + b, 0) / qs.length, minQ: Math.min(...qs) };
+    })
+    .sort((a, b) => b.meanQ - a.meanQ || b.minQ - a.minQ);
+  return ranked.slice(0, k).map((r, i) => ({
+    id: `${t.id}#${i}`,
+    query: t.problem,
+    response: r.steps.map(shown).join(''),
+    meanQ: r.meanQ,
+    minQ: r.minQ,
+  }));
+}
+
+export function preferencePairs(t: ExportedTree): PreferencePair[] {
+  // below[x]: whether a correct / a wrong graded answer lies in x's subtree (x included).
+  // Children have higher ids than their parent, so one backward pass fills it.
+  const good = new Uint8Array(t.nodes.length);
+  const bad = new Uint8Array(t.nodes.length);
+  for (let i = t.nodes.length - 1; i >= 0; i--) {
+    const n = t.nodes[i]!;
+    if (n.terminal === 'answer') (n.correct ? good : bad)[i] = 1;
+    if (n.parent >= 0) {
+      good[n.parent] ||= good[i]!;
+      bad[n.parent] ||= bad[i]!;
+    }
+  }
+  const children = new Map<number, ExportedNode[]>();
+  for (const n of t.nodes) if (n.parent >= 0) children.set(n.parent, [...(children.get(n.parent) ?? []), n]);
+  const pairs: PreferencePair[] = [];
+  for (const [parent, kids] of children) {
+    const chosen = kids.filter((c) => good[c.id]).sort((a, b) => q(b) - q(a) || a.id - b.id);
+    const rejected = kids.filter((c) => bad[c.id]).sort((a, b) => q(a) - q(b) || a.id - b.id);
+    if (chosen.length === 0 || rejected.length === 0) continue;
+    const kc = rejected.length === 1 ? 4 : 2;
+    const kr = chosen.length === 1 ? 4 : 2;
+    const prompt = renderPrompt(defaultPromptTemplate, t, path(t, t.nodes[parent]!).map(shown));
+    for (const c of chosen.slice(0, kc)) {
+      for (const r of rejected.slice(0, kr)) {
+        if (c.id === r.id || !(q(c) > q(r))) continue;
+        pairs.push({ id: `${t.id}@${parent}:${c.id}>${r.id}`, prompt, chosen: c.step, rejected: r.step, chosenQ: q(c), rejectedQ: q(r) });
+      }
+    }
+  }
+  return pairs;
+}

@@ -1,0 +1,100 @@
+// Training data from a hand-built tree: which trajectories become SFT examples, in which
+// order, and which sibling steps become preference pairs (DESIGN.md, "Training data").
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { ExportedNode, ExportedTree } from '../src/engine/export.js';
+import { preferencePairs, sftExamples } from '../src/evolve/select.js';
+import { renderTrajectory } from '../src/verify/step.js';
+
+const node = (id: number, parent: number, step: string, Q: number, extra: Partial<ExportedNode> = {}): ExportedNode => ({
+  id,
+  parent,
+  depth: 0,
+  step,
+  N: 1,
+  Q,
+  ppm: null,
+  terminal: null,
+  ...extra,
+});
+const closing = '<code>\nx = 2\nprint(x)\n<end_of_code>';
+const answer = (v: string, correct: boolean) => ({ terminal: 'answer' as const, answer: v, correct });
+const tree: ExportedTree = {
+  id: 'p',
+  problem: 'What is 1 + 1?',
+  answer: '2',
+  rollouts: 6,
+  exhausted: false,
+  solved: true,
+  nodes: [
+    node(0, -1, '', 0.2),
+    node(1, 0, closing, 0.5, { output: '2\n' }),
+    node(2, 0, '<code>\nx = 3\n<end_of_step>', -0.2),
+    node(3, 0, '<code>\nx = 1 + 1\n<end_of_step>', 0.1),
+    node(4, 1, '<answer>\\boxed{2}<end_of_answer>', 1, answer('2', true)),
+    node(5, 1, '<answer>\\boxed{3}<end_of_answer>', -1, answer('3', false)),
+    node(6, 2, '<answer>\\boxed{3}<end_of_answer>', -1, answer('3', false)),
+    node(7, 3, '<answer>\\boxed{2}<end_of_answer>', 1, answer('2', true)),
+    node(8, 3, 'print(x', -1, { terminal: 'invalid' }),
+  ],
+};
+
+test('SFT: correct trajectories by mean then min step Q, outputs shown after block-closing steps', () => {
+  const sft = sftExamples(tree);
+  assert.deepEqual(sft.map((e) => [e.id, e.meanQ, e.minQ]), [['p#0', 0.75, 0.5], ['p#1', 0.55, 0.1]]);
+  assert.equal(sft[0]!.query, 'What is 1 + 1?');
+  assert.equal(sft[0]!.response, renderTrajectory([{ text: closing, output: '2\n' }]) + '<answer>\\boxed{2}<end_of_answer>');
+  assert.match(sft[0]!.response, /<end_of_code>\n<output>2\n<end_of_output>\n<answer>/);
+  assert.equal(sftExamples(tree, 1).length, 1);
+  assert.deepEqual(sftExamples({ ...tree, nodes: tree.nodes.filter((n) => n.correct !== true) }), []);
+});
+
+test('pairs: siblings with a correct vs a wrong answer below, Q_chosen > Q_rejected, one step under a shared prefix', () => {
+  const pairs = preferencePairs(tree);
+  assert.deepEqual(pairs.map((p) => p.id).sort(), ['p@0:1>2', 'p@0:3>2', 'p@1:4>5']);
+  const root = pairs.find((p) => p.id === 'p@0:1>2')!;
+  assert.equal(root.prompt, 'What is 1 + 1?\n\n');
+  assert.equal(root.chosen, closing);
+  assert.equal(root.rejected, '<code>\nx = 3\n<end_of_step>');
+  const inner = pairs.find((p) => p.id === 'p@1:4>5')!;
+  assert.equal(inner.prompt, 'What is 1 + 1?\n\n' + renderTrajectory([{ text: closing, output: '2\n' }]));
+  assert.ok(pairs.every((p) => p.chosenQ > p.rejectedQ));
+});
+
+test('pairs: two per side, or up to four of one side when the other has one', () => {
+  const kids = (n: number, correct: boolean, q0: number) => Array.from({ length: n }, (_, i) => node(0, 0, `s${correct}${i}`, q0 + (correct ? -i : i) * 0.01, answer('x', correct)));
+  const build = (good: number, bad: number): ExportedTree => {
+    const nodes = [node(0, -1, '', 0), ...kids(good, true, 0.9), ...kids(bad, false, -0.9)].map((n, id) => ({ ...n, id }));
+    return { ...tree, nodes };
+  };
+  assert.equal(preferencePairs(build(5, 5)).length, 4);
+  assert.equal(preferencePairs(build(1, 5)).length, 4);
+  assert.equal(preferencePairs(build(5, 1)).length, 4);
+  assert.equal(preferencePairs(build(1, 1)).length, 1);
+  assert.equal(preferencePairs(build(3, 0)).length, 0);
+});
+
+test('rstar data select writes both files and names a bad line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rstar-select-'));
+  try {
+    const trees = join(dir, 'trees.jsonl');
+    writeFileSync(trees, JSON.stringify(tree) + '\n' + JSON.stringify({ ...tree, id: 'q', solved: false, nodes: tree.nodes.slice(0, 4) }) + '\n');
+    const cli = ['--import', 'tsx', new URL('../src/cli/main.ts', import.meta.url).pathname, 'data', 'select'];
+    const ok = spawnSync(process.execPath, [...cli, '--trees', trees, '--sft', join(dir, 'sft.jsonl'), '--pairs', join(dir, 'pairs.jsonl')], { encoding: 'utf8' });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stderr, /2 trees \(1 solved\): 2 SFT examples .*3 preference pairs/);
+    const sft = readFileSync(join(dir, 'sft.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { query: string });
+    assert.equal(sft.length, 2);
+    assert.equal(readFileSync(join(dir, 'pairs.jsonl'), 'utf8').trim().split('\n').length, 3);
+    writeFileSync(trees, JSON.stringify(tree) + '\n{"id": "x", "problem": "?"}\n');
+    const bad = spawnSync(process.execPath, [...cli, '--trees', trees, '--sft', join(dir, 'sft2.jsonl')], { encoding: 'utf8' });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /trees\.jsonl:2: field "answer" is missing/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
