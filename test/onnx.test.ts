@@ -313,3 +313,32 @@ test('bad model dirs are refused with the file and what is wrong', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('on a worker thread: the same steps, scores and hidden states as in-process, and open errors surface', async () => {
+  const { ThreadedOnnxPolicy, ThreadedOnnxPpm } = await import('../src/model/threaded.js');
+  const options = { dir: policyDir, device: 'cpu' as const, threads: 1, temperature: 1, maxTokens: 16, seed: 5 };
+  const requests = [{ problem: { id: 'a', problem: 'What is 2 + 3?', answer: '' }, steps: [], n: 3 }];
+  const local = await OnnxPolicy.open(options);
+  const threaded = await ThreadedOnnxPolicy.open(options);
+  try {
+    assert.deepEqual(await threaded.generate(requests), await local.generate(requests));
+    assert.equal(threaded.provider, 'cpu');
+    assert.equal((await threaded.stats()).steps, 3);
+  } finally {
+    await local.close();
+    await threaded.close();
+  }
+  const ppmOptions = { dir: join(models, 'ppm-hidden'), device: 'cpu' as const, threads: 1 };
+  const ppm = await OnnxPpm.open(ppmOptions);
+  const ppmThread = await ThreadedOnnxPpm.open(ppmOptions);
+  try {
+    const score = [{ problem: { id: 'a', problem: 'What is 2 + 3?', answer: '' }, steps: ['<code>\nx = 5\n<end_of_step>'] }];
+    assert.deepEqual(await ppmThread.hidden(score), await ppm.hidden(score));
+    assert.deepEqual(await ppmThread.score(score), await ppm.score(score));
+    assert.deepEqual(ppmThread.head, ppm.head);
+  } finally {
+    await ppm.close();
+    await ppmThread.close();
+  }
+  await assert.rejects(ThreadedOnnxPolicy.open({ dir: join(models, 'nowhere') }), /tokenizer: .*nowhere\/tokenizer\.json does not exist/);
+});

@@ -6,13 +6,12 @@ import type { Argv } from 'yargs';
 import { chooseDevice, deviceChoices, Search, searchDefaults, validateSearchOptions, type SearchBackends, type SearchOptions, type SearchStats } from '../engine/scheduler.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { JsonlAppender, reopen } from '../io/jsonl.js';
+import { ThreadedOnnxPolicy, ThreadedOnnxPpm } from '../model/threaded.js';
 import { countProblems, InputError, readProblems, type Problem } from '../io/problems.js';
-import { OnnxPolicy } from '../policy/onnx.js';
 import { OpenAIPolicy } from '../policy/openai.js';
 import { renderPrompt } from '../policy/prompt.js';
 import { SimPolicy, simDefaults } from '../policy/sim.js';
 import { HttpPpm } from '../ppm/http.js';
-import { OnnxPpm } from '../ppm/onnx.js';
 import { SimPpm } from '../ppm/sim.js';
 import { ExactGrader } from '../verify/exact-grader.js';
 import { ExecutorPool } from '../verify/executor-pool.js';
@@ -121,7 +120,7 @@ export async function synth(args: SynthArgs): Promise<void> {
     bar?.update(searcher.stats.problems, rates(searcher));
     bar?.stop();
     await writer.close();
-    const models = modelStats();
+    const models = await modelStats().catch((e: unknown) => ({ error: String(e) }));
     await close();
     // Partial totals are worth keeping too: a failed run says how far it got.
     await writeJsonAtomic(statsFile, { ...summary(searcher, done.size, stats === undefined), models });
@@ -137,7 +136,7 @@ export async function synth(args: SynthArgs): Promise<void> {
 interface Backends {
   backends: SearchBackends;
   content: Record<string, unknown>;
-  stats: () => Record<string, unknown>;
+  stats: () => Promise<Record<string, unknown>>;
   close: () => Promise<void>;
 }
 
@@ -160,7 +159,7 @@ async function makeBackends(args: SynthArgs): Promise<Backends> {
         grader: new ExactGrader(),
       },
       content: { sim: simContent },
-      stats: () => ({}),
+      stats: async () => ({}),
       close: async () => {},
     };
   }
@@ -171,26 +170,26 @@ async function makeBackends(args: SynthArgs): Promise<Backends> {
   if (!(cacheBytes >= 0)) throw new RangeError(`cache-mb must be >= 0 (got ${args['cache-mb']})`);
   const closing: (() => Promise<void>)[] = [];
   try {
-    let policy: OnnxPolicy | OpenAIPolicy;
+    let policy: ThreadedOnnxPolicy | OpenAIPolicy;
     const onnx = /^onnx:(.+)$/.exec(args.policy);
     const openai = /^openai:(https?:\/\/[^#\s]+)#(\S+)$/.exec(args.policy);
     if (onnx) {
-      const p = await OnnxPolicy.open({ dir: onnx[1]!, device: args.device, threads: args.threads, topK: args['top-k'], cacheBytes, template, ...sampling });
+      const p = await ThreadedOnnxPolicy.open({ dir: onnx[1]!, device: args.device, threads: args.threads, topK: args['top-k'], cacheBytes, template, ...sampling });
       closing.push(() => p.close());
-      console.error(`rstar: policy ${onnx[1]} on the ${p.decoder.provider} provider (${p.decoder.providerReason})`);
+      console.error(`rstar: policy ${onnx[1]} on the ${p.provider} provider (${p.providerReason})`);
       policy = p;
     } else if (openai) {
       policy = new OpenAIPolicy({ baseURL: openai[1]!, model: openai[2]!, ...sampling, ...(template !== undefined ? { prompt: (q, steps) => renderPrompt(template, q, steps) } : {}) });
     } else {
       throw new RangeError(`policy must be sim, onnx:DIR or openai:URL#MODEL, e.g. openai:http://127.0.0.1:8000/v1#Qwen2.5-Math-7B (got ${args.policy})`);
     }
-    let ppm: OnnxPpm | HttpPpm | undefined;
+    let ppm: ThreadedOnnxPpm | HttpPpm | undefined;
     const ppmOnnx = /^onnx:(.+)$/.exec(args.ppm);
     const ppmHttp = /^http:(https?:\/\/[^#\s]+)#(\S+)$/.exec(args.ppm);
     if (ppmOnnx) {
-      const p = await OnnxPpm.open({ dir: ppmOnnx[1]!, device: args.device, threads: args.threads, incremental: args['ppm-reuse'], cacheBytes, template });
+      const p = await ThreadedOnnxPpm.open({ dir: ppmOnnx[1]!, device: args.device, threads: args.threads, incremental: args['ppm-reuse'], cacheBytes, template });
       closing.push(() => p.close());
-      console.error(`rstar: ppm ${ppmOnnx[1]} (${p.head ? 'hidden state + fused native head' : 'score output'}) on the ${p.decoder.provider} provider (${p.decoder.providerReason})`);
+      console.error(`rstar: ppm ${ppmOnnx[1]} (${p.head ? 'hidden state + fused native head' : 'score output'}) on the ${p.provider} provider (${p.providerReason})`);
       ppm = p;
     } else if (ppmHttp) {
       ppm = new HttpPpm({ url: ppmHttp[1]!, model: ppmHttp[2]!, values: args['ppm-values'], ...(template !== undefined ? { template } : {}) });
@@ -203,9 +202,9 @@ async function makeBackends(args: SynthArgs): Promise<Backends> {
     return {
       backends: { policy, ...(ppm ? { ppm } : {}), verifier: new PythonVerifier(pool, args['exec-mode']), grader },
       content: { sampling: { ...sampling, ...(onnx ? { topK: args['top-k'] } : {}) }, promptTemplate: template ?? null },
-      stats: () => ({
-        ...(policy instanceof OnnxPolicy ? { policy: policy.stats() } : {}),
-        ...(ppm instanceof OnnxPpm ? { ppm: ppm.stats() } : {}),
+      stats: async () => ({
+        ...(policy instanceof ThreadedOnnxPolicy ? { policy: await policy.stats() } : {}),
+        ...(ppm instanceof ThreadedOnnxPpm ? { ppm: await ppm.stats() } : {}),
       }),
       close: () => closeAll(closing),
     };

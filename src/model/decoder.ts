@@ -12,6 +12,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 
+// A failed CUDA provider attempt logs an error line of its own (through ORT's process-wide
+// logger, read once when its environment starts); its message is reported in the provider
+// reason instead. Errors that matter reach the caller as exceptions.
+ort.env.logLevel = 'fatal';
+
 /** Where a model runs: auto tries the CUDA provider and falls back to the CPU one. */
 export type ProviderChoice = 'auto' | 'cpu' | 'cuda';
 export type Provider = 'cpu' | 'cuda';
@@ -73,9 +78,6 @@ export async function openSession(path: string, choice: ProviderChoice, threads 
   };
   let why = '';
   if (choice !== 'cpu') {
-    // The failed CUDA attempt logs an error line of its own at exit; its message is reported
-    // in `reason` instead. (ORT reads the level once, when its environment starts.)
-    ort.env.logLevel = 'fatal';
     try {
       // onnxruntime-node throws (it does not fall back) when its CUDA provider is missing.
       const session = await ort.InferenceSession.create(path, { ...options, logSeverityLevel: 4, executionProviders: ['cuda'] });
