@@ -1,4 +1,5 @@
 // One finished tree as plain JSON: the line written to trees.jsonl.
+import { closesBlock, renderTrajectory } from '../verify/step.js';
 import { Flag, terminalNames, type TreeArrays } from './tree.js';
 
 export interface ExportedNode {
@@ -43,6 +44,8 @@ export interface NodeTexts {
   output: readonly (string | undefined)[];
   answer: readonly (string | undefined)[];
   correct: readonly (boolean | undefined)[];
+  /** PPM scores the engine does not hold: terminal answers scored without the fused head */
+  ppm?: readonly (number | undefined)[];
 }
 
 /** Tree `tree` of the arena, whose root is node `root`. */
@@ -60,7 +63,7 @@ export function exportTree(a: TreeArrays, tree: number, root: number, rollouts: 
       step: texts.step[i]!,
       N: n,
       Q: n > 0 ? a.valueSum[x]! / n : null,
-      ppm: Number.isNaN(a.ppmValue[x]!) ? null : a.ppmValue[x]!,
+      ppm: Number.isNaN(a.ppmValue[x]!) ? (texts.ppm?.[i] ?? null) : a.ppmValue[x]!,
       terminal: a.terminal[x]! === 0 ? null : (terminalNames[a.terminal[x]!] as ExportedNode['terminal']),
     };
     if (texts.output[i] !== undefined) node.output = texts.output[i];
@@ -80,4 +83,16 @@ export function exportTree(a: TreeArrays, tree: number, root: number, rollouts: 
     solved,
     nodes,
   };
+}
+
+/** The nodes from the root's child down to `node`. */
+export function nodePath(t: ExportedTree, node: ExportedNode): ExportedNode[] {
+  const nodes: ExportedNode[] = [];
+  for (let x: ExportedNode | undefined = node; x && x.parent >= 0; x = t.nodes[x.parent]) nodes.push(x);
+  return nodes.reverse();
+}
+
+/** A step as the next step's context shows it: with its output when it closes a code block. */
+export function shownStep(n: ExportedNode): string {
+  return n.output !== undefined && closesBlock(n.step) ? renderTrajectory([{ text: n.step, output: n.output }]) : n.step;
 }

@@ -44,6 +44,11 @@ export interface SearchOptions {
   /** most requests in one policy call, and policy calls in flight at once */
   policyBatch: number;
   policyConcurrency: number;
+  /**
+   * graded: answers are graded against the gold answer and back up +1 / -1 (synthesis).
+   * ppm: inference without ground truth: the PPM scores answers and that score backs up.
+   */
+  answers: 'graded' | 'ppm';
 }
 
 export const searchDefaults: SearchOptions = {
@@ -59,6 +64,7 @@ export const searchDefaults: SearchOptions = {
   device: 'auto',
   policyBatch: 512,
   policyConcurrency: 1,
+  answers: 'graded',
 };
 
 export interface SearchBackends {
@@ -103,6 +109,7 @@ interface ActiveTree {
   answer: (string | undefined)[];
   correct: (boolean | undefined)[];
   errors: number[];
+  ppm: (number | undefined)[];
 }
 
 interface Rollout {
@@ -138,6 +145,7 @@ export function validateSearchOptions(o: SearchOptions): void {
   }
   if (!(Number.isFinite(o.c) && o.c >= 0)) throw new RangeError(`c must be a number >= 0 (got ${o.c})`);
   if (!(o.mode in SelectMode)) throw new RangeError(`mode must be rstar or classic (got ${o.mode})`);
+  if (o.answers !== 'graded' && o.answers !== 'ppm') throw new RangeError(`answers must be graded or ppm (got ${o.answers})`);
   if (o.engine !== 'native' && o.engine !== 'reference') throw new RangeError(`engine must be native or reference (got ${o.engine})`);
   if (!deviceChoices.includes(o.device)) throw new RangeError(`device must be one of ${deviceChoices.join(', ')} (got ${o.device})`);
   if (o.engine === 'reference' && o.device === 'cuda') throw new RangeError('device cuda needs the native engine (the reference runs on the CPU)');
@@ -194,6 +202,7 @@ export class Search {
     this.options = { ...searchDefaults, ...options };
     validateSearchOptions(this.options);
     const o = this.options;
+    if (o.answers === 'ppm' && !backends.ppm) throw new RangeError('answers ppm (inference without ground truth) needs a PPM to score the answers');
     const { device, reason } = chooseDevice(o.engine, o.device);
     this.engine = createEngine(o.engine, o.concurrency, nodesPerTreeBound(o.rollouts, o.maxDepth, o.n), device);
     this.deviceReason = reason;
@@ -286,6 +295,7 @@ export class Search {
       answer: [undefined],
       correct: [undefined],
       errors: [0],
+      ppm: [undefined],
     };
     this.active.add(t);
     this.launch(t);
@@ -387,11 +397,13 @@ export class Search {
         t.answer.push(v.answer);
         t.correct.push(undefined);
         t.errors.push(errors[k]!);
+        t.ppm.push(undefined);
         const kind = kinds[k]!;
         if (kind === Terminal.none) {
           if (this.backends.ppm) e.scoreNodes.push(node);
         } else if (kind === Terminal.answer) {
-          e.gradeNodes.push(node);
+          if (this.options.answers === 'ppm') e.scoreNodes.push(node);
+          else e.gradeNodes.push(node);
         } else {
           e.invalidNodes.push(node);
         }
@@ -473,15 +485,33 @@ export class Search {
       }
       this.engine.scoreFused(nodes, hidden, head.weight, head.bias, new Float32Array(nodes.length));
     }
-    const scored = batch.filter((e) => e.scoreHidden === undefined).flatMap((e) => e.scoreNodes);
-    if (scored.length > 0) {
-      this.engine.initValues(Int32Array.from(scored), Float32Array.from(batch.flatMap((e) => e.scoreValues)));
+    // Scores of open nodes are their first visit; a scored answer (inference) backs up its
+    // score like a graded one, and the tree keeps it for the export.
+    const open: number[] = [];
+    const openValues: number[] = [];
+    const nodes: number[] = [];
+    const values: number[] = [];
+    const terminal = this.engine.arrays.terminal;
+    for (const e of batch) {
+      if (e.scoreHidden === undefined) {
+        e.scoreNodes.forEach((node, j) => {
+          const v = e.scoreValues[j]!;
+          if (terminal[node] === Terminal.none) {
+            open.push(node);
+            openValues.push(v);
+          } else {
+            nodes.push(node);
+            values.push(v);
+            const t = e.rollout.tree;
+            t.ppm[node - t.root] = Math.fround(v);
+          }
+        });
+      }
+      nodes.push(...e.gradeNodes, ...e.invalidNodes);
+      values.push(...e.gradeValues, ...e.invalidNodes.map(() => -1));
     }
-    const nodes = batch.flatMap((e) => [...e.gradeNodes, ...e.invalidNodes]);
-    if (nodes.length > 0) {
-      const values = batch.flatMap((e) => [...e.gradeValues, ...e.invalidNodes.map(() => -1)]);
-      this.engine.backup(Int32Array.from(nodes), Float32Array.from(values));
-    }
+    if (open.length > 0) this.engine.initValues(Int32Array.from(open), Float32Array.from(openValues));
+    if (nodes.length > 0) this.engine.backup(Int32Array.from(nodes), Float32Array.from(values));
     const touched = new Set<ActiveTree>();
     for (const e of batch) {
       e.rollout.expansions++;

@@ -8,9 +8,8 @@
 //   Each pair is one step under a shared prefix: {prompt, chosen, rejected}.
 // The prompt text is the policy's: defaultPromptTemplate then the trajectory
 // (src/policy/prompt.ts), so SFT query + "\n\n" + response is exactly a prompt + completion.
-import type { ExportedNode, ExportedTree } from '../engine/export.js';
+import { nodePath, shownStep, type ExportedNode, type ExportedTree } from '../engine/export.js';
 import { defaultPromptTemplate, renderPrompt } from '../policy/prompt.js';
-import { closesBlock, renderTrajectory } from '../verify/step.js';
 
 export interface SftExample {
   id: string;
@@ -31,24 +30,13 @@ export interface PreferencePair {
   rejectedQ: number;
 }
 
-/** The step as the next step's context shows it: with its output when it closes a block. */
-function shown(n: ExportedNode): string {
-  return n.output !== undefined && closesBlock(n.step) ? renderTrajectory([{ text: n.step, output: n.output }]) : n.step;
-}
-
-function path(t: ExportedTree, node: ExportedNode): ExportedNode[] {
-  const nodes: ExportedNode[] = [];
-  for (let x: ExportedNode | undefined = node; x && x.parent >= 0; x = t.nodes[x.parent]) nodes.push(x);
-  return nodes.reverse();
-}
-
 const q = (n: ExportedNode) => n.Q ?? 0;
 
 export function sftExamples(t: ExportedTree, k = 2): SftExample[] {
   const ranked = t.nodes
     .filter((n) => n.terminal === 'answer' && n.correct === true)
     .map((n) => {
-      const steps = path(t, n);
+      const steps = nodePath(t, n);
       const qs = steps.map(q);
       return { steps, meanQ: qs.reduce((a, b) => a + b, 0) / qs.length, minQ: Math.min(...qs) };
     })
@@ -56,7 +44,7 @@ export function sftExamples(t: ExportedTree, k = 2): SftExample[] {
   return ranked.slice(0, k).map((r, i) => ({
     id: `${t.id}#${i}`,
     query: t.problem,
-    response: r.steps.map(shown).join(''),
+    response: r.steps.map(shownStep).join(''),
     meanQ: r.meanQ,
     minQ: r.minQ,
   }));
@@ -84,7 +72,7 @@ export function preferencePairs(t: ExportedTree): PreferencePair[] {
     if (chosen.length === 0 || rejected.length === 0) continue;
     const kc = rejected.length === 1 ? 4 : 2;
     const kr = chosen.length === 1 ? 4 : 2;
-    const prompt = renderPrompt(defaultPromptTemplate, t, path(t, t.nodes[parent]!).map(shown));
+    const prompt = renderPrompt(defaultPromptTemplate, t, nodePath(t, t.nodes[parent]!).map(shownStep));
     for (const c of chosen.slice(0, kc)) {
       for (const r of rejected.slice(0, kr)) {
         if (c.id === r.id || !(q(c) > q(r))) continue;
