@@ -9,6 +9,8 @@ export interface Problem {
   problem: string;
   /** the gold answer, in the source's notation */
   answer: string;
+  /** a difficulty level, when the source gives one (results are broken down by it) */
+  level?: number | string;
 }
 
 export class InputError extends Error {}
@@ -34,7 +36,13 @@ export function parseProblem(line: string, where: string): Problem {
     if (v === undefined) throw new InputError(`${where}: missing field "${field}"`);
     throw new InputError(`${where}: field "${field}" must be a non-empty string${allowNumber ? ' or a number' : ''}`);
   };
-  return { id: text('id', true), problem: text('problem', false), answer: text('answer', true) };
+  const level = o['level'];
+  return {
+    id: text('id', true),
+    problem: text('problem', false),
+    answer: text('answer', true),
+    ...(typeof level === 'number' || (typeof level === 'string' && level !== '') ? { level } : {}),
+  };
 }
 
 /** Streams the problems of a JSONL file; blank lines are skipped, ids must be unique. */
