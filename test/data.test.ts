@@ -245,7 +245,7 @@ describe('rstar data synth-problems', () => {
     const want = generateProblems({ levels: [2, 4], count: 7, seed: 5, split: 'test' });
     const read = [];
     for await (const p of readProblems(out)) read.push(p);
-    assert.deepEqual(read, want.map(({ id, problem, answer }) => ({ id, problem, answer })));
+    assert.deepEqual(read, want.map(({ id, problem, answer, level }) => ({ id, problem, answer, level })));
     const lines = readFileSync(out, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(Object.keys(lines[0]!), ['id', 'problem', 'answer', 'level', 'template']);
     // again, with solutions: the file is replaced whole, no temp file left behind

@@ -6,6 +6,8 @@
 // the old file or the new one, never half of one.
 import type { Argv } from 'yargs';
 import { createReadStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ExportedTree } from '../engine/export.js';
 import { preferencePairs, sftExamples } from '../evolve/select.js';
@@ -58,8 +60,11 @@ export async function select(args: SelectArgs): Promise<void> {
       for (const p of preferencePairs(tree)) pairs.push(JSON.stringify(p) + '\n');
     }
   }
-  if (args.sft !== undefined) await writeTextAtomic(args.sft, sft.join(''));
-  if (args.pairs !== undefined) await writeTextAtomic(args.pairs, pairs.join(''));
+  for (const [file, lines] of [[args.sft, sft], [args.pairs, pairs]] as const) {
+    if (file === undefined) continue;
+    await mkdir(dirname(file), { recursive: true });
+    await writeTextAtomic(file, lines.join(''));
+  }
   process.stderr.write(`rstar data: ${trees} trees (${solved} solved): ${sft.length} SFT examples${args.sft ? ` -> ${args.sft}` : ''}, ${pairs.length} preference pairs${args.pairs ? ` -> ${args.pairs}` : ''}\n`);
 }
 
@@ -92,6 +97,7 @@ export async function synthProblems(args: SynthProblemsArgs): Promise<void> {
   const levels = parseLevels(args.levels);
   const split = args.split;
   const problems = generateProblems({ levels, count, seed, split });
+  await mkdir(dirname(args.out), { recursive: true });
   await writeTextAtomic(args.out, problems.map((p) => problemLine(p, args['with-solutions']) + '\n').join(''));
   const byLevel = levels.map((l) => `L${l} ${problems.filter((p) => p.level === l).length}`).join(', ');
   process.stderr.write(`rstar data: wrote ${problems.length} problems (split ${split}, seed ${seed}${args['with-solutions'] ? ', with solutions' : ''}) to ${args.out}: ${byLevel}\n`);

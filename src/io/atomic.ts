@@ -1,9 +1,10 @@
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, rename, rm } from 'node:fs/promises';
 
-/** Writes text to a temp file next to `file`, syncs it and renames it over `file`: readers see old or new, never half. */
+/**
+ * Writes text to a temp file next to `file`, syncs it and renames it over `file`: readers
+ * see old or new, never half. The directory must exist.
+ */
 export async function writeTextAtomic(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   try {
     const fh = await open(tmp, 'w');
