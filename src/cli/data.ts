@@ -13,7 +13,7 @@ import type { ExportedTree } from '../engine/export.js';
 import { preferencePairs, sftExamples } from '../evolve/select.js';
 import { writeTextAtomic } from '../io/atomic.js';
 import { InputError, parseObjectLine } from '../io/problems.js';
-import { generateProblems, maxLevel, minLevel, parseLevels, type Split, type SyntheticProblem } from '../data/synthetic.js';
+import { generateProblems, toSft, maxLevel, minLevel, parseLevels, type Split, type SyntheticProblem } from '../data/synthetic.js';
 
 export function synthProblemsOptions(y: Argv) {
   return y
@@ -22,7 +22,8 @@ export function synthProblemsOptions(y: Argv) {
     .option('seed', { type: 'number', default: 0, describe: 'the same seed gives the same problems' })
     .option('split', { choices: ['train', 'test'] as const, default: 'train' as Split, describe: 'test: every problem uses a held-out template (never in train)' })
     .option('out', { type: 'string', demandOption: true, describe: 'the JSONL file to write (replaced whole)' })
-    .option('with-solutions', { type: 'boolean', default: false, describe: 'add each reference solution (rStar step format) as "solution"' });
+    .option('with-solutions', { type: 'boolean', default: false, describe: 'add each reference solution (rStar step format) as "solution"' })
+    .option('sft', { type: 'boolean', default: false, describe: 'write SFT examples instead: {"id","query","response"} a line (the trainer\'s input)' });
 }
 
 type SynthProblemsArgs = Awaited<ReturnType<ReturnType<typeof synthProblemsOptions>['parseAsync']>>;
@@ -98,7 +99,8 @@ export async function synthProblems(args: SynthProblemsArgs): Promise<void> {
   const split = args.split;
   const problems = generateProblems({ levels, count, seed, split });
   await mkdir(dirname(args.out), { recursive: true });
-  await writeTextAtomic(args.out, problems.map((p) => problemLine(p, args['with-solutions']) + '\n').join(''));
+  const line = args.sft ? (p: SyntheticProblem) => JSON.stringify({ id: p.id, ...toSft(p) }) : (p: SyntheticProblem) => problemLine(p, args['with-solutions']);
+  await writeTextAtomic(args.out, problems.map((p) => line(p) + '\n').join(''));
   const byLevel = levels.map((l) => `L${l} ${problems.filter((p) => p.level === l).length}`).join(', ');
-  process.stderr.write(`rstar data: wrote ${problems.length} problems (split ${split}, seed ${seed}${args['with-solutions'] ? ', with solutions' : ''}) to ${args.out}: ${byLevel}\n`);
+  process.stderr.write(`rstar data: wrote ${problems.length} problems (split ${split}, seed ${seed}${args.sft ? ', as SFT examples' : args['with-solutions'] ? ', with solutions' : ''}) to ${args.out}: ${byLevel}\n`);
 }
