@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Reproduces the shipped models (models/policy, models/ppm) from scratch on the synthetic
+# domain, and measures them for the model card (models/README.md):
+#   1. SFT data: reference solutions of synthetic problems (levels 1-6, train split).
+#   2. The bootstrap policy: a small decoder trained from scratch on them (trainer/train.py).
+#   3. Round-1 MCTS with that policy on other train problems (terminal-guided values).
+#   4. PPM preference pairs from those trees; the PPM trained from the policy's weights.
+#   5. Held-out accuracy by level (test split: other seeds and held-out templates):
+#      greedy pass@1 and MCTS with the PPM.
+# Usage: trainer/make_default_models.sh [WORK_DIR]   (a fresh WORK_DIR resumes nothing;
+# each step's outputs are kept, and a step whose output exists is skipped on a rerun).
+# Sizes via env: SFT_COUNT, SFT_EPOCHS, MCTS_COUNT, MCTS_ROLLOUTS, EVAL_COUNT, EVAL_MCTS_COUNT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-runs/default-models}
+mkdir -p "$work"
+py=/usr/bin/python3
+rstar() { node dist/cli/main.js "$@"; }
+SFT_COUNT=${SFT_COUNT:-12000}
+SFT_EPOCHS=${SFT_EPOCHS:-2}
+MCTS_COUNT=${MCTS_COUNT:-600}
+MCTS_ROLLOUTS=${MCTS_ROLLOUTS:-8}
+EVAL_COUNT=${EVAL_COUNT:-300}
+EVAL_MCTS_COUNT=${EVAL_MCTS_COUNT:-120}
+start=$(date +%s)
+say() { echo "[$(( $(date +%s) - start ))s] $*" >&2; }
+
+[ -f "$work/sft.jsonl" ] || rstar data synth-problems --levels 1-6 --count "$SFT_COUNT" --seed 1 --split train --sft --out "$work/sft.jsonl"
+[ -f "$work/sft-eval.jsonl" ] || rstar data synth-problems --levels 1-6 --count 300 --seed 2 --split test --sft --out "$work/sft-eval.jsonl"
+
+if [ ! -d "$work/policy" ]; then
+  say "training the policy"
+  cat > "$work/policy.json" <<JSON
+{
+  "task": "sft",
+  "base": null,
+  "architecture": {"hidden_size": 192, "num_hidden_layers": 4, "num_attention_heads": 6, "num_key_value_heads": 2,
+                   "head_dim": 32, "intermediate_size": 512, "max_position_embeddings": 2048},
+  "data": ["sft.jsonl"],
+  "eval_data": ["sft-eval.jsonl"],
+  "out": "policy",
+  "epochs": $SFT_EPOCHS,
+  "batch_tokens": 8192,
+  "lr": 2e-3,
+  "warmup": 0.03,
+  "seed": 1,
+  "bf16": true,
+  "threads": 2
+}
+JSON
+  $py trainer/train.py "$work/policy.json" --resume
+fi
+
+[ -f "$work/mcts-problems.jsonl" ] || rstar data synth-problems --levels 2-6 --count "$MCTS_COUNT" --seed 3 --split train --out "$work/mcts-problems.jsonl"
+if [ ! -f "$work/mcts/done" ]; then
+  say "round-1 MCTS with the policy"
+  rstar synth --problems "$work/mcts-problems.jsonl" --out "$work/mcts" --policy "onnx:$work/policy" --ppm none \
+    --rollouts "$MCTS_ROLLOUTS" --n 4 --concurrency 32 --max-tokens 160 --temperature 1 --seed 3 --exec-mode incremental
+  touch "$work/mcts/done"
+fi
+[ -f "$work/pairs.jsonl" ] || rstar data select --trees "$work/mcts/trees.jsonl" --pairs "$work/pairs.jsonl" --sft "$work/mcts-sft.jsonl"
+
+if [ ! -d "$work/ppm" ]; then
+  say "training the PPM"
+  head -n 400 "$work/pairs.jsonl" > "$work/pairs-eval.jsonl"
+  tail -n +401 "$work/pairs.jsonl" > "$work/pairs-train.jsonl"
+  cat > "$work/ppm.json" <<JSON
+{
+  "task": "ppm",
+  "base": "policy",
+  "data": ["pairs-train.jsonl"],
+  "eval_data": ["pairs-eval.jsonl"],
+  "out": "ppm",
+  "epochs": 2,
+  "batch_tokens": 8192,
+  "lr": 5e-4,
+  "seed": 1,
+  "bf16": true,
+  "threads": 2
+}
+JSON
+  $py trainer/train.py "$work/ppm.json" --resume
+fi
+
+[ -f "$work/eval-problems.jsonl" ] || rstar data synth-problems --levels 1-6 --count "$EVAL_COUNT" --seed 4 --split test --out "$work/eval-problems.jsonl"
+# the same seed, fewer problems: the first ones of each level of the set above
+[ -f "$work/eval-mcts-problems.jsonl" ] || rstar data synth-problems --levels 1-6 --count "$EVAL_MCTS_COUNT" --seed 4 --split test --out "$work/eval-mcts-problems.jsonl"
+say "greedy evaluation"
+rstar eval --problems "$work/eval-problems.jsonl" --out "$work/eval-greedy" --greedy --policy "onnx:$work/policy" --ppm none --max-tokens 160
+say "MCTS evaluation with the PPM"
+rstar eval --problems "$work/eval-mcts-problems.jsonl" --out "$work/eval-mcts" --policy "onnx:$work/policy" --ppm "onnx:$work/ppm" \
+  --rollouts 8 --n 4 --concurrency 16 --max-tokens 160 --temperature 1 --seed 4
+say "done: $work"
