@@ -27,7 +27,9 @@ before(() => {
   assert.ok(existsSync(cli), `${cli} is missing: run \`npx tsc -p tsconfig.json\` first`);
 });
 
+/** Runs the CLI; synth runs the simulated backends unless the test names a policy. */
 function rstar(args: string[]): SpawnSyncReturns<string> {
+  if (args[0] === 'synth' && !args.includes('--policy')) args = [...args, '--policy', 'sim', ...(args.includes('--ppm') ? [] : ['--ppm', 'none'])];
   const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.error, undefined, `rstar ${args.join(' ')} did not run: ${String(r.error)}`);
   return r;

@@ -12,7 +12,7 @@ import { Decoder, type KvBatch } from '../src/model/decoder.js';
 import { PrefixCache } from '../src/model/prefix-cache.js';
 import { argmax, sampleToken } from '../src/model/sampler.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
-import { OnnxPolicy } from '../src/policy/onnx.js';
+import { OnnxPolicy, type OnnxPolicyOptions } from '../src/policy/onnx.js';
 import { ppmScore, rawScore } from '../src/ppm/head.js';
 import { OnnxPpm } from '../src/ppm/onnx.js';
 import { rng } from '../src/util/random.js';
@@ -192,26 +192,35 @@ test('the policy: greedy steps stop at their stop token, and n samples per promp
   assert.notDeepEqual(await sampled(8), a);
 });
 
-test('the policy reuses prefixes: a child expanded after its parent encodes only its new step', async () => {
-  const policy = await OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 1, maxTokens: 12, seed: 1, cacheSteps: false });
-  const naive = await OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 1, maxTokens: 12, seed: 1, cacheBytes: 0 });
+test('the policy reuses prefixes: a child expanded after its parent (or from its own generated KV) encodes only what is new', async () => {
+  const open = (o: Partial<OnnxPolicyOptions>) => OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 1, maxTokens: 12, seed: 1, ...o });
+  const prompts = await open({ cacheSteps: false });
+  const steps = await open({ cacheSteps: true });
+  const naive = await open({ cacheBytes: 0 });
   try {
     const problem = { id: 'p', problem: 'A shop sells 12 pens a day for 5 days. How many pens?', answer: '' };
-    const steps: string[] = [];
+    const trajectory: string[] = [];
     for (let depth = 0; depth < 5; depth++) {
-      const [withCache] = await policy.generate([{ problem, steps, n: 4 }]);
-      const [without] = await naive.generate([{ problem, steps, n: 4 }]);
-      assert.deepEqual(withCache, without, `depth ${depth}: the same samples with and without reuse`);
-      steps.push(`<code>\n# Step ${depth + 1}: work\nx${depth} = ${depth} * 12\n<end_of_step>`);
+      const request = [{ problem, steps: trajectory, n: 4 }];
+      const [a] = await prompts.generate(request);
+      const [b] = await steps.generate(request);
+      const [c] = await naive.generate(request);
+      assert.deepEqual(a, c, `depth ${depth}: the same samples with and without reuse`);
+      assert.deepEqual(b, c, `depth ${depth}: the same samples from a generated step's KV`);
+      trajectory.push(c![0]!); // go on below a generated step, as a search does
     }
-    const reuse = policy.stats().prefix;
     const full = naive.stats().prefix;
-    assert.equal(reuse.hits, 4);
-    assert.equal(reuse.encodedTokens + reuse.reusedTokens, full.encodedTokens);
-    assert.ok(full.encodedTokens / reuse.encodedTokens > 2.5, `${full.encodedTokens} vs ${reuse.encodedTokens} tokens encoded`);
+    for (const p of [prompts, steps]) {
+      const s = p.stats().prefix;
+      assert.equal(s.hits, 4);
+      assert.equal(s.encodedTokens + s.reusedTokens, full.encodedTokens);
+    }
+    const viaPrompts = prompts.stats().prefix.encodedTokens;
+    const viaSteps = steps.stats().prefix.encodedTokens;
+    assert.ok(full.encodedTokens / viaPrompts > 2, `${full.encodedTokens} vs ${viaPrompts} tokens encoded`);
+    assert.ok(viaSteps < viaPrompts, `a generated step's own KV saves more: ${viaSteps} vs ${viaPrompts}`);
   } finally {
-    await policy.close();
-    await naive.close();
+    for (const p of [prompts, steps, naive]) await p.close();
   }
 });
 

@@ -75,7 +75,7 @@ test('synth with an OpenAI-compatible server: real execution, real grading', { s
   writeFileSync(problems, [[2, 3], [40, 2], [7, 8]].map(([a, b]) => JSON.stringify({ id: `${a}+${b}`, problem: `What is ${a} + ${b}?`, answer: String(a! + b!) })).join('\n'));
   for (const mode of ['cumulative', 'incremental']) {
     const out = join(root, `out-${mode}`);
-    const r = await rstar(['synth', '--problems', problems, '--out', out, '--policy', `openai:${url}#tiny`, '--exec-mode', mode, '--rollouts', '6', '--n', '3', '--errors-threshold', '1', '--no-progress']);
+    const r = await rstar(['synth', '--problems', problems, '--out', out, '--policy', `openai:${url}#tiny`, '--ppm', 'none', '--exec-mode', mode, '--rollouts', '6', '--n', '3', '--errors-threshold', '1', '--no-progress']);
     assert.equal(r.status, 0, r.stderr);
     const trees = readFileSync(join(out, 'trees.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ExportedTree);
     assert.equal(trees.length, 3);
@@ -95,13 +95,13 @@ test('synth with an OpenAI-compatible server: real execution, real grading', { s
 test('synth refuses a malformed policy, a sim PPM with a real policy, and names a wrong model', { skip: pythonSkip }, async () => {
   const problems = join(root, 'one.jsonl');
   writeFileSync(problems, JSON.stringify({ id: 'a', problem: 'What is 1 + 1?', answer: '2' }));
-  const bad = await rstar(['synth', '--problems', problems, '--out', join(root, 'bad'), '--policy', 'openai:nowhere', '--no-progress']);
+  const bad = await rstar(['synth', '--problems', problems, '--out', join(root, 'bad'), '--policy', 'openai:nowhere', '--ppm', 'none', '--no-progress']);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /policy must be sim, onnx:DIR or openai:URL#MODEL/);
   assert.equal(existsSync(join(root, 'bad', 'run.json')), false);
   const ppm = await rstar(['synth', '--problems', problems, '--out', join(root, 'ppm'), '--policy', `openai:${url}#tiny`, '--ppm', 'sim', '--no-progress']);
   assert.match(ppm.stderr, /use --ppm none, onnx:DIR or http:URL#MODEL with a real policy/);
-  const wrong = await rstar(['synth', '--problems', problems, '--out', join(root, 'wrong'), '--policy', `openai:${url}#nope`, '--no-progress']);
+  const wrong = await rstar(['synth', '--problems', problems, '--out', join(root, 'wrong'), '--policy', `openai:${url}#nope`, '--ppm', 'none', '--no-progress']);
   assert.equal(wrong.status, 1);
   assert.match(wrong.stderr, /has no model "nope"/);
 });
@@ -128,7 +128,7 @@ test('synth with an ONNX policy and PPM in-process: trees written, model stats i
   assert.ok(stats.models.policy.steps >= 12 && stats.models.policy.prefix.encodedTokens > 0);
   assert.equal(stats.models.ppm.output, 'last_hidden_state');
 
-  const missing = await rstar(['synth', '--problems', problems, '--out', join(root, 'none'), '--policy', `onnx:${join(root, 'no-such-model')}`, '--no-progress']);
+  const missing = await rstar(['synth', '--problems', problems, '--out', join(root, 'none'), '--policy', `onnx:${join(root, 'no-such-model')}`, '--ppm', 'none', '--no-progress']);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /tokenizer: .*no-such-model\/tokenizer\.json does not exist/);
   assert.equal(existsSync(join(root, 'none', 'run.json')), false);

@@ -7,10 +7,10 @@ import { chooseDevice, Search, searchDefaults, validateSearchOptions, type Searc
 import { writeJsonAtomic } from '../io/atomic.js';
 import { JsonlAppender, reopen } from '../io/jsonl.js';
 import { countProblems, InputError, readProblems, type Problem } from '../io/problems.js';
-import { modelOptions, openBackends, searchFromArgs, searchOptions } from './backends.js';
+import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from './backends.js';
 
 export function synthOptions(y: Argv) {
-  return searchOptions(modelOptions(y, { policy: 'sim', ppm: 'none' }))
+  return searchOptions(modelOptions(y, { policy: defaultModel('policy'), ppm: defaultModel('ppm') }))
     .option('problems', { type: 'string', demandOption: true, describe: 'problems JSONL: {"id","problem","answer"} a line' })
     .option('out', { type: 'string', demandOption: true, describe: 'output directory (trees.jsonl, stats.json, run.json)' })
     .option('limit', { type: 'number', describe: 'only the first N problems' })

@@ -79,6 +79,8 @@ export class OnnxPolicy implements Policy {
   readonly template: string;
   private readonly cache: PrefixCache;
   private readonly stopIds: Set<number>;
+  /** EOS ends a sample without being part of its text */
+  private readonly eos: Set<number>;
   /** stop strings that are not one token: found in the decoded text instead */
   private readonly textStops: string[];
   private readonly prefillTokens: number;
@@ -106,8 +108,6 @@ export class OnnxPolicy implements Policy {
     const v = decoder.shape.vocab;
     this.prefillTokens = options.prefillTokens > 0 ? options.prefillTokens : Math.max(16, Math.min(4096, Math.floor(2 ** 28 / (4 * v))));
   }
-
-  private readonly eos: Set<number>;
 
   static async open(options: Partial<OnnxPolicyOptions> & Pick<OnnxPolicyOptions, 'dir'>): Promise<OnnxPolicy> {
     const o: OnnxPolicyOptions = { ...onnxPolicyDefaults, ...options };
