@@ -21,7 +21,7 @@ SFT_EPOCHS=${SFT_EPOCHS:-2}
 MCTS_COUNT=${MCTS_COUNT:-600}
 MCTS_ROLLOUTS=${MCTS_ROLLOUTS:-8}
 EVAL_COUNT=${EVAL_COUNT:-300}
-EVAL_MCTS_COUNT=${EVAL_MCTS_COUNT:-120}
+EVAL_MCTS_COUNT=${EVAL_MCTS_COUNT:-60}
 start=$(date +%s)
 say() { echo "[$(( $(date +%s) - start ))s] $*" >&2; }
 
@@ -62,8 +62,10 @@ fi
 
 if [ ! -d "$work/ppm" ]; then
   say "training the PPM"
-  head -n 400 "$work/pairs.jsonl" > "$work/pairs-eval.jsonl"
-  tail -n +401 "$work/pairs.jsonl" > "$work/pairs-train.jsonl"
+  # a tenth of the pairs (whole trees: pairs come tree by tree) held out for the metrics
+  held=$(( $(wc -l < "$work/pairs.jsonl") / 10 ))
+  head -n "$held" "$work/pairs.jsonl" > "$work/pairs-eval.jsonl"
+  tail -n +"$((held + 1))" "$work/pairs.jsonl" > "$work/pairs-train.jsonl"
   cat > "$work/ppm.json" <<JSON
 {
   "task": "ppm",
@@ -71,7 +73,7 @@ if [ ! -d "$work/ppm" ]; then
   "data": ["pairs-train.jsonl"],
   "eval_data": ["pairs-eval.jsonl"],
   "out": "ppm",
-  "epochs": 2,
+  "epochs": 4,
   "batch_tokens": 8192,
   "lr": 5e-4,
   "seed": 1,
@@ -82,12 +84,22 @@ JSON
   $py trainer/train.py "$work/ppm.json" --resume
 fi
 
-[ -f "$work/eval-problems.jsonl" ] || rstar data synth-problems --levels 1-6 --count "$EVAL_COUNT" --seed 4 --split test --out "$work/eval-problems.jsonl"
-# the same seed, fewer problems: the first ones of each level of the set above
-[ -f "$work/eval-mcts-problems.jsonl" ] || rstar data synth-problems --levels 1-6 --count "$EVAL_MCTS_COUNT" --seed 4 --split test --out "$work/eval-mcts-problems.jsonl"
-say "greedy evaluation"
-rstar eval --problems "$work/eval-problems.jsonl" --out "$work/eval-greedy" --greedy --policy "onnx:$work/policy" --ppm none --max-tokens 160
-say "MCTS evaluation with the PPM"
-rstar eval --problems "$work/eval-mcts-problems.jsonl" --out "$work/eval-mcts" --policy "onnx:$work/policy" --ppm "onnx:$work/ppm" \
-  --rollouts 8 --n 4 --concurrency 16 --max-tokens 160 --temperature 1 --seed 4
+# Held out two ways: new problems of the training templates (split train, another seed), and
+# problems that each use a template never seen in training (split test).
+for split in train test; do
+  seed=$([ "$split" = train ] && echo 5 || echo 4)
+  set_=$work/eval-$split
+  [ -f "$set_-problems.jsonl" ] || rstar data synth-problems --levels 1-6 --count "$EVAL_COUNT" --seed "$seed" --split "$split" --out "$set_-problems.jsonl"
+  # the same seed, fewer problems: the first ones of each level of the set above
+  [ -f "$set_-mcts-problems.jsonl" ] || rstar data synth-problems --levels 1-6 --count "$EVAL_MCTS_COUNT" --seed "$seed" --split "$split" --out "$set_-mcts-problems.jsonl"
+  if [ ! -f "$set_-greedy/summary.json" ]; then
+    say "greedy evaluation ($split split)"
+    rstar eval --problems "$set_-problems.jsonl" --out "$set_-greedy" --greedy --policy "onnx:$work/policy" --ppm none --max-tokens 160 --no-progress
+  fi
+  if [ ! -f "$set_-mcts/summary.json" ]; then
+    say "MCTS evaluation with the PPM ($split split)"
+    rstar eval --problems "$set_-mcts-problems.jsonl" --out "$set_-mcts" --policy "onnx:$work/policy" --ppm "onnx:$work/ppm" \
+      --rollouts 8 --n 4 --concurrency 16 --max-tokens 160 --temperature 1 --seed 4 --no-progress
+  fi
+done
 say "done: $work"

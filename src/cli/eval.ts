@@ -7,7 +7,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Argv } from 'yargs';
-import { chooseAnswer } from '../engine/answer.js';
+import { chooseAnswer, type Chosen } from '../engine/answer.js';
 import { chooseDevice, Search, searchDefaults, validateSearchOptions, type SearchOptions } from '../engine/scheduler.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { JsonlAppender, reopen } from '../io/jsonl.js';
@@ -38,6 +38,9 @@ export interface EvalResult {
   score: number | null;
   /** answer -> answer steps that gave it */
   votes: Record<string, number>;
+  /** the answer most answer steps gave (ties: the PPM's choice first, then first found) */
+  majority: string | null;
+  majorityCorrect: boolean;
   trajectory: string;
   nodes: number;
   ms: number;
@@ -71,7 +74,8 @@ export async function evaluate(args: EvalArgs): Promise<void> {
   let correctCount = 0;
   const searcher = new Search(search, { ...backends, grader: blindGrader }, async ({ tree, ms }) => {
     const chosen = chooseAnswer(tree);
-    const [correct] = chosen ? await grader.grade([{ answer: chosen.answer, gold: tree.answer }]) : [false];
+    const majority = chosen ? majorityAnswer(chosen) : null;
+    const [correct, majorityCorrect] = chosen ? await grader.grade([chosen.answer, majority!].map((answer) => ({ answer, gold: tree.answer }))) : [false, false];
     if (correct) correctCount++;
     const result: EvalResult = {
       id: tree.id,
@@ -81,6 +85,8 @@ export async function evaluate(args: EvalArgs): Promise<void> {
       correct: correct === true,
       score: chosen?.score ?? null,
       votes: chosen?.votes ?? {},
+      majority,
+      majorityCorrect: majorityCorrect === true,
       trajectory: chosen?.trajectory ?? '',
       nodes: tree.nodes.length,
       ms,
@@ -99,7 +105,13 @@ export async function evaluate(args: EvalArgs): Promise<void> {
   const summary = await summarize(file, args);
   await writeJsonAtomic(join(args.out, 'summary.json'), summary);
   const rows = Object.entries(summary.byLevel).map(([l, s]) => `level ${l}: ${s.correct}/${s.problems} (${(100 * s.accuracy).toFixed(1)}%)`);
-  console.error(`rstar: ${summary.correct}/${summary.problems} correct (${(100 * summary.accuracy).toFixed(1)}%)${rows.length > 1 ? `; ${rows.join(', ')}` : ''} -> ${file}`);
+  console.error(`rstar: ${summary.correct}/${summary.problems} correct (${(100 * summary.accuracy).toFixed(1)}%; majority vote ${(100 * summary.majorityAccuracy).toFixed(1)}%)${rows.length > 1 ? `; ${rows.join(', ')}` : ''} -> ${file}`);
+}
+
+function majorityAnswer(c: Chosen): string {
+  let best = c.answer;
+  for (const [answer, n] of Object.entries(c.votes)) if (n > c.votes[best]!) best = answer;
+  return best;
 }
 
 /** During the search no answer is graded against the gold: graded mode (greedy, no PPM) sees -1 for every answer. */
@@ -122,8 +134,12 @@ async function* remaining(problems: AsyncGenerator<Problem>, done: Set<string>, 
 
 interface Tally {
   problems: number;
+  /** the PPM's choice */
   correct: number;
   accuracy: number;
+  /** the most frequent answer */
+  majorityCorrect: number;
+  majorityAccuracy: number;
 }
 
 async function summarize(file: string, args: EvalArgs) {
@@ -133,7 +149,8 @@ async function summarize(file: string, args: EvalArgs) {
     .map((l) => JSON.parse(l) as EvalResult);
   const tally = (rs: EvalResult[]): Tally => {
     const correct = rs.filter((r) => r.correct).length;
-    return { problems: rs.length, correct, accuracy: rs.length > 0 ? correct / rs.length : 0 };
+    const majority = rs.filter((r) => r.majorityCorrect).length;
+    return { problems: rs.length, correct, accuracy: rs.length > 0 ? correct / rs.length : 0, majorityCorrect: majority, majorityAccuracy: rs.length > 0 ? majority / rs.length : 0 };
   };
   const byLevel: Record<string, Tally> = {};
   for (const level of [...new Set(results.map((r) => String(r.level)))].sort()) byLevel[level] = tally(results.filter((r) => String(r.level) === level));
