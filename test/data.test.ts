@@ -171,8 +171,8 @@ test('toSft: query, a blank line and the response are the prompt the policy cont
   }
 });
 
-test('examples/problems.jsonl is `rstar data synth-problems --levels 1-6 --count 24 --seed 2026 --split test`', () => {
-  const want = generateProblems({ levels: all, count: 24, seed: 2026, split: 'test' }).map((p) => problemLine(p, false) + '\n').join('');
+test('examples/problems.jsonl is `rstar data synth-problems --levels 1-6 --count 24 --seed 2026 --split train`', () => {
+  const want = generateProblems({ levels: all, count: 24, seed: 2026, split: 'train' }).map((p) => problemLine(p, false) + '\n').join('');
   assert.equal(readFileSync(join(repoRoot, 'examples', 'problems.jsonl'), 'utf8'), want);
 });
 
