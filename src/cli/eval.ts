@@ -115,7 +115,7 @@ function majorityAnswer(c: Chosen): string {
 }
 
 /** During the search no answer is graded against the gold: graded mode (greedy, no PPM) sees -1 for every answer. */
-const blindGrader = {
+export const blindGrader = {
   name: 'blind',
   async grade(requests: { answer: string; gold: string }[]): Promise<boolean[]> {
     return requests.map(() => false);

@@ -5,7 +5,7 @@ import { chooseAnswer, type Chosen } from '../engine/answer.js';
 import { Search, searchDefaults, validateSearchOptions } from '../engine/scheduler.js';
 import { MathGrader } from '../verify/math-grader.js';
 import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from './backends.js';
-import { inferenceSettings } from './eval.js';
+import { blindGrader, inferenceSettings } from './eval.js';
 
 export function solveOptions(y: Argv) {
   return searchOptions(modelOptions(y, { policy: defaultModel('policy'), ppm: defaultModel('ppm') }), { rollouts: 16, n: 4 })
@@ -26,7 +26,7 @@ export async function solve(args: SolveArgs): Promise<void> {
   let chosen: Chosen | undefined;
   let nodes = 0;
   try {
-    const searcher = new Search(search, { ...backends, grader: { name: 'none', grade: async (r) => r.map(() => false) } }, ({ tree }) => {
+    const searcher = new Search(search, { ...backends, grader: blindGrader }, ({ tree }) => {
       chosen = chooseAnswer(tree);
       nodes = tree.nodes.length;
     });

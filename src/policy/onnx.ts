@@ -14,7 +14,7 @@ import { Tokenizer } from '../model/tokenizer.js';
 import { hashKey, rng } from '../util/random.js';
 import { stopStrings } from '../verify/step.js';
 import type { Policy, StepRequest } from './policy.js';
-import { defaultPromptTemplate, promptSegments, validateTemplate } from './prompt.js';
+import { modelTemplate, promptSegments } from './prompt.js';
 
 export interface OnnxPolicyOptions extends SamplingOptions {
   /** the model dir: model.onnx, config.json, tokenizer.json */
@@ -118,11 +118,8 @@ export class OnnxPolicy implements Policy {
     const tokenizer = Tokenizer.load(join(o.dir, 'tokenizer.json'));
     const decoder = await Decoder.open(o.dir, o.device, o.threads);
     if (!decoder.hasOutput('logits')) throw new Error(`policy onnx: ${decoder.path} has no "logits" output (is it a PPM?)`);
-    const config = decoder.config;
-    const configured = config['rstar_prompt_template'];
-    const template = o.template ?? (typeof configured === 'string' ? configured : defaultPromptTemplate);
-    validateTemplate(template, o.template !== undefined ? 'policy onnx' : `${o.dir}/config.json`);
-    return new OnnxPolicy(decoder, tokenizer, o, eosIds(config), template);
+    const template = modelTemplate(o.template, decoder.config, 'policy onnx', o.dir);
+    return new OnnxPolicy(decoder, tokenizer, o, eosIds(decoder.config), template);
   }
 
   stats(): OnnxPolicyStats {
@@ -133,8 +130,8 @@ export class OnnxPolicy implements Policy {
     this.counters.calls++;
     const o = this.options;
     const prompts = await Promise.all(requests.map((r) => this.encodePrompt(r)));
-    const reuse = o.cacheBytes > 0;
-    const found = prompts.map((ids) => (reuse ? this.cache.lookup(ids) : (this.cache.stats.encodedTokens += ids.length, { length: 0 })));
+    // with reuse off the cache stays empty: every lookup is a miss that counts its tokens
+    const found = prompts.map((ids) => this.cache.lookup(ids));
     const started = performance.now();
     const encoded = await this.decoder.encode(
       prompts.map((ids, i) => ({ kv: found[i]!.kv, ids: ids.slice(found[i]!.length) })),
@@ -143,7 +140,7 @@ export class OnnxPolicy implements Policy {
       this.prefillTokens,
     );
     this.counters.modelMs += performance.now() - started;
-    if (reuse) encoded.forEach(({ kv }, i) => this.cache.store(prompts[i]!, kv));
+    encoded.forEach(({ kv }, i) => this.cache.store(prompts[i]!, kv));
 
     const samples: Sample[] = [];
     const firsts: number[] = [];
@@ -199,7 +196,7 @@ export class OnnxPolicy implements Policy {
         s.tokens.push(t);
         if (await this.finished(s)) {
           // its last token was never fed: the cache holds the prompt and the rest
-          if (o.cacheSteps && o.cacheBytes > 0) this.cache.store([...s.prompt, ...s.tokens.slice(0, -1)], this.decoder.extract(batch, b));
+          if (o.cacheSteps) this.cache.store([...s.prompt, ...s.tokens.slice(0, -1)], this.decoder.extract(batch, b));
           continue;
         }
         tokens[b] = t;

@@ -21,3 +21,11 @@ export function promptSegments(template: string, problem: Problem, steps: readon
 export function renderPrompt(template: string, problem: Problem, steps: readonly string[]): string {
   return promptSegments(template, problem, steps).join('');
 }
+
+/** The template a model runs with: the one given, else its config.json's, else the plain one. */
+export function modelTemplate(given: string | undefined, config: Record<string, unknown>, who: string, dir: string): string {
+  const configured = config['rstar_prompt_template'];
+  const template = given ?? (typeof configured === 'string' ? configured : defaultPromptTemplate);
+  validateTemplate(template, given !== undefined ? who : `${dir}/config.json`);
+  return template;
+}

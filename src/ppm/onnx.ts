@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Decoder, type OutputName, type ProviderChoice } from '../model/decoder.js';
 import { PrefixCache, type PrefixCacheStats } from '../model/prefix-cache.js';
 import { Tokenizer } from '../model/tokenizer.js';
-import { defaultPromptTemplate, promptSegments, validateTemplate } from '../policy/prompt.js';
+import { modelTemplate, promptSegments } from '../policy/prompt.js';
 import { ppmScore, rawScore, type PpmHead } from './head.js';
 import type { Ppm, ScoreRequest } from './ppm.js';
 
@@ -74,9 +74,7 @@ export class OnnxPpm implements Ppm {
     const o: OnnxPpmOptions = { ...onnxPpmDefaults, ...options };
     const tokenizer = Tokenizer.load(join(o.dir, 'tokenizer.json'));
     const decoder = await Decoder.open(o.dir, o.device, o.threads);
-    const configured = decoder.config['rstar_prompt_template'];
-    const template = o.template ?? (typeof configured === 'string' ? configured : defaultPromptTemplate);
-    validateTemplate(template, o.template !== undefined ? 'ppm onnx' : `${o.dir}/config.json`);
+    const template = modelTemplate(o.template, decoder.config, 'ppm onnx', o.dir);
     return new OnnxPpm(decoder, tokenizer, o, template);
   }
 
@@ -103,7 +101,8 @@ export class OnnxPpm implements Ppm {
     const o = this.options;
     const texts = requests.map((r) => promptSegments(this.template, r.problem, r.steps));
     const ids = await Promise.all(texts.map(async (pieces) => (await this.tokenizer.encodeBatch(pieces)).flat()));
-    const found = ids.map((x) => (o.incremental ? this.cache.lookup(x) : (this.cache.stats.encodedTokens += x.length, { length: 0 })));
+    // naive mode keeps the cache empty: every lookup is a miss that counts its tokens
+    const found = ids.map((x) => this.cache.lookup(x));
     const started = performance.now();
     const encoded = await this.decoder.encode(
       ids.map((x, i) => ({ kv: found[i]!.kv, ids: x.slice(found[i]!.length) })),
@@ -114,7 +113,7 @@ export class OnnxPpm implements Ppm {
     this.counters.modelMs += performance.now() - started;
     this.counters.steps += requests.length;
     // a scored node's prefix is what its children are scored on
-    if (o.incremental) encoded.forEach(({ kv }, i) => this.cache.store(ids[i]!, kv));
+    encoded.forEach(({ kv }, i) => this.cache.store(ids[i]!, kv));
     const width = this.decoder.width(this.output);
     const out = new Float32Array(requests.length * width);
     encoded.forEach((e, i) => out.set(e.out, i * width));
