@@ -24,7 +24,7 @@ from rstar_trainer import config as config_mod  # noqa: E402  (no torch import)
 # (bf16 training: ~750 -> ~7,000 tokens/s on one thread). Serving everything from the heap
 # and never trimming it fixes that. Tunables are read at process start, hence a re-exec.
 MALLOC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1000000000000"
-NO_REEXEC_ENV = "RSTAR_TRAINER_KEEP_MALLOC"  # set to 1 to skip the re-exec
+NO_REEXEC_ENV = "RSTAR_KEEP_MALLOC"  # set to 1 to skip the re-exec
 
 INSTALL = ("training needs python3-torch: apt-get install -y --no-install-recommends "
            "python3-torch python3-onnx libopenblas0-pthread (then run with /usr/bin/python3)")

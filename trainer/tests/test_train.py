@@ -160,7 +160,7 @@ class ConfigAndDataErrorTest(unittest.TestCase):
         code = ("import sys; sys.modules['torch'] = None; sys.argv = [sys.argv[1], sys.argv[2]]; "
                 "import runpy; runpy.run_path(sys.argv[0], run_name='__main__')")
         r = subprocess.run([sys.executable, "-c", code, TRAIN_PY, path], capture_output=True, text=True,
-                           timeout=60, env=dict(os.environ, RSTAR_TRAINER_KEEP_MALLOC="1"))
+                           timeout=60, env=dict(os.environ, RSTAR_KEEP_MALLOC="1"))
         self.assertEqual(r.returncode, 3, r.stderr)
         self.assertIn("training needs python3-torch: apt-get install -y --no-install-recommends "
                       "python3-torch python3-onnx libopenblas0-pthread", r.stderr)

@@ -1,0 +1,45 @@
+// The rstar commands (main.ts starts them).
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { InputError } from '../io/problems.js';
+import { benchTree, benchTreeOptions } from './bench.js';
+import { dataCommand } from './data.js';
+import { evaluate, evalOptions } from './eval.js';
+import { exec, execOptions } from './exec.js';
+import { grade, gradeOptions } from './grade.js';
+import { solve, solveOptions } from './solve.js';
+import { synth, synthOptions } from './synth.js';
+
+async function main(): Promise<void> {
+  await yargs(hideBin(process.argv))
+    .scriptName('rstar')
+    .command('synth', 'search every problem of a JSONL file and write its trees', synthOptions, synth)
+    .command('solve <problem>', 'solve one problem: search (or --greedy), print the trajectory and the answer', solveOptions, solve)
+    .command('eval', 'accuracy on a problems JSONL without ground truth in the search, by level', evalOptions, evaluate)
+    .command('exec', 'run one Python program in the sandboxed executor; print the result as JSON', execOptions, exec)
+    .command('grade [pred] [gold]', 'are answers mathematically equivalent? one pair, or a JSONL file of pairs', gradeOptions, grade)
+    .command('bench', 'benchmarks', (y) =>
+      y.command('tree', 'native tree engine vs the TypeScript reference (sims/s)', benchTreeOptions, (args) => {
+        benchTree(args);
+      }).demandCommand(1),
+    )
+    .command('data', 'data sets: synth-problems', dataCommand)
+    .demandCommand(1)
+    .strict()
+    .help()
+    .fail((message, error, y) => {
+      if (error) throw error;
+      y.showHelp();
+      console.error(`\n${message}`);
+      process.exit(2);
+    })
+    .parseAsync();
+}
+
+main().catch((e: unknown) => {
+  // Input and option errors are the user's to fix: the message says what and where.
+  const missingFile = (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+  if (e instanceof InputError || e instanceof RangeError || missingFile) console.error(`rstar: ${(e as Error).message}`);
+  else console.error('rstar:', e);
+  process.exit(1);
+});
