@@ -119,6 +119,23 @@ test('a policy that returns more than n candidates is refused', async () => {
   await assert.rejects(new Search({ rollouts: 2, n: 2 }, b, () => {}).run(stream(problems(1))), /at most 2 candidate steps/);
 });
 
+test('identical candidate steps become one child, and are counted', async () => {
+  // every candidate twice: the search must grow the trees of the plain policy
+  const b = backends();
+  const inner = b.policy;
+  b.policy = { name: 'doubled', generate: async (rs) => (await inner.generate(rs.map((r) => ({ ...r, n: r.n / 2 })))).map((c) => c.flatMap((s) => [s, s])) };
+  const doubled = await run(6, { rollouts: 8, n: 4, concurrency: 1 }, b);
+  const plain = await run(6, { rollouts: 8, n: 2, concurrency: 1 });
+  const shape = (t: ExportedTree) => t.nodes.map((n) => [n.parent, n.step, n.N, n.Q]);
+  assert.deepEqual(doubled.trees.map(shape), plain.trees.map(shape));
+  // each expansion offered its k plain candidates twice: k more dropped than the plain run's
+  assert.equal(doubled.stats.duplicateSteps, 2 * plain.stats.duplicateSteps + plain.stats.nodes);
+  for (const t of doubled.trees) {
+    const seen = new Set(t.nodes.map((n) => `${n.parent}\u0000${n.step}`));
+    assert.equal(seen.size, t.nodes.length, `${t.id}: two siblings with the same step`);
+  }
+});
+
 test('a bad input item stops reading but finishes and hands over the trees in flight', async () => {
   async function* broken(): AsyncGenerator<Problem> {
     yield* stream(problems(3));

@@ -1,13 +1,13 @@
 // `rstar synth`: MCTS over every problem of a JSONL file, one finished tree a line.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import cliProgress from 'cli-progress';
 import type { Argv } from 'yargs';
 import { chooseDevice, Search, searchDefaults, validateSearchOptions, type SearchStats } from '../engine/scheduler.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { JsonlAppender, reopen } from '../io/jsonl.js';
 import { countProblems, InputError, readProblems, type Problem } from '../io/problems.js';
 import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from './backends.js';
+import { progressBar } from './progress.js';
 
 export function synthOptions(y: Argv) {
   return searchOptions(modelOptions(y, { policy: defaultModel('policy'), ppm: defaultModel('ppm') }))
@@ -59,7 +59,9 @@ export async function synth(args: SynthArgs): Promise<void> {
   const todo = Math.max(0, total - done.size);
   const writer = await JsonlAppender.open(treesFile);
   const searcher = new Search(search, backends, ({ tree }) => writer.append(tree));
-  const bar = args.progress ? progressBar(todo) : undefined;
+  const bar = args.progress
+    ? progressBar('synth |{bar}| {value}/{total} problems | {rps} rollouts/s | {solved} solved | {duration_formatted} elapsed, ETA {eta_formatted}', todo, { rps: '0', solved: 0 })
+    : undefined;
   const tick = setInterval(() => bar?.update(searcher.stats.problems, rates(searcher)), 500);
   const statsFile = join(out, 'stats.json');
   let stats: SearchStats | undefined;
@@ -112,20 +114,6 @@ function rates(s: Search) {
   return { rps: (s.stats.rollouts / seconds).toFixed(0), solved: s.stats.solved };
 }
 
-function progressBar(total: number): cliProgress.SingleBar {
-  const bar = new cliProgress.SingleBar(
-    {
-      format: 'synth |{bar}| {value}/{total} problems | {rps} rollouts/s | {solved} solved | {duration_formatted} elapsed, ETA {eta_formatted}',
-      noTTYOutput: true,
-      notTTYSchedule: 5000,
-      etaBuffer: 50,
-      hideCursor: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(total, 0, { rps: '0', solved: 0 });
-  return bar;
-}
 
 function summary(s: Search, resumed: number, failed: boolean) {
   const st = s.stats;
@@ -139,6 +127,7 @@ function summary(s: Search, resumed: number, failed: boolean) {
     solved: st.solved,
     rollouts: st.rollouts,
     voidRollouts: st.voidRollouts,
+    duplicateSteps: st.duplicateSteps,
     expansions: st.expansions,
     nodes: st.nodes,
     seconds,

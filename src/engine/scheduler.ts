@@ -7,6 +7,8 @@
 // (their first visit) while the grader grades the answers, the values go into the tree,
 // and the rollout goes on from that node by UCT over its open children. It ends when the
 // node it stands on has no open child left (every child terminal or exhausted).
+// Identical candidate steps become one child: a duplicate sibling would only search the same
+// subtree again (and a seeded policy, keyed by the prompt, would sample it identically).
 //
 // Each of those steps is a Stage that takes everything waiting for it as one batch, so
 // while the policy generates for one batch the verifier checks the previous one; there is
@@ -83,6 +85,8 @@ export interface SearchStats {
   nodes: number;
   /** rollouts that found the tree exhausted before expanding anything */
   voidRollouts: number;
+  /** candidate steps dropped because a sibling from the same expansion had the same text */
+  duplicateSteps: number;
   elapsedMs: number;
   stages: Record<string, StageStats>;
 }
@@ -226,6 +230,7 @@ export class Search {
       expansions: 0,
       nodes: 0,
       voidRollouts: 0,
+      duplicateSteps: 0,
       elapsedMs: 0,
       stages: Object.fromEntries(stages.map((s) => [s.name, s.stats])),
     };
@@ -354,7 +359,8 @@ export class Search {
       if (!Array.isArray(candidates) || candidates.length > n || candidates.some((c) => typeof c !== 'string')) {
         throw new Error(`policy ${policy.name}: request ${i} must give at most ${n} candidate steps as strings`);
       }
-      e.candidates = candidates;
+      e.candidates = [...new Set(candidates)];
+      this.stats.duplicateSteps += candidates.length - e.candidates.length;
       this.verify.push(e);
     });
   }
