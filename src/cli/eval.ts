@@ -5,7 +5,6 @@
 // summary (summary.json) is rewritten at the end.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import cliProgress from 'cli-progress';
 import type { Argv } from 'yargs';
 import { chooseAnswer, type Chosen } from '../engine/answer.js';
 import { chooseDevice, Search, searchDefaults, validateSearchOptions, type SearchOptions } from '../engine/scheduler.js';
@@ -14,6 +13,7 @@ import { JsonlAppender, reopen } from '../io/jsonl.js';
 import { countProblems, readProblems, type Problem } from '../io/problems.js';
 import { MathGrader } from '../verify/math-grader.js';
 import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from './backends.js';
+import { progressBar } from './progress.js';
 
 export function evalOptions(y: Argv) {
   return searchOptions(modelOptions(y, { policy: defaultModel('policy'), ppm: defaultModel('ppm') }), { rollouts: 16, n: 4, concurrency: 16 })
@@ -69,8 +69,9 @@ export async function evaluate(args: EvalArgs): Promise<void> {
   if (args.limit !== undefined) total = Math.min(total, args.limit);
   const writer = await JsonlAppender.open(file);
   const levels = new Map<string, Problem['level']>();
-  const bar = args.progress ? new cliProgress.SingleBar({ format: 'eval |{bar}| {value}/{total} problems | {correct} correct | ETA {eta_formatted}', noTTYOutput: true, notTTYSchedule: 5000 }, cliProgress.Presets.shades_classic) : undefined;
-  bar?.start(Math.max(0, total - done.size), 0, { correct: 0 });
+  const bar = args.progress
+    ? progressBar('eval |{bar}| {value}/{total} problems | {correct} correct | {duration_formatted} elapsed, ETA {eta_formatted}', Math.max(0, total - done.size), { correct: 0 })
+    : undefined;
   let correctCount = 0;
   const searcher = new Search(search, { ...backends, grader: blindGrader }, async ({ tree, ms }) => {
     const chosen = chooseAnswer(tree);

@@ -1,10 +1,10 @@
 // `rstar grade`: mathematical equivalence of answers, for one pair or a JSONL file of pairs.
 import { once } from 'node:events';
 import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
-import cliProgress from 'cli-progress';
 import type { Argv } from 'yargs';
 import { InputError, parseObjectLine } from '../io/problems.js';
 import { MathGrader, mathGraderDefaults, type GradeResult, type PredGold } from '../verify/math-grader.js';
+import { progressBar } from './progress.js';
 
 export function gradeOptions(y: Argv) {
   return y
@@ -81,7 +81,7 @@ async function gradeFile(grader: MathGrader, file: string, out: string | undefin
   const cases = await readCases(file);
   const started = performance.now();
   const sink = await Sink.open(out);
-  const bar = progress && process.stderr.isTTY && cases.length >= progressMinLines ? progressBar(cases.length) : undefined;
+  const bar = progress && process.stderr.isTTY && cases.length >= progressMinLines ? progressBar('grade |{bar}| {value}/{total} pairs | {equal} equal | {duration_formatted} elapsed, ETA {eta_formatted}', cases.length, { equal: 0 }) : undefined;
   let equal = 0;
   let errors = 0;
   try {
@@ -149,11 +149,3 @@ class Sink {
   }
 }
 
-function progressBar(total: number): cliProgress.SingleBar {
-  const bar = new cliProgress.SingleBar(
-    { format: 'grade |{bar}| {value}/{total} pairs | {equal} equal | {duration_formatted} elapsed, ETA {eta_formatted}', hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(total, 0, { equal: 0 });
-  return bar;
-}
