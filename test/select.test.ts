@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ExportedNode, ExportedTree } from '../src/engine/export.js';
-import { preferencePairs, sftExamples } from '../src/evolve/select.js';
+import { answerPairs, preferencePairs, sftExamples } from '../src/evolve/select.js';
 import { renderTrajectory } from '../src/verify/step.js';
 
 const node = (id: number, parent: number, step: string, Q: number, extra: Partial<ExportedNode> = {}): ExportedNode => ({
@@ -65,6 +65,23 @@ test('pairs: siblings with a correct vs a wrong answer below, Q_chosen > Q_rejec
   assert.ok(pairs.every((p) => p.chosenQ > p.rejectedQ));
 });
 
+test('answer pairs: the 2 correct trajectories with the highest mean Q against the 2 wrong with the lowest, whole, under the question', () => {
+  const pairs = answerPairs(tree);
+  // correct: 4 (mean Q 0.75), 7 (0.55); wrong: 6 (-0.6), 5 (-0.25)
+  assert.deepEqual(pairs.map((p) => p.id), ['p@answer:4>6', 'p@answer:4>5', 'p@answer:7>6', 'p@answer:7>5']);
+  const first = pairs[0]!;
+  assert.equal(first.prompt, 'What is 1 + 1?\n\n');
+  assert.equal(first.chosen, renderTrajectory([{ text: closing, output: '2\n' }]) + '<answer>\\boxed{2}<end_of_answer>');
+  assert.equal(first.rejected, '<code>\nx = 3\n<end_of_step><answer>\\boxed{3}<end_of_answer>');
+  assert.deepEqual([first.chosenQ, first.rejectedQ], [0.75, -0.6]);
+  assert.equal(answerPairs(tree, 1).length, 1);
+  // no wrong answer (or no correct one): nothing to pair
+  assert.deepEqual(answerPairs({ ...tree, nodes: tree.nodes.filter((n) => n.correct !== false) }), []);
+  // the same trajectory text reached twice counts once
+  const twice: ExportedTree = { ...tree, nodes: [...tree.nodes, node(9, 2, '<answer>\\boxed{3}<end_of_answer>', -1, answer('3', false))] };
+  assert.equal(answerPairs(twice).filter((p) => p.id.endsWith('>9')).length, 0);
+});
+
 test('pairs: two per side, or up to four of one side when the other has one', () => {
   const kids = (n: number, correct: boolean, q0: number) => Array.from({ length: n }, (_, i) => node(0, 0, `s${correct}${i}`, q0 + (correct ? -i : i) * 0.01, answer('x', correct)));
   const build = (good: number, bad: number): ExportedTree => {
@@ -86,10 +103,13 @@ test('rstar data select writes both files and names a bad line', () => {
     const cli = ['--import', 'tsx', new URL('../src/cli/main.ts', import.meta.url).pathname, 'data', 'select'];
     const ok = spawnSync(process.execPath, [...cli, '--trees', trees, '--sft', join(dir, 'sft.jsonl'), '--pairs', join(dir, 'pairs.jsonl')], { encoding: 'utf8' });
     assert.equal(ok.status, 0, ok.stderr);
-    assert.match(ok.stderr, /2 trees \(1 solved\): 2 SFT examples .*3 preference pairs/);
+    assert.match(ok.stderr, /2 trees \(1 solved\): 2 SFT examples .*7 preference pairs \(4 of whole trajectories\)/);
     const sft = readFileSync(join(dir, 'sft.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { query: string });
     assert.equal(sft.length, 2);
-    assert.equal(readFileSync(join(dir, 'pairs.jsonl'), 'utf8').trim().split('\n').length, 3);
+    assert.equal(readFileSync(join(dir, 'pairs.jsonl'), 'utf8').trim().split('\n').length, 7);
+    const steps = spawnSync(process.execPath, [...cli, '--trees', trees, '--pairs', join(dir, 'steps.jsonl'), '--no-answer-pairs'], { encoding: 'utf8' });
+    assert.equal(steps.status, 0, steps.stderr);
+    assert.equal(readFileSync(join(dir, 'steps.jsonl'), 'utf8').trim().split('\n').length, 3);
     writeFileSync(trees, JSON.stringify(tree) + '\n{"id": "x", "problem": "?"}\n');
     const bad = spawnSync(process.execPath, [...cli, '--trees', trees, '--sft', join(dir, 'sft2.jsonl')], { encoding: 'utf8' });
     assert.equal(bad.status, 1);

@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ExportedTree } from '../engine/export.js';
-import { preferencePairs, sftExamples } from '../evolve/select.js';
+import { answerPairs, preferencePairs, sftExamples } from '../evolve/select.js';
 import { writeTextAtomic } from '../io/atomic.js';
 import { InputError, parseObjectLine } from '../io/problems.js';
 import { generateProblems, toSft, maxLevel, minLevel, parseLevels, type Split, type SyntheticProblem } from '../data/synthetic.js';
@@ -33,7 +33,8 @@ export function selectOptions(y: Argv) {
     .option('trees', { type: 'string', array: true, demandOption: true, describe: 'trees.jsonl files written by rstar synth' })
     .option('sft', { type: 'string', describe: 'write SFT examples here: {"id","query","response","meanQ","minQ"} a line' })
     .option('pairs', { type: 'string', describe: 'write PPM preference pairs here: {"id","prompt","chosen","rejected","chosenQ","rejectedQ"} a line' })
-    .option('top', { type: 'number', default: 2, describe: 'SFT trajectories kept per solved problem' });
+    .option('top', { type: 'number', default: 2, describe: 'SFT trajectories kept per solved problem' })
+    .option('answer-pairs', { type: 'boolean', default: true, describe: 'also pair whole trajectories with a correct vs a wrong answer (2 x 2 per tree), for the PPM\'s score of answer steps' });
 }
 
 type SelectArgs = Awaited<ReturnType<ReturnType<typeof selectOptions>['parseAsync']>>;
@@ -53,12 +54,18 @@ export async function select(args: SelectArgs): Promise<void> {
   const pairs: string[] = [];
   let trees = 0;
   let solved = 0;
+  let answers = 0;
   for (const file of args.trees) {
     for await (const { tree } of readTrees(file)) {
       trees++;
       if (tree.solved) solved++;
       for (const e of sftExamples(tree, args.top)) sft.push(JSON.stringify(e) + '\n');
       for (const p of preferencePairs(tree)) pairs.push(JSON.stringify(p) + '\n');
+      if (args['answer-pairs']) {
+        const more = answerPairs(tree);
+        answers += more.length;
+        for (const p of more) pairs.push(JSON.stringify(p) + '\n');
+      }
     }
   }
   for (const [file, lines] of [[args.sft, sft], [args.pairs, pairs]] as const) {
@@ -66,7 +73,7 @@ export async function select(args: SelectArgs): Promise<void> {
     await mkdir(dirname(file), { recursive: true });
     await writeTextAtomic(file, lines.join(''));
   }
-  process.stderr.write(`rstar data: ${trees} trees (${solved} solved): ${sft.length} SFT examples${args.sft ? ` -> ${args.sft}` : ''}, ${pairs.length} preference pairs${args.pairs ? ` -> ${args.pairs}` : ''}\n`);
+  process.stderr.write(`rstar data: ${trees} trees (${solved} solved): ${sft.length} SFT examples${args.sft ? ` -> ${args.sft}` : ''}, ${pairs.length} preference pairs (${answers} of whole trajectories)${args.pairs ? ` -> ${args.pairs}` : ''}\n`);
 }
 
 /** The trees of a trees.jsonl file, one at a time; a bad line names the file and line. */

@@ -6,6 +6,11 @@
 //   against children with a wrong one below them (rejected, by Q asc): the top 2 each, or up
 //   to 4 of one side when the other has only one; only pairs with Q_chosen > Q_rejected.
 //   Each pair is one step under a shared prefix: {prompt, chosen, rejected}.
+// - PPM answer pairs (the paper's relaxation for final answer steps, which rarely differ
+//   under one parent): per tree, the 2 correct trajectories with the highest mean step Q
+//   against the 2 wrong ones with the lowest, each whole under the question alone. At
+//   inference the PPM's score of an answer step is what picks the answer: without these it
+//   would be trained on intermediate steps only.
 // The prompt text is the policy's: defaultPromptTemplate then the trajectory
 // (src/policy/prompt.ts), so SFT query + "\n\n" + response is exactly a prompt + completion.
 import { nodePath, shownStep, type ExportedNode, type ExportedTree } from '../engine/export.js';
@@ -22,32 +27,53 @@ export interface SftExample {
 
 export interface PreferencePair {
   id: string;
-  /** the question and the trajectory before the step, as the policy's prompt */
+  /** the question and the trajectory before the step, as the policy's prompt (answer pairs: the question) */
   prompt: string;
   chosen: string;
   rejected: string;
+  /** the step's Q (answer pairs: the trajectory's mean step Q) */
   chosenQ: number;
   rejectedQ: number;
 }
 
 const q = (n: ExportedNode) => n.Q ?? 0;
 
-export function sftExamples(t: ExportedTree, k = 2): SftExample[] {
-  const ranked = t.nodes
-    .filter((n) => n.terminal === 'answer' && n.correct === true)
+/** The trajectories ending in a graded answer of the given correctness, as the policy saw them, with their step Qs. */
+function trajectories(t: ExportedTree, correct: boolean) {
+  return t.nodes
+    .filter((n) => n.terminal === 'answer' && n.correct === correct)
     .map((n) => {
       const steps = nodePath(t, n);
       const qs = steps.map(q);
-      return { steps, meanQ: qs.reduce((a, b) => a + b, 0) / qs.length, minQ: Math.min(...qs) };
-    })
-    .sort((a, b) => b.meanQ - a.meanQ || b.minQ - a.minQ);
+      return { node: n, text: steps.map(shownStep).join(''), meanQ: qs.reduce((a, b) => a + b, 0) / qs.length, minQ: Math.min(...qs) };
+    });
+}
+
+export function sftExamples(t: ExportedTree, k = 2): SftExample[] {
+  const ranked = trajectories(t, true).sort((a, b) => b.meanQ - a.meanQ || b.minQ - a.minQ);
   return ranked.slice(0, k).map((r, i) => ({
     id: `${t.id}#${i}`,
     query: t.problem,
-    response: r.steps.map(shownStep).join(''),
+    response: r.text,
     meanQ: r.meanQ,
     minQ: r.minQ,
   }));
+}
+
+export function answerPairs(t: ExportedTree, k = 2): PreferencePair[] {
+  // distinct texts: two branches can end in the same trajectory text
+  const distinct = (ts: ReturnType<typeof trajectories>) => ts.filter((x, i) => ts.findIndex((y) => y.text === x.text) === i);
+  const chosen = distinct(trajectories(t, true).sort((a, b) => b.meanQ - a.meanQ || a.node.id - b.node.id)).slice(0, k);
+  const rejected = distinct(trajectories(t, false).sort((a, b) => a.meanQ - b.meanQ || a.node.id - b.node.id)).slice(0, k);
+  const prompt = renderPrompt(defaultPromptTemplate, t, []);
+  const pairs: PreferencePair[] = [];
+  for (const c of chosen) {
+    for (const r of rejected) {
+      if (!(c.meanQ > r.meanQ)) continue;
+      pairs.push({ id: `${t.id}@answer:${c.node.id}>${r.node.id}`, prompt, chosen: c.text, rejected: r.text, chosenQ: c.meanQ, rejectedQ: r.meanQ });
+    }
+  }
+  return pairs;
 }
 
 export function preferencePairs(t: ExportedTree): PreferencePair[] {
