@@ -3,13 +3,15 @@
 # domain, and measures them for the model card (models/README.md):
 #   1. SFT data: reference solutions of synthetic problems (levels 1-6, train split).
 #   2. The bootstrap policy: a small decoder trained from scratch on them (trainer/train.py).
-#   3. Round-1 MCTS with that policy on other train problems (terminal-guided values).
+#   3. Round-1 MCTS with that policy on other train problems of levels 4-6, the levels where
+#      it is unsure (terminal-guided values; levels interleaved so a cut run covers all three).
 #   4. PPM preference pairs from those trees; the PPM trained from the policy's weights.
 #   5. Held-out accuracy by level (test split: other seeds and held-out templates):
 #      greedy pass@1 and MCTS with the PPM.
 # Usage: trainer/make_default_models.sh [WORK_DIR]   (a fresh WORK_DIR resumes nothing;
 # each step's outputs are kept, and a step whose output exists is skipped on a rerun).
-# Sizes via env: SFT_COUNT, SFT_EPOCHS, MCTS_COUNT, MCTS_ROLLOUTS, EVAL_COUNT, EVAL_MCTS_COUNT.
+# Sizes via env: SFT_COUNT, SFT_EPOCHS, MCTS_COUNT (per level), MCTS_LIMIT (problems searched),
+# MCTS_ROLLOUTS, EVAL_COUNT, EVAL_MCTS_COUNT (training templates), EVAL_MCTS_TEST_COUNT (held-out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-runs/default-models}
@@ -18,10 +20,12 @@ py=/usr/bin/python3
 rstar() { node dist/cli/main.js "$@"; }
 SFT_COUNT=${SFT_COUNT:-12000}
 SFT_EPOCHS=${SFT_EPOCHS:-2}
-MCTS_COUNT=${MCTS_COUNT:-600}
-MCTS_ROLLOUTS=${MCTS_ROLLOUTS:-8}
+MCTS_COUNT=${MCTS_COUNT:-300}
+MCTS_LIMIT=${MCTS_LIMIT:-180}
+MCTS_ROLLOUTS=${MCTS_ROLLOUTS:-16}
 EVAL_COUNT=${EVAL_COUNT:-300}
-EVAL_MCTS_COUNT=${EVAL_MCTS_COUNT:-60}
+EVAL_MCTS_COUNT=${EVAL_MCTS_COUNT:-120}
+EVAL_MCTS_TEST_COUNT=${EVAL_MCTS_TEST_COUNT:-60}
 start=$(date +%s)
 say() { echo "[$(( $(date +%s) - start ))s] $*" >&2; }
 
@@ -51,11 +55,17 @@ JSON
   $py trainer/train.py "$work/policy.json" --resume
 fi
 
-[ -f "$work/mcts-problems.jsonl" ] || rstar data synth-problems --levels 2-6 --count "$MCTS_COUNT" --seed 3 --split train --out "$work/mcts-problems.jsonl"
+if [ ! -f "$work/mcts-problems.jsonl" ]; then
+  for level in 4 5 6; do
+    rstar data synth-problems --levels "$level" --count "$MCTS_COUNT" --seed 3 --split train --out "$work/mcts-L$level.jsonl"
+  done
+  paste -d '\n' "$work"/mcts-L{4,5,6}.jsonl > "$work/mcts-problems.jsonl"
+fi
 if [ ! -f "$work/mcts/done" ]; then
   say "round-1 MCTS with the policy"
-  rstar synth --problems "$work/mcts-problems.jsonl" --out "$work/mcts" --policy "onnx:$work/policy" --ppm none \
-    --rollouts "$MCTS_ROLLOUTS" --n 4 --concurrency 32 --max-tokens 160 --temperature 1 --seed 3 --exec-mode incremental
+  # n = 8 at temperature 1.2: the policy is sure of itself, and pairs need siblings that differ
+  rstar synth --problems "$work/mcts-problems.jsonl" --limit "$MCTS_LIMIT" --out "$work/mcts" --policy "onnx:$work/policy" --ppm none \
+    --rollouts "$MCTS_ROLLOUTS" --n 8 --concurrency 32 --max-tokens 160 --temperature 1.2 --seed 3 --exec-mode incremental
   touch "$work/mcts/done"
 fi
 [ -f "$work/pairs.jsonl" ] || rstar data select --trees "$work/mcts/trees.jsonl" --pairs "$work/pairs.jsonl" --sft "$work/mcts-sft.jsonl"
@@ -73,7 +83,7 @@ if [ ! -d "$work/ppm" ]; then
   "data": ["pairs-train.jsonl"],
   "eval_data": ["pairs-eval.jsonl"],
   "out": "ppm",
-  "epochs": 4,
+  "epochs": 3,
   "batch_tokens": 8192,
   "lr": 5e-4,
   "seed": 1,
@@ -91,7 +101,8 @@ for split in train test; do
   set_=$work/eval-$split
   [ -f "$set_-problems.jsonl" ] || rstar data synth-problems --levels 1-6 --count "$EVAL_COUNT" --seed "$seed" --split "$split" --out "$set_-problems.jsonl"
   # the same seed, fewer problems: the first ones of each level of the set above
-  [ -f "$set_-mcts-problems.jsonl" ] || rstar data synth-problems --levels 1-6 --count "$EVAL_MCTS_COUNT" --seed "$seed" --split "$split" --out "$set_-mcts-problems.jsonl"
+  count=$([ "$split" = train ] && echo "$EVAL_MCTS_COUNT" || echo "$EVAL_MCTS_TEST_COUNT")
+  [ -f "$set_-mcts-problems.jsonl" ] || rstar data synth-problems --levels 1-6 --count "$count" --seed "$seed" --split "$split" --out "$set_-mcts-problems.jsonl"
   if [ ! -f "$set_-greedy/summary.json" ]; then
     say "greedy evaluation ($split split)"
     rstar eval --problems "$set_-problems.jsonl" --out "$set_-greedy" --greedy --policy "onnx:$work/policy" --ppm none --max-tokens 160 --no-progress
@@ -99,7 +110,7 @@ for split in train test; do
   if [ ! -f "$set_-mcts/summary.json" ]; then
     say "MCTS evaluation with the PPM ($split split)"
     rstar eval --problems "$set_-mcts-problems.jsonl" --out "$set_-mcts" --policy "onnx:$work/policy" --ppm "onnx:$work/ppm" \
-      --rollouts 8 --n 4 --concurrency 16 --max-tokens 160 --temperature 1 --seed 4 --no-progress
+      --rollouts 16 --n 8 --concurrency 32 --max-tokens 160 --temperature 1.2 --seed 4 --no-progress
   fi
 done
 say "done: $work"
