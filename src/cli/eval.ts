@@ -21,6 +21,7 @@ export function evalOptions(y: Argv) {
     .option('out', { type: 'string', demandOption: true, describe: 'output directory (results.jsonl, summary.json)' })
     .option('greedy', { type: 'boolean', default: false, describe: 'one trajectory at temperature 0 (pass@1), no search' })
     .option('limit', { type: 'number', describe: 'only the first N problems' })
+    .option('trees', { type: 'boolean', default: false, describe: 'also write each searched tree to DIR/trees.jsonl (the synth format), to study how answers are chosen' })
     .option('overwrite', { type: 'boolean', default: false, describe: 'start over instead of resuming' })
     .option('progress', { type: 'boolean', default: true, describe: 'show a progress bar' });
 }
@@ -63,8 +64,13 @@ export async function evaluate(args: EvalArgs): Promise<void> {
   console.error(`rstar: ${args.engine} tree engine on ${device.device} (${device.reason})`);
   const file = join(args.out, 'results.jsonl');
   await mkdir(args.out, { recursive: true });
-  if (args.overwrite) await rm(file, { force: true });
+  const treesFile = join(args.out, 'trees.jsonl');
+  if (args.overwrite) await Promise.all([file, treesFile].map((f) => rm(f, { force: true })));
   const { ids: done } = await reopen(file);
+  // a tree is written before its result line: one whose result was cut off is searched and
+  // written again (readers take the last tree of an id)
+  if (args.trees) await reopen(treesFile);
+  const treesWriter = args.trees ? await JsonlAppender.open(treesFile) : undefined;
   let total = await countProblems(args.problems);
   if (args.limit !== undefined) total = Math.min(total, args.limit);
   const writer = await JsonlAppender.open(file);
@@ -78,6 +84,7 @@ export async function evaluate(args: EvalArgs): Promise<void> {
     const majority = chosen ? majorityAnswer(chosen) : null;
     const [correct, majorityCorrect] = chosen ? await grader.grade([chosen.answer, majority!].map((answer) => ({ answer, gold: tree.answer }))) : [false, false];
     if (correct) correctCount++;
+    await treesWriter?.append(tree);
     const result: EvalResult = {
       id: tree.id,
       level: levels.get(tree.id) ?? null,
@@ -100,6 +107,7 @@ export async function evaluate(args: EvalArgs): Promise<void> {
   } finally {
     bar?.stop();
     await writer.close();
+    await treesWriter?.close();
     await close();
     await grader.close();
   }
