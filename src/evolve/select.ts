@@ -61,8 +61,11 @@ export function sftExamples(t: ExportedTree, k = 2): SftExample[] {
 }
 
 export function answerPairs(t: ExportedTree, k = 2): PreferencePair[] {
-  // distinct texts: two branches can end in the same trajectory text
-  const distinct = (ts: ReturnType<typeof trajectories>) => ts.filter((x, i) => ts.findIndex((y) => y.text === x.text) === i);
+  // distinct texts: two branches can end in the same trajectory text (the first, best ranked, is kept)
+  const distinct = (ts: ReturnType<typeof trajectories>) => {
+    const seen = new Set<string>();
+    return ts.filter((x) => !seen.has(x.text) && seen.add(x.text));
+  };
   const chosen = distinct(trajectories(t, true).sort((a, b) => b.meanQ - a.meanQ || a.node.id - b.node.id)).slice(0, k);
   const rejected = distinct(trajectories(t, false).sort((a, b) => a.meanQ - b.meanQ || a.node.id - b.node.id)).slice(0, k);
   const prompt = renderPrompt(defaultPromptTemplate, t, []);

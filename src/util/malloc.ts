@@ -2,8 +2,9 @@
 // on the next allocation. A search allocates large tensors at every decode step (ONNX Runtime's
 // KV outputs, their copies into JS), so each step page-faults them in afresh; in VMs that
 // return freed pages to the host that is most of the run: 100% system time with 32 problems in
-// flight, 1.55x slower with 8 (bench/RESULTS.md). glibc reads its tunables only when a process
-// starts, so the CLI starts itself again once with them (the trainer does the same).
+// flight, 1.47x slower with 8 (npm run bench:malloc, bench/RESULTS.md). glibc reads its
+// tunables only when a process starts, so the CLI starts itself again once with them (the
+// trainer does the same).
 import { spawn } from 'node:child_process';
 
 export const MALLOC_TUNABLES = 'glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1000000000000';
