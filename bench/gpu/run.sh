@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check, for a machine with a CUDA GPU, cmake and nvcc (no Node needed): builds the
 # native core with the CUDA kernels, runs the C++ tests, the CPU-vs-GPU parity test (also
-# a short run under compute-sanitizer when it is there) and the kernel benchmark, and
-# prints a summary table last. About 2-4 minutes on an H100.
+# a short run under compute-sanitizer when it is there), the kernel benchmark and, when ncu
+# can read the GPU, each kernel's device time alone; it prints a summary last. About a
+# minute on an H200 (2026-11-30), most of it the build and the sanitizer.
 #
 #   bash bench/gpu/run.sh [kernel_bench arguments...]
 #
@@ -26,9 +27,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,
 log "build (RSTAR_CUDA=ON)"
 start=$(date +%s)
 cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DRSTAR_CUDA=ON \
-  "-DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCHS:-90-real;90-virtual}" > "$out/configure.txt" 2>&1 \
-  || { tail -40 "$out/configure.txt"; exit 1; }
-cmake --build "$build" -j "$(nproc)" > "$out/build.txt" 2>&1 || { tail -40 "$out/build.txt"; exit 1; }
+  "-DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCHS:-90-real;90-virtual}" > "$out/build.txt" 2>&1 \
+  || { tail -40 "$out/build.txt"; exit 1; }
+cmake --build "$build" -j "$(nproc)" >> "$out/build.txt" 2>&1 || { tail -40 "$out/build.txt"; exit 1; }
 tail -2 "$out/build.txt"
 echo "built in $(( $(date +%s) - start )) s"
 
@@ -67,8 +68,34 @@ set +e
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
 
+# The bench's GPU column times whole calls: host checks and grouping, copies, launches and
+# kernels. ncu gives the kernels alone; the difference is the host side (on 2026-11-30 it
+# was most of each call: bench/RESULTS.md). Rollout kernels with a 64-wide head, then the
+# 1,536-wide fused step alone (its launches come after the 4 + 3 rollouts' 7).
+kernels=""
+if command -v ncu >/dev/null; then
+  log "kernel device times (ncu, 65,536 trees)"
+  profile=(ncu --clock-control none --metrics gpu__time_duration.sum --csv)
+  small=(--trees 65536 --warmup 4 --repeats 3)
+  set +e
+  { "${profile[@]}" "$build/native/kernel_bench" "${small[@]}" --hidden 64 &&
+    echo "== (head 1536)" &&
+    "${profile[@]}" --kernel-name score_fused_kernel --launch-skip 7 "$build/native/kernel_bench" "${small[@]}"
+  } > "$out/ncu.csv" 2>&1
+  rc=$?
+  set -e
+  if [ "$rc" -eq 0 ]; then
+    kernels=$(awk -f bench/gpu/ncu_summary.awk "$out/ncu.csv")
+    echo "$kernels"
+  else
+    # gVisor machines refuse the counters ("LibraryNotLoaded"): not a finding.
+    echo "ncu could not profile (exit $rc):"; grep -m3 -E "ERR|rror" "$out/ncu.csv" || tail -3 "$out/ncu.csv"
+  fi
+fi
+
 log "summary"
 head -1 "$out/device.txt" >/dev/null 2>&1 && sed -n 2p "$out/device.txt"
 grep -E "^gpu_parity_test|^PASSED|^FAILED|^skipped" "$out/parity.txt" || true
 sed -n '/^trees /,$p' "$out/bench.txt"
+[ -z "$kernels" ] || { echo; echo "$kernels"; }
 exit $status

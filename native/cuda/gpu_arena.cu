@@ -497,20 +497,26 @@ struct Grouping {
   std::vector<int32_t> seg;    // empty: one entry per segment
   int32_t segments = 0;
 
-  void build(const int32_t* nodes, size_t n, int32_t nodes_per_tree) {
+  void build(const int32_t* nodes, size_t n, const Slots& slots) {
     order.clear();
     seg.clear();
     segments = 0;
     if (n == 0) return;
+    // One pass (every GPU call makes one over its whole batch): where each tree's run of
+    // entries begins, stopping at the first tree lower than the one before.
     bool sorted = true;
-    bool strictly = true;
-    for (size_t i = 1; i < n && sorted; ++i) {
-      const int32_t a = nodes[i - 1] / nodes_per_tree;
-      const int32_t b = nodes[i] / nodes_per_tree;
-      sorted = a <= b;
-      strictly = strictly && a < b;
+    seg.push_back(0);
+    for (int32_t k = 1, before = slots.tree_of(nodes[0]); size_t(k) < n; ++k) {
+      const int32_t tree = slots.tree_of(nodes[k]);
+      if (tree < before) {
+        sorted = false;
+        break;
+      }
+      if (tree != before) seg.push_back(k);
+      before = tree;
     }
-    if (sorted && strictly) {
+    if (sorted && seg.size() == n) {  // one entry per tree
+      seg.clear();
       segments = int32_t(n);
       return;
     }
@@ -518,13 +524,12 @@ struct Grouping {
       order.resize(n);
       for (size_t i = 0; i < n; ++i) order[i] = int32_t(i);
       std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-        return nodes[a] / nodes_per_tree < nodes[b] / nodes_per_tree;
+        return slots.tree_of(nodes[a]) < slots.tree_of(nodes[b]);
       });
+      seg.assign(1, 0);
+      for (size_t k = 1; k < n; ++k)
+        if (slots.tree_of(nodes[order[k]]) != slots.tree_of(nodes[order[k - 1]])) seg.push_back(int32_t(k));
     }
-    const auto tree_at = [&](size_t k) { return nodes[order.empty() ? k : size_t(order[k])] / nodes_per_tree; };
-    seg.push_back(0);
-    for (size_t k = 1; k < n; ++k)
-      if (tree_at(k) != tree_at(k - 1)) seg.push_back(int32_t(k));
     seg.push_back(int32_t(n));
     segments = int32_t(seg.size()) - 1;
   }
@@ -662,7 +667,7 @@ struct GpuArena::Impl {
   template <typename Launch>
   void per_node(std::span<const int32_t> nodes, std::span<const float> values, Launch launch) {
     flush_resets();
-    grouping.build(nodes.data(), nodes.size(), slots.nodes_per_tree());
+    grouping.build(nodes.data(), nodes.size(), slots);
     if (grouping.segments == 0) return;
     Layout l;
     const size_t at_nodes = l.add(nodes.size() * 4);
@@ -681,7 +686,7 @@ struct GpuArena::Impl {
 
   void score(std::span<const int32_t> nodes, const float* device_hidden, std::span<const float> weight,
              float bias, std::span<float> scores) {
-    grouping.build(nodes.data(), nodes.size(), slots.nodes_per_tree());
+    grouping.build(nodes.data(), nodes.size(), slots);
     Layout l;
     const size_t at_nodes = l.add(nodes.size() * 4);
     const size_t at_weight = l.add(weight.size() * 4);
@@ -786,9 +791,9 @@ void GpuArena::release(int32_t tree) {
 void GpuArena::select(std::span<const int32_t> starts, std::span<int32_t> leaves, SelectMode mode, double c) {
   Impl& m = *impl_;
   if (leaves.size() < starts.size()) throw std::invalid_argument("select: leaves is shorter than starts");
-  for (int32_t s : starts) m.slots.check_node(s, "select");
+  m.slots.check_nodes(starts, "select");
   m.flush_resets();
-  m.grouping.build(starts.data(), starts.size(), nodes_per_tree());
+  m.grouping.build(starts.data(), starts.size(), m.slots);
   if (m.grouping.segments == 0) return;
   Layout l;
   const size_t at_starts = l.add(starts.size() * 4);
@@ -818,7 +823,7 @@ void GpuArena::expand(std::span<const int32_t> leaves, std::span<const int32_t> 
   Impl& m = *impl_;
   if (counts.size() < leaves.size() || first_child_out.size() < leaves.size())
     throw std::invalid_argument("expand: counts and first_child must have one entry per leaf");
-  for (int32_t leaf : leaves) m.slots.check_node(leaf, "expand");
+  m.slots.check_nodes(leaves, "expand");
   m.flush_resets();
   const size_t n = leaves.size();
   m.first.resize(n);
@@ -831,13 +836,12 @@ void GpuArena::expand(std::span<const int32_t> leaves, std::span<const int32_t> 
     if (int64_t(kinds.size()) < total) {
       kinds_error = "expand: kinds needs one entry per child (sum of counts)";
     } else {
-      for (int64_t k = 0; k < total && kinds_error.empty(); ++k)
-        if (kinds[size_t(k)] >= kTerminalKinds) kinds_error = "expand: unknown terminal kind " + std::to_string(kinds[size_t(k)]);
+      kinds_error = unknown_kind(kinds.first(size_t(total)));
     }
   }
   const bool host_problem = placed.index >= 0 || !kinds_error.empty();
   const size_t kinds_count = host_problem ? 0 : size_t(total);
-  m.grouping.build(leaves.data(), n, nodes_per_tree());
+  m.grouping.build(leaves.data(), n, m.slots);
 
   Layout l;
   const size_t at_leaves = l.add(n * 4);
@@ -886,7 +890,7 @@ void GpuArena::expand(std::span<const int32_t> leaves, std::span<const int32_t> 
 void GpuArena::init_values(std::span<const int32_t> nodes, std::span<const float> values) {
   Impl& m = *impl_;
   if (values.size() < nodes.size()) throw std::invalid_argument("init_values: values is shorter than nodes");
-  for (int32_t node : nodes) m.slots.check_node(node, "init_values");
+  m.slots.check_nodes(nodes, "init_values");
   m.per_node(nodes, values.first(nodes.size()), [&](const int32_t* n, const float* v, Groups g) {
     init_values_kernel<<<blocks_for(g.segments), kBlock, 0, m.stream>>>(m.d, n, v, g);
     RSTAR_LAUNCHED("init_values_kernel");
@@ -896,7 +900,7 @@ void GpuArena::init_values(std::span<const int32_t> nodes, std::span<const float
 void GpuArena::backup(std::span<const int32_t> nodes, std::span<const float> values) {
   Impl& m = *impl_;
   if (values.size() < nodes.size()) throw std::invalid_argument("backup: values is shorter than nodes");
-  for (int32_t node : nodes) m.slots.check_node(node, "backup");
+  m.slots.check_nodes(nodes, "backup");
   m.per_node(nodes, values.first(nodes.size()), [&](const int32_t* n, const float* v, Groups g) {
     backup_kernel<<<blocks_for(g.segments), kBlock, 0, m.stream>>>(m.d, n, v, g);
     RSTAR_LAUNCHED("backup_kernel");
@@ -905,7 +909,7 @@ void GpuArena::backup(std::span<const int32_t> nodes, std::span<const float> val
 
 void GpuArena::unwind(std::span<const int32_t> nodes) {
   Impl& m = *impl_;
-  for (int32_t node : nodes) m.slots.check_node(node, "unwind");
+  m.slots.check_nodes(nodes, "unwind");
   m.per_node(nodes, {}, [&](const int32_t* n, const float*, Groups g) {
     unwind_kernel<<<blocks_for(g.segments), kBlock, 0, m.stream>>>(m.d, n, g, m.status);
     RSTAR_LAUNCHED("unwind_kernel");
@@ -920,7 +924,7 @@ void check_fused(const Slots& slots, std::span<const int32_t> nodes, size_t h, s
     throw std::invalid_argument("score_fused: hidden must hold one row of " + std::to_string(h) + " floats per node");
   if (!scores.empty() && scores.size() < nodes.size())
     throw std::invalid_argument("score_fused: scores is shorter than nodes");
-  for (int32_t node : nodes) slots.check_node(node, "score_fused");
+  slots.check_nodes(nodes, "score_fused");
 }
 }  // namespace
 

@@ -95,7 +95,7 @@ void Arena::release(int32_t tree) {
 void Arena::select(std::span<const int32_t> starts, std::span<int32_t> leaves, SelectMode mode,
                    double c) {
   if (leaves.size() < starts.size()) fail("select: leaves is shorter than starts");
-  for (int32_t s : starts) slots_.check_node(s, "select");
+  slots_.check_nodes(starts, "select");
   for (size_t i = 0; i < starts.size(); ++i) {
     const int32_t start = starts[i];
     int32_t node = start;
@@ -171,7 +171,7 @@ void Arena::expand(std::span<const int32_t> leaves, std::span<const int32_t> cou
   if (counts.size() < leaves.size() || first_child_out.size() < leaves.size())
     fail("expand: counts and first_child must have one entry per leaf");
   // Validate the whole batch first so that a bad call changes nothing.
-  for (int32_t leaf : leaves) slots_.check_node(leaf, "expand");
+  slots_.check_nodes(leaves, "expand");
   first_.resize(leaves.size());
   int64_t total = 0;
   const Slots::Finding placed =
@@ -184,8 +184,7 @@ void Arena::expand(std::span<const int32_t> leaves, std::span<const int32_t> cou
   }
   slots_.fail_expand(Slots::first_of(placed, state), leaves.data());
   if (int64_t(kinds.size()) < total) fail("expand: kinds needs one entry per child (sum of counts)");
-  for (int64_t k = 0; k < total; ++k)
-    if (kinds[size_t(k)] >= kTerminalKinds) fail("expand: unknown terminal kind " + std::to_string(kinds[size_t(k)]));
+  if (const std::string bad = unknown_kind(kinds.first(size_t(total))); !bad.empty()) fail(bad);
 
   size_t k = 0;
   for (size_t i = 0; i < leaves.size(); ++i) {
@@ -203,7 +202,7 @@ void Arena::expand(std::span<const int32_t> leaves, std::span<const int32_t> cou
 
 void Arena::init_values(std::span<const int32_t> nodes, std::span<const float> values) {
   if (values.size() < nodes.size()) fail("init_values: values is shorter than nodes");
-  for (int32_t node : nodes) slots_.check_node(node, "init_values");
+  slots_.check_nodes(nodes, "init_values");
   for (size_t i = 0; i < nodes.size(); ++i) {
     const int32_t node = nodes[i];
     visits[node] += 1;
@@ -214,7 +213,7 @@ void Arena::init_values(std::span<const int32_t> nodes, std::span<const float> v
 
 void Arena::backup(std::span<const int32_t> nodes, std::span<const float> values) {
   if (values.size() < nodes.size()) fail("backup: values is shorter than nodes");
-  for (int32_t node : nodes) slots_.check_node(node, "backup");
+  slots_.check_nodes(nodes, "backup");
   // Siblings that follow each other in the batch (the answers of one expansion) share
   // their ancestors: walk those once, adding the siblings' values in batch order, which
   // gives every node the same sequence of additions as one walk per node would.
@@ -262,7 +261,7 @@ void Arena::score_fused(std::span<const int32_t> nodes, std::span<const float> h
   if (hidden.size() != nodes.size() * h)
     fail("score_fused: hidden must hold one row of " + std::to_string(h) + " floats per node");
   if (!scores.empty() && scores.size() < nodes.size()) fail("score_fused: scores is shorter than nodes");
-  for (int32_t node : nodes) slots_.check_node(node, "score_fused");
+  slots_.check_nodes(nodes, "score_fused");
   if (scores.empty()) {
     scores_.resize(nodes.size());
     scores = scores_;
@@ -281,7 +280,7 @@ void Arena::score_fused(std::span<const int32_t> nodes, std::span<const float> h
 }
 
 void Arena::unwind(std::span<const int32_t> nodes) {
-  for (int32_t node : nodes) slots_.check_node(node, "unwind");
+  slots_.check_nodes(nodes, "unwind");
   for (int32_t node : nodes) {
     for (int32_t x = node; parent[x] >= 0; x = parent[x]) {
       if (virtual_loss[x] <= 0)

@@ -12,10 +12,14 @@ namespace {
 }  // namespace
 
 Slots::Slots(int32_t trees, int32_t nodes_per_tree)
-    : trees_(trees), nodes_per_tree_(nodes_per_tree) {
+    : trees_(trees),
+      nodes_per_tree_(nodes_per_tree),
+      capacity_(0),
+      reciprocal_(nodes_per_tree > 1 ? UINT64_MAX / uint64_t(nodes_per_tree) + 1 : 0) {
   if (trees < 1 || nodes_per_tree < 1) fail("Arena: trees and nodes_per_tree must be >= 1");
   if (int64_t(trees) * nodes_per_tree > std::numeric_limits<int32_t>::max())
     fail("Arena: trees * nodes_per_tree must fit in int32 (node indices are int32)");
+  capacity_ = trees * nodes_per_tree;
   tree_size_.assign(size_t(trees), 0);
   in_use_.assign(size_t(trees), 0);
   need_.assign(size_t(trees), 0);
@@ -42,12 +46,9 @@ int32_t Slots::release(int32_t tree) {
   return size;
 }
 
-void Slots::check_node(int32_t node, const char* op) const {
-  if (node < 0 || int64_t(node) >= int64_t(trees_) * nodes_per_tree_)
-    fail(std::string(op) + ": node " + std::to_string(node) + " is out of range");
-  const int32_t tree = tree_of(node);
-  if (!in_use_[size_t(tree)] || node - root(tree) >= tree_size_[tree])
-    fail(std::string(op) + ": node " + std::to_string(node) + " is not allocated");
+void Slots::refuse(int32_t node, const char* op) const {
+  if (node < 0 || node >= capacity_) fail(std::string(op) + ": node " + std::to_string(node) + " is out of range");
+  fail(std::string(op) + ": node " + std::to_string(node) + " is not allocated");
 }
 
 Slots::Finding Slots::first_of(Finding a, Finding b) {

@@ -1,5 +1,6 @@
 // Tests of the CPU tree arena, runnable anywhere (ctest). The property-based comparison
 // with the TypeScript reference lives in test/oracle.test.ts.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "rstar/arena.hpp"
+#include "rstar/slots.hpp"
 
 namespace {
 
@@ -48,6 +50,68 @@ int32_t expand1(Arena& a, int32_t leaf, std::vector<uint8_t> kinds) {
 }
 
 void backup1(Arena& a, int32_t node, float v) { a.backup({&node, 1}, {&v, 1}); }
+
+// tree_of() multiplies instead of dividing: it must equal node / nodes_per_tree for every
+// node index, so check tree boundaries and pseudo-random nodes over the whole int32 range.
+void test_tree_of() {
+  const int32_t max = 2147483647;
+  for (const int32_t d : {1, 2, 3, 7, 8, 193, 1000, 4096, 65535, 65537, 1048577, 1 << 30, max - 1, max}) {
+    const rstar::Slots slots(std::min(max / d, 1024), d);  // tree_of() does not look at the tree count
+    int wrong = 0;
+    const auto same = [&](int64_t node) {
+      if (node < 0 || node > max) return;
+      if (slots.tree_of(int32_t(node)) != int32_t(node / d)) ++wrong;
+    };
+    for (const int64_t node : {int64_t(0), int64_t(1), int64_t(max)}) same(node);
+    const int64_t step = std::max<int64_t>(1, (int64_t(max) / d) / 4096);
+    for (int64_t t = 0; t * d <= max; t += step) {
+      same(t * d - 1);
+      same(t * d);
+      same(t * d + d - 1);
+    }
+    uint32_t x = 12345;
+    for (int i = 0; i < 200000; ++i) {
+      x = x * 1664525u + 1013904223u;
+      same(int64_t(x >> 1));
+    }
+    CHECK(wrong == 0);
+  }
+}
+
+std::string message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Every batch is checked before anything changes: the first node outside the acquired
+// trees' nodes is named, as out of range or not allocated (a released tree's root, a
+// slot past its tree's size).
+void test_node_checks() {
+  Arena a(3, 8);
+  a.acquire();
+  a.acquire();
+  a.release(1);
+  const int32_t first = expand1(a, a.root(0), {0, 0});
+  std::vector<int32_t> leaves(4, 0);
+  const auto select = [&](std::vector<int32_t> starts) {
+    return message([&] { a.select(starts, leaves, SelectMode::kRstar, 2.0); });
+  };
+  CHECK(select({a.root(0), -1}) == "select: node -1 is out of range");
+  CHECK(select({24}) == "select: node 24 is out of range");
+  CHECK(select({a.root(0), a.root(1), -1}) == "select: node 8 is not allocated");
+  CHECK(select({first + 2, a.root(1)}) == "select: node 3 is not allocated");
+  CHECK(select({a.root(2)}) == "select: node 16 is not allocated");  // never acquired
+  CHECK(a.flags[first + 1] == 0 && a.virtual_loss[first] == 0);  // refused batches change nothing
+  CHECK(select({a.root(0), first + 1}).empty());
+  CHECK(a.flags[first + 1] != 0);
+  const float v = 0.5f;
+  const int32_t bad = a.root(1);
+  CHECK(message([&] { a.backup({&bad, 1}, {&v, 1}); }) == "backup: node 8 is not allocated");
+}
 
 void test_acquire_release() {
   Arena a(3, 8);
@@ -223,6 +287,8 @@ void test_ppm_head_and_fused_step() {
 }  // namespace
 
 int main() {
+  test_tree_of();
+  test_node_checks();
   test_acquire_release();
   test_select_expand_virtual_loss();
   test_batch_spreads_rollouts();

@@ -10,10 +10,12 @@
 // src/engine/reference.ts exactly: that TypeScript code is the oracle in the tests.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "rstar/slots.hpp"
@@ -37,6 +39,18 @@ enum Terminal : uint8_t {
   kInvalid = 4,     // the step could not be parsed
 };
 constexpr uint8_t kTerminalKinds = 5;
+
+// expand()'s kinds check: "expand: unknown terminal kind K" for the first entry that is no
+// Terminal, else "". The batch's maximum first, a loop compilers vectorize; a scan that
+// stops at the first bad kind does not vectorize, and it runs over every child.
+inline std::string unknown_kind(std::span<const uint8_t> kinds) {
+  uint8_t highest = 0;
+  for (const uint8_t kind : kinds) highest = std::max(highest, kind);
+  if (highest < kTerminalKinds) return {};
+  for (const uint8_t kind : kinds)
+    if (kind >= kTerminalKinds) return "expand: unknown terminal kind " + std::to_string(kind);
+  return {};
+}
 
 enum class SelectMode : uint8_t {
   kRstar = 0,    // the authors' UCT: an unvisited child scores exactly 0, ties to the first
