@@ -76,7 +76,7 @@ export async function evaluate(args: EvalArgs): Promise<void> {
   const writer = await JsonlAppender.open(file);
   const levels = new Map<string, Problem['level']>();
   const bar = args.progress
-    ? progressBar('eval |{bar}| {value}/{total} problems | {correct} correct | {duration_formatted} elapsed, ETA {eta_formatted}', Math.max(0, total - done.size), { correct: 0 })
+    ? progressBar('eval |{bar}| {value}/{total} problems | {correct} correct | {duration_formatted} elapsed, ETA {left}', Math.max(0, total - done.size), { correct: 0 })
     : undefined;
   let correctCount = 0;
   const searcher = new Search(search, { ...backends, grader: blindGrader }, async ({ tree, ms }) => {
@@ -100,7 +100,7 @@ export async function evaluate(args: EvalArgs): Promise<void> {
       ms,
     };
     await writer.append(result);
-    bar?.increment(1, { correct: correctCount });
+    bar?.increment({ correct: correctCount });
   });
   try {
     await searcher.run(remaining(readProblems(args.problems), done, args.limit, levels));

@@ -81,7 +81,7 @@ async function gradeFile(grader: MathGrader, file: string, out: string | undefin
   const cases = await readCases(file);
   const started = performance.now();
   const sink = await Sink.open(out);
-  const bar = progress && process.stderr.isTTY && cases.length >= progressMinLines ? progressBar('grade |{bar}| {value}/{total} pairs | {equal} equal | {duration_formatted} elapsed, ETA {eta_formatted}', cases.length, { equal: 0 }) : undefined;
+  const bar = progress && process.stderr.isTTY && cases.length >= progressMinLines ? progressBar('grade |{bar}| {value}/{total} pairs | {equal} equal | {duration_formatted} elapsed, ETA {left}', cases.length, { equal: 0 }) : undefined;
   let equal = 0;
   let errors = 0;
   try {

@@ -60,7 +60,7 @@ export async function synth(args: SynthArgs): Promise<void> {
   const writer = await JsonlAppender.open(treesFile);
   const searcher = new Search(search, backends, ({ tree }) => writer.append(tree));
   const bar = args.progress
-    ? progressBar('synth |{bar}| {value}/{total} problems | {rps} rollouts/s | {solved} solved | {duration_formatted} elapsed, ETA {eta_formatted}', todo, { rps: '0', solved: 0 })
+    ? progressBar('synth |{bar}| {value}/{total} problems | {rps} rollouts/s | {solved} solved | {duration_formatted} elapsed, ETA {left}', todo, { rps: '0', solved: 0 })
     : undefined;
   const tick = setInterval(() => bar?.update(searcher.stats.problems, rates(searcher)), 500);
   const statsFile = join(out, 'stats.json');
