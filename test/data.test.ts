@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { problemLine } from '../src/cli/data.js';
+import { perturbedPairs } from '../src/data/synthetic-pairs.js';
 import { generateProblems, parseLevels, perLevel, templates, testOnlyTemplates, toSft, type SyntheticProblem } from '../src/data/synthetic.js';
 import { readProblems } from '../src/io/problems.js';
 import { defaultPromptTemplate, renderPrompt } from '../src/policy/prompt.js';
@@ -256,8 +257,21 @@ describe('rstar data synth-problems', () => {
     assert.deepEqual(readdirSync(join(root, 'sub')), ['p.jsonl']);
   });
 
+  test('--pairs writes the perturbed PPM pairs, in the trainer\'s format, with a count by kind', () => {
+    const out = join(root, 'pairs.jsonl');
+    const r = rstar(['--levels', '3-5', '--count', '6', '--seed', '8', '--pairs', '2', '--out', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const want = [...perturbedPairs({ levels: [3, 4, 5], count: 6, seed: 8, split: 'train', perProblem: 2 })];
+    assert.match(r.stderr, new RegExp(`wrote ${want.length} PPM pairs from 6 problems \\(split train, seed 8\\) to .*: swap \\d+, misread \\d+, skip \\d+, extra \\d+`));
+    const lines = readFileSync(out, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(lines, want);
+    assert.deepEqual(Object.keys(lines[0]!), ['id', 'prompt', 'chosen', 'rejected', 'perturbation']);
+  });
+
   test('bad options exit 1 with the reason, and write nothing', () => {
     for (const [args, why] of [
+      [['--count', '2', '--pairs', '0'], /--pairs must be an integer >= 1/],
+      [['--count', '2', '--pairs', '1', '--sft'], /--pairs writes pairs: it does not go with --sft/],
       [['--levels', '1-9', '--count', '3'], /levels must be 1\.\.6/],
       [['--count', '0'], /--count must be an integer >= 1/],
       [['--count', '2', '--seed', '1.5'], /--seed must be an integer/],

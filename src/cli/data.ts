@@ -1,7 +1,8 @@
 // `rstar data`: data sets. `rstar data select` turns search trees into training data.
 // `rstar data synth-problems` writes seeded synthetic arithmetic
 // word problems (src/data/synthetic.ts) as a problems JSONL file: one {"id", "problem",
-// "answer", "level", "template"[, "solution"]} object a line, readable by readProblems.
+// "answer", "level", "template"[, "solution"]} object a line, readable by readProblems;
+// with --pairs, PPM preference pairs from perturbed solutions (src/data/synthetic-pairs.ts).
 // The file is written whole to a temp file, synced and renamed over --out: a crash leaves
 // the old file or the new one, never half of one.
 import type { Argv } from 'yargs';
@@ -14,6 +15,7 @@ import { answerPairs, preferencePairs, sftExamples } from '../evolve/select.js';
 import { writeTextAtomic } from '../io/atomic.js';
 import { InputError, parseObjectLine } from '../io/problems.js';
 import { generateProblems, toSft, maxLevel, minLevel, parseLevels, type Split, type SyntheticProblem } from '../data/synthetic.js';
+import { perturbations, perturbedPairs } from '../data/synthetic-pairs.js';
 
 export function synthProblemsOptions(y: Argv) {
   return y
@@ -23,7 +25,11 @@ export function synthProblemsOptions(y: Argv) {
     .option('split', { choices: ['train', 'test'] as const, default: 'train' as Split, describe: 'test: every problem uses a held-out template (never in train)' })
     .option('out', { type: 'string', demandOption: true, describe: 'the JSONL file to write (replaced whole)' })
     .option('with-solutions', { type: 'boolean', default: false, describe: 'add each reference solution (rStar step format) as "solution"' })
-    .option('sft', { type: 'boolean', default: false, describe: 'write SFT examples instead: {"id","query","response"} a line (the trainer\'s input)' });
+    .option('sft', { type: 'boolean', default: false, describe: 'write SFT examples instead: {"id","query","response"} a line (the trainer\'s input)' })
+    .option('pairs', {
+      type: 'number',
+      describe: 'write PPM preference pairs instead: N perturbed reference solutions per problem (swap, misread, skip, extra), a step pair and an answer pair each, as `data select` writes them',
+    });
 }
 
 type SynthProblemsArgs = Awaited<ReturnType<ReturnType<typeof synthProblemsOptions>['parseAsync']>>;
@@ -104,8 +110,17 @@ export async function synthProblems(args: SynthProblemsArgs): Promise<void> {
   if (!Number.isSafeInteger(seed)) throw new RangeError(`--seed must be an integer (got ${seed})`);
   const levels = parseLevels(args.levels);
   const split = args.split;
-  const problems = generateProblems({ levels, count, seed, split });
   await mkdir(dirname(args.out), { recursive: true });
+  if (args.pairs !== undefined) {
+    if (!(Number.isInteger(args.pairs) && args.pairs >= 1)) throw new RangeError(`--pairs must be an integer >= 1 (got ${args.pairs})`);
+    if (args.sft || args['with-solutions']) throw new RangeError('--pairs writes pairs: it does not go with --sft or --with-solutions');
+    const pairs = [...perturbedPairs({ levels, count, seed, split, perProblem: args.pairs })];
+    await writeTextAtomic(args.out, pairs.map((p) => JSON.stringify(p) + '\n').join(''));
+    const byKind = perturbations.map((k) => `${k} ${pairs.filter((p) => p.perturbation === k).length}`).join(', ');
+    process.stderr.write(`rstar data: wrote ${pairs.length} PPM pairs from ${count} problems (split ${split}, seed ${seed}) to ${args.out}: ${byKind}\n`);
+    return;
+  }
+  const problems = generateProblems({ levels, count, seed, split });
   const line = args.sft ? (p: SyntheticProblem) => JSON.stringify({ id: p.id, ...toSft(p) }) : (p: SyntheticProblem) => problemLine(p, args['with-solutions']);
   await writeTextAtomic(args.out, problems.map((p) => line(p) + '\n').join(''));
   const byLevel = levels.map((l) => `L${l} ${problems.filter((p) => p.level === l).length}`).join(', ');

@@ -110,7 +110,7 @@ const maxValue = 99_999;
 type Rand = () => number;
 
 /** The state of one problem being written. */
-class Ctx {
+export class Ctx {
   /** whether the person's name has appeared yet (later sentences use the pronoun) */
   named = false;
   readonly used = new Set<string>();
@@ -149,6 +149,14 @@ class Ctx {
   get his(): string {
     return this.person.his;
   }
+  /**
+   * The same problem (people, noun, names used) drawing from another random stream:
+   * synthetic-pairs.ts makes wrong operations for a problem without changing its draws.
+   */
+  reseeded(r: Rand): Ctx {
+    const c = Object.create(Ctx.prototype) as Ctx;
+    return Object.assign(c, this, { r, used: new Set(this.used) });
+  }
   /** A fresh variable name: base, or base2, base3... when taken. */
   fresh(base: string): string {
     let v = base;
@@ -167,7 +175,7 @@ function cap(s: string): string {
 }
 
 /** One operation as written: a sentence, a step, a question for when it is the last. */
-interface Op {
+export interface Op {
   sentence: string;
   comment: string;
   /** the variable the step assigns (a base name; made unique when written) */
@@ -628,6 +636,23 @@ interface Chain {
   ids: string[];
 }
 
+/**
+ * An operation on `value` from a template that takes `unit` (a start template when null)
+ * and, when `to` is given, leaves that unit; none of the templates `not`. Undefined when
+ * none fits. The split's rule holds: split train never uses a test-only template.
+ */
+export function otherOp(c: Ctx, unit: Unit | null, value: number, split: Split, not: readonly string[], to?: Unit): { op: Op; id: string } | undefined {
+  const candidates = allTemplates.filter(
+    (t) => t.from === unit && (split === 'test' || t.split !== 'test') && !not.includes(t.id) && (to === undefined || t.to === to),
+  );
+  const order = candidates.map((t) => ({ t, key: c.r() })).sort((a, b) => a.key - b.key);
+  for (const { t } of order) {
+    const o = t.make(c, value);
+    if (o !== undefined) return { op: o, id: t.id };
+  }
+  return undefined;
+}
+
 /** One chain of `level` operations, or undefined at a dead end (no template fits the value). */
 function drawChain(c: Ctx, level: number, split: Split): Chain | undefined {
   const ops: Op[] = [];
@@ -694,6 +719,18 @@ export function perLevel(levels: readonly number[], count: number): number[] {
  * `index` of a level does not depend on the count, so a larger count extends a smaller one.
  */
 export function generateProblems(options: GenerateOptions): SyntheticProblem[] {
+  return [...drawProblems(options)].map((d) => d.record);
+}
+
+/** A problem of generateProblems with the chain it was written from (for synthetic-pairs.ts). */
+export interface DrawnProblem {
+  record: SyntheticProblem;
+  ops: readonly Op[];
+  /** the context after writing: its stream is spent, take ctx.reseeded() to draw more */
+  ctx: Ctx;
+}
+
+export function* drawProblems(options: GenerateOptions): Generator<DrawnProblem> {
   const { levels, count, seed, split = 'train' } = options;
   if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be an integer >= 0 (got ${count})`);
   if (!Number.isSafeInteger(seed)) throw new RangeError(`seed must be an integer (got ${seed})`);
@@ -702,9 +739,8 @@ export function generateProblems(options: GenerateOptions): SyntheticProblem[] {
   for (const l of levels) if (!(Number.isInteger(l) && l >= minLevel && l <= maxLevel)) throw new RangeError(`levels must be integers ${minLevel}..${maxLevel} (got ${l})`);
   if (new Set(levels).size !== levels.length) throw new RangeError(`levels repeat (${levels.join(',')})`);
   const seen = new Set<string>();
-  const out: SyntheticProblem[] = [];
   const counts = perLevel(levels, count);
-  levels.forEach((level, li) => {
+  for (const [li, level] of levels.entries()) {
     for (let index = 0; index < counts[li]!; index++) {
       for (let attempt = 0; ; attempt++) {
         if (attempt >= 10_000) throw new Error(`synthetic: no new level-${level} problem after ${attempt} attempts (seed ${seed}, index ${index})`);
@@ -715,12 +751,12 @@ export function generateProblems(options: GenerateOptions): SyntheticProblem[] {
         const w = write(c, chain);
         if (seen.has(w.problem)) continue;
         seen.add(w.problem);
-        out.push({ id: problemId(level, seed, split, index), problem: w.problem, answer: w.answer, level, template: chain.ids, solution: w.solution });
+        const record = { id: problemId(level, seed, split, index), problem: w.problem, answer: w.answer, level, template: chain.ids, solution: w.solution };
+        yield { record, ops: chain.ops, ctx: c };
         break;
       }
     }
-  });
-  return out;
+  }
 }
 
 /** Levels from text: "3", "2,4", "1-6", "1-3,5". */
