@@ -1,0 +1,48 @@
+// Answer choice offline, step 1: every answer node of searched trees (`rstar synth` or
+// `rstar eval --trees` output) with its trajectory, whether it is right, and each PPM's
+// score of it as the search computes it (the steps before it as shown, then its step).
+// One JSON line per tree (answers [] when it reached none); bench/choice/likelihood.py adds the
+// policy's likelihood and prints how often each way of choosing picks a right answer.
+//
+//   node --import tsx bench/choice/score.mts TREES.jsonl OUT.jsonl [PPM_DIR...]
+//
+// With the PPM the trees were searched with, its scores must equal the stored ones: the
+// largest difference is printed (a check of this script, ~1e-6 from float sums).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { nodePath, shownStep, type ExportedTree } from '../../src/engine/export.js';
+import { defaultPromptTemplate } from '../../src/policy/prompt.js';
+import { OnnxPpm } from '../../src/ppm/onnx.js';
+import { equivalent } from '../../src/verify/grader.js';
+
+const [treesFile, outFile, ...ppmDirs] = process.argv.slice(2);
+if (treesFile === undefined || outFile === undefined) {
+  console.error('usage: node --import tsx bench/choice/score.mts TREES.jsonl OUT.jsonl [PPM_DIR...]');
+  process.exit(2);
+}
+const ppms = await Promise.all(ppmDirs.map((dir) => OnnxPpm.open({ dir })));
+const lines: string[] = [];
+let storedDiff = 0;
+for (const line of readFileSync(treesFile, 'utf8').split('\n')) {
+  if (line.trim() === '') continue;
+  const t = JSON.parse(line) as ExportedTree;
+  const nodes = t.nodes.filter((n) => n.terminal === 'answer' && n.answer !== undefined);
+  const paths = nodes.map((n) => nodePath(t, n));
+  const requests = paths.map((p) => ({ problem: { id: t.id, problem: t.problem, answer: t.answer }, steps: [...p.slice(0, -1).map(shownStep), p.at(-1)!.step] }));
+  const scores: Record<string, number[]> = {};
+  for (const [i, ppm] of ppms.entries()) {
+    const s: number[] = [];
+    for (let k = 0; k < requests.length; k += 32) s.push(...(await ppm.score(requests.slice(k, k + 32))));
+    scores[ppmDirs[i]!] = s;
+    if (i === 0) nodes.forEach((n, k) => typeof n.ppm === 'number' && (storedDiff = Math.max(storedDiff, Math.abs(n.ppm - s[k]!))));
+  }
+  const answers = nodes.map((n, k) => ({
+    answer: String(n.answer),
+    // synth trees are graded; eval trees (answers chosen by the PPM) are graded here
+    correct: n.correct ?? equivalent(String(n.answer), String(t.answer)),
+    text: requests[k]!.steps.join(''),
+    ppm: Object.fromEntries(Object.entries(scores).map(([dir, s]) => [dir, s[k]!])),
+  }));
+  lines.push(JSON.stringify({ id: t.id, question: defaultPromptTemplate.replaceAll('{problem}', t.problem), answers }));
+}
+writeFileSync(outFile, lines.join('\n') + '\n');
+console.error(`${lines.length} trees -> ${outFile}; largest |stored score - ${ppmDirs[0] ?? '(no PPM)'}|: ${storedDiff.toExponential(1)}`);
