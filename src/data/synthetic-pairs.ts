@@ -19,9 +19,9 @@
 // solution vs the whole wrong one, under the question). This adds to rStar-Math's method,
 // whose PPM learns from MCTS pairs alone: hard negatives that cost no search.
 import { defaultPromptTemplate } from '../policy/prompt.js';
-import { renderTrajectory, type TrajectoryStep } from '../verify/step.js';
+import { renderTrajectory } from '../verify/step.js';
 import { hashKey, rng } from '../util/random.js';
-import { drawProblems, otherOp, type DrawnProblem, type GenerateOptions, type Op, type Split } from './synthetic.js';
+import { drawProblems, freshName, otherOp, solutionSteps, type DrawnProblem, type GenerateOptions, type Op, type Split } from './synthetic.js';
 
 export const perturbations = ['swap', 'misread', 'skip', 'extra'] as const;
 export type Perturbation = (typeof perturbations)[number];
@@ -35,19 +35,19 @@ export interface PerturbedPair {
   perturbation: Perturbation;
 }
 
-/** A step of a chain as written: the text of the comment and the code on the previous variable. */
-interface Step {
-  comment: string;
-  base: string;
-  /** the right-hand side with the previous variable (or value) in place of \0 */
+/** An operation as solutionSteps writes it; `code` is its right-hand side with \0 for the previous variable. */
+interface Step extends Pick<Op, 'comment' | 'base' | 'expr' | 'answer'> {
   code: string;
-  answer: (boxed: string) => string;
 }
 
 const prevMark = '\0';
 
+function step(o: Pick<Op, 'comment' | 'base' | 'answer'>, code: string): Step {
+  return { comment: o.comment, base: o.base, answer: o.answer, code, expr: (prev) => code.replaceAll(prevMark, prev) };
+}
+
 function stepOf(o: Op): Step {
-  return { comment: o.comment, base: o.base, code: o.expr(prevMark), answer: o.answer };
+  return step(o, o.expr(prevMark));
 }
 
 /**
@@ -93,25 +93,13 @@ export function evaluate(code: string): number {
   return v;
 }
 
-/** The trajectory of a chain of steps, as write() in synthetic.ts renders it, and its answer. */
+/** The trajectory of a chain of steps, written as synthetic.ts writes solutions: its steps' texts (the answer's excepted), the whole text and the answer. */
 function render(steps: readonly Step[]): { texts: string[]; solution: string; answer: number } {
-  const used = new Set<string>();
-  const texts: string[] = [];
-  let prev = '';
   let value = 0;
-  steps.forEach((s, i) => {
-    let name = s.base;
-    for (let k = 2; used.has(name); k++) name = `${s.base}${k}`;
-    used.add(name);
-    value = evaluate(s.code.replaceAll(prevMark, `(${value})`));
-    texts.push(`${i === 0 ? '<code>' : ''}\n# Step ${i + 1}: ${s.comment}\n${name} = ${s.code.replaceAll(prevMark, prev)}\n<end_of_step>`);
-    prev = name;
-  });
-  const all: TrajectoryStep[] = texts.map((text) => ({ text }));
-  all.push({ text: `\n# Now print the final answer\nprint(${prev})\n<end_of_code>`, output: `${value}\n` });
-  all.push({ text: `<answer>${steps.at(-1)!.answer(`\\boxed{${value}}`)}<end_of_answer>` });
-  texts.push(all.at(-2)!.text);
-  return { texts, solution: renderTrajectory(all), answer: value };
+  for (const s of steps) value = evaluate(s.expr(`(${value})`));
+  const used = new Set<string>();
+  const all = solutionSteps(steps, String(value), steps.at(-1)!.answer, (base) => freshName(used, base));
+  return { texts: all.slice(0, -1).map((s) => s.text), solution: renderTrajectory(all), answer: value };
 }
 
 /** Integer literals of a step's code that a misreading could change (not the 100 of a percentage). */
@@ -147,25 +135,25 @@ function perturbed(d: DrawnProblem, split: Split, kind: Perturbation, k: number,
     case 'swap': {
       const other = otherOp(c, unit, value, split, [d.record.template[k]!]);
       if (other === undefined) return undefined;
-      let step = stepOf(other.op);
+      let swapped = stepOf(other.op);
       // Half the time on the question's own number, as the policy's swaps mostly are.
-      const mine = literals(step.code);
+      const mine = literals(swapped.code);
       const theirs = literals(gold[k]!.code);
       if (r() < 0.5 && mine.length === 1 && theirs.length >= 1) {
         const by = theirs[Math.floor(r() * theirs.length)]!.text;
-        step = { ...step, code: replaceAt(step.code, mine[0]!.at, mine[0]!.text, by), comment: commentWith(step.comment, mine[0]!.text, by) };
+        swapped = { ...step(swapped, replaceAt(swapped.code, mine[0]!.at, mine[0]!.text, by)), comment: commentWith(swapped.comment, mine[0]!.text, by) };
       }
-      return [...gold.slice(0, k), step, ...gold.slice(k + 1)];
+      return [...gold.slice(0, k), swapped, ...gold.slice(k + 1)];
     }
     case 'misread': {
       const options = literals(gold[k]!.code);
       if (options.length === 0) return undefined;
       const lit = options[Math.floor(r() * options.length)]!;
       const by = misreadNumber(r, lit.text);
-      const step = gold[k]!;
+      const at = gold[k]!;
       // The comment keeps the question's number half the time: code and comment then disagree.
-      const comment = r() < 0.5 ? commentWith(step.comment, lit.text, by) : step.comment;
-      return [...gold.slice(0, k), { ...step, comment, code: replaceAt(step.code, lit.at, lit.text, by) }, ...gold.slice(k + 1)];
+      const comment = r() < 0.5 ? commentWith(at.comment, lit.text, by) : at.comment;
+      return [...gold.slice(0, k), { ...step(at, replaceAt(at.code, lit.at, lit.text, by)), comment }, ...gold.slice(k + 1)];
     }
     case 'skip':
       // The first step starts from the question's numbers: a chain without it is no trajectory.

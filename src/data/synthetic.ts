@@ -109,6 +109,14 @@ const maxValue = 99_999;
 
 type Rand = () => number;
 
+/** base, or base2, base3... when taken; taken from then on. */
+export function freshName(used: Set<string>, base: string): string {
+  let v = base;
+  for (let i = 2; used.has(v); i++) v = `${base}${i}`;
+  used.add(v);
+  return v;
+}
+
 /** The state of one problem being written. */
 export class Ctx {
   /** whether the person's name has appeared yet (later sentences use the pronoun) */
@@ -159,10 +167,7 @@ export class Ctx {
   }
   /** A fresh variable name: base, or base2, base3... when taken. */
   fresh(base: string): string {
-    let v = base;
-    for (let i = 2; this.used.has(v); i++) v = `${base}${i}`;
-    this.used.add(v);
-    return v;
+    return freshName(this.used, base);
   }
 }
 
@@ -685,23 +690,37 @@ function drawChain(c: Ctx, level: number, split: Split): Chain | undefined {
   return { ops, ids };
 }
 
+/**
+ * A solution's steps: one commented code step per operation (variables named by `fresh`
+ * from the operations' bases), the print step with its output, the answer step.
+ * synthetic-pairs.ts writes its wrong trajectories with it too.
+ */
+export function solutionSteps(
+  ops: readonly Pick<Op, 'comment' | 'base' | 'expr'>[],
+  value: string,
+  answer: Op['answer'],
+  fresh: (base: string) => string,
+): TrajectoryStep[] {
+  const steps: TrajectoryStep[] = [];
+  let prev = '';
+  ops.forEach((o, i) => {
+    const name = fresh(o.base);
+    steps.push({ text: `${i === 0 ? '<code>' : ''}\n# Step ${i + 1}: ${o.comment}\n${name} = ${o.expr(prev)}\n<end_of_step>` });
+    prev = name;
+  });
+  // the output block as the executor writes it: print's text, newline included
+  steps.push({ text: `\n# Now print the final answer\nprint(${prev})\n<end_of_code>`, output: `${value}\n` });
+  steps.push({ text: `<answer>${answer(`\\boxed{${value}}`)}<end_of_answer>` });
+  return steps;
+}
+
 /** The problem text and the solution of a chain. */
 function write(c: Ctx, chain: Chain): { problem: string; answer: string; solution: string } {
   const { ops } = chain;
   const lastOp = ops.at(-1)!;
   const problem = [...ops.map((o) => o.sentence), lastOp.question].join(' ');
-  const steps: TrajectoryStep[] = [];
-  let prev = '';
-  ops.forEach((o, i) => {
-    const name = c.fresh(o.base);
-    steps.push({ text: `${i === 0 ? '<code>' : ''}\n# Step ${i + 1}: ${o.comment}\n${name} = ${o.expr(prev)}\n<end_of_step>` });
-    prev = name;
-  });
   const answer = String(lastOp.value);
-  // the output block as the executor writes it: print's text, newline included
-  steps.push({ text: `\n# Now print the final answer\nprint(${prev})\n<end_of_code>`, output: `${answer}\n` });
-  steps.push({ text: `<answer>${lastOp.answer(`\\boxed{${answer}}`)}<end_of_answer>` });
-  return { problem, answer, solution: renderTrajectory(steps) };
+  return { problem, answer, solution: renderTrajectory(solutionSteps(ops, answer, lastOp.answer, (base) => c.fresh(base))) };
 }
 
 function problemId(level: number, seed: number, split: Split, index: number): string {
