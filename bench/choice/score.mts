@@ -10,7 +10,7 @@
 // largest difference is printed (a check of this script, ~1e-6 from float sums).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { nodePath, shownStep, type ExportedTree } from '../../src/engine/export.js';
-import { defaultPromptTemplate } from '../../src/policy/prompt.js';
+import { defaultPromptTemplate, renderPrompt } from '../../src/policy/prompt.js';
 import { OnnxPpm } from '../../src/ppm/onnx.js';
 import { equivalent } from '../../src/verify/grader.js';
 
@@ -27,7 +27,7 @@ for (const line of readFileSync(treesFile, 'utf8').split('\n')) {
   const t = JSON.parse(line) as ExportedTree;
   const nodes = t.nodes.filter((n) => n.terminal === 'answer' && n.answer !== undefined);
   const paths = nodes.map((n) => nodePath(t, n));
-  const requests = paths.map((p) => ({ problem: { id: t.id, problem: t.problem, answer: t.answer }, steps: [...p.slice(0, -1).map(shownStep), p.at(-1)!.step] }));
+  const requests = paths.map((p) => ({ problem: t, steps: [...p.slice(0, -1).map(shownStep), p.at(-1)!.step] }));
   const scores: Record<string, number[]> = {};
   for (const [i, ppm] of ppms.entries()) {
     const s: number[] = [];
@@ -42,7 +42,7 @@ for (const line of readFileSync(treesFile, 'utf8').split('\n')) {
     text: requests[k]!.steps.join(''),
     ppm: Object.fromEntries(Object.entries(scores).map(([dir, s]) => [dir, s[k]!])),
   }));
-  lines.push(JSON.stringify({ id: t.id, question: defaultPromptTemplate.replaceAll('{problem}', t.problem), answers }));
+  lines.push(JSON.stringify({ id: t.id, question: renderPrompt(defaultPromptTemplate, t, []), answers }));
 }
 writeFileSync(outFile, lines.join('\n') + '\n');
 console.error(`${lines.length} trees -> ${outFile}; largest |stored score - ${ppmDirs[0] ?? '(no PPM)'}|: ${storedDiff.toExponential(1)}`);

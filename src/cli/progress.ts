@@ -19,17 +19,11 @@ export function progressBar(format: string, total: number, payload: Record<strin
   let value = 0;
   const left = (): string => formatEta(etaSeconds(Date.now() - start, value, total));
   bar.start(total, 0, { ...payload, left: left() });
-  return {
-    update(done, more = {}) {
-      value = done;
-      bar.update(value, { ...more, left: left() });
-    },
-    increment(more = {}) {
-      value += 1;
-      bar.update(value, { ...more, left: left() });
-    },
-    stop: () => bar.stop(),
+  const update = (done: number, more: Record<string, unknown> = {}): void => {
+    value = done;
+    bar.update(value, { ...more, left: left() });
   };
+  return { update, increment: (more) => update(value + 1, more), stop: () => bar.stop() };
 }
 
 /**

@@ -18,7 +18,7 @@
 // step vs the wrong one under the gold steps before it) and an answer pair (the whole gold
 // solution vs the whole wrong one, under the question). This adds to rStar-Math's method,
 // whose PPM learns from MCTS pairs alone: hard negatives that cost no search.
-import { defaultPromptTemplate } from '../policy/prompt.js';
+import { defaultPromptTemplate, renderPrompt } from '../policy/prompt.js';
 import { renderTrajectory } from '../verify/step.js';
 import { hashKey, rng } from '../util/random.js';
 import { drawProblems, freshName, otherOp, solutionSteps, type DrawnProblem, type GenerateOptions, type Op, type Split } from './synthetic.js';
@@ -179,7 +179,7 @@ export function* perturbedPairs(options: GenerateOptions & { perProblem: number 
     const { record } = d;
     const r = rng(hashKey('rstar-synthetic-pairs', options.seed, options.split ?? 'train', record.id));
     const gold = render(d.ops.map(stepOf));
-    const question = defaultPromptTemplate.replaceAll('{problem}', record.problem);
+    const question = renderPrompt(defaultPromptTemplate, record, []);
     const seen = new Set<string>();
     for (let n = 0, tries = 0; n < options.perProblem && tries < 20 * options.perProblem; tries++) {
       const kind = perturbations[Math.floor(r() * perturbations.length)]!;
