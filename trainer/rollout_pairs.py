@@ -34,6 +34,7 @@ import json
 import math
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -158,6 +159,7 @@ class Executor:
         self.child.stdin.close()
         self.child.wait()
         self.child.stdout.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- batched decoding
@@ -296,7 +298,7 @@ def problem_pairs(rec, answer_pairs, rnd):
     """The answer pairs and sibling step pairs of one problem's rollouts (see the module doc)."""
     samples = [s for s in rec["samples"] if s["answer"] is not None]
     right = sorted({s["text"] for s in samples if s["correct"]})
-    if not right or len(right) == len(samples):
+    if not right or all(s["correct"] for s in samples):
         return []
     wrong_first = []  # one trajectory per wrong answer first, then the rest
     for s in samples:
