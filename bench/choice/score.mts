@@ -8,8 +8,9 @@
 //
 // With the PPM the trees were searched with, its scores must equal the stored ones: the
 // largest difference is printed (a check of this script, ~1e-6 from float sums).
-import { readFileSync, writeFileSync } from 'node:fs';
-import { nodePath, shownStep, type ExportedTree } from '../../src/engine/export.js';
+import { writeFileSync } from 'node:fs';
+import { nodePath, shownStep } from '../../src/engine/export.js';
+import { readTrees } from '../../src/io/trees.js';
 import { defaultPromptTemplate, renderPrompt } from '../../src/policy/prompt.js';
 import { OnnxPpm } from '../../src/ppm/onnx.js';
 import { equivalent } from '../../src/verify/grader.js';
@@ -22,9 +23,7 @@ if (treesFile === undefined || outFile === undefined) {
 const ppms = await Promise.all(ppmDirs.map((dir) => OnnxPpm.open({ dir })));
 const lines: string[] = [];
 let storedDiff = 0;
-for (const line of readFileSync(treesFile, 'utf8').split('\n')) {
-  if (line.trim() === '') continue;
-  const t = JSON.parse(line) as ExportedTree;
+for await (const t of readTrees(treesFile)) {
   const nodes = t.nodes.filter((n) => n.terminal === 'answer' && n.answer !== undefined);
   const paths = nodes.map((n) => nodePath(t, n));
   const requests = paths.map((p) => ({ problem: t, steps: [...p.slice(0, -1).map(shownStep), p.at(-1)!.step] }));

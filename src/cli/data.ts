@@ -6,14 +6,11 @@
 // The file is written whole to a temp file, synced and renamed over --out: a crash leaves
 // the old file or the new one, never half of one.
 import type { Argv } from 'yargs';
-import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createInterface } from 'node:readline';
-import type { ExportedTree } from '../engine/export.js';
 import { answerPairs, preferencePairs, sftExamples } from '../evolve/select.js';
 import { writeTextAtomic } from '../io/atomic.js';
-import { InputError, parseObjectLine } from '../io/problems.js';
+import { readTrees } from '../io/trees.js';
 import { generateProblems, toSft, maxLevel, minLevel, parseLevels, type Split, type SyntheticProblem } from '../data/synthetic.js';
 import { perturbations, perturbedPairs } from '../data/synthetic-pairs.js';
 
@@ -62,7 +59,7 @@ export async function select(args: SelectArgs): Promise<void> {
   let solved = 0;
   let answers = 0;
   for (const file of args.trees) {
-    for await (const { tree } of readTrees(file)) {
+    for await (const tree of readTrees(file)) {
       trees++;
       if (tree.solved) solved++;
       for (const e of sftExamples(tree, args.top)) sft.push(JSON.stringify(e) + '\n');
@@ -80,22 +77,6 @@ export async function select(args: SelectArgs): Promise<void> {
     await writeTextAtomic(file, lines.join(''));
   }
   process.stderr.write(`rstar data: ${trees} trees (${solved} solved): ${sft.length} SFT examples${args.sft ? ` -> ${args.sft}` : ''}, ${pairs.length} preference pairs (${answers} of whole trajectories)${args.pairs ? ` -> ${args.pairs}` : ''}\n`);
-}
-
-/** The trees of a trees.jsonl file, one at a time; a bad line names the file and line. */
-async function* readTrees(file: string): AsyncGenerator<{ tree: ExportedTree }> {
-  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-  let line = 0;
-  for await (const text of lines) {
-    line++;
-    if (text.trim() === '') continue;
-    const o = parseObjectLine(text, `${file}:${line}`);
-    for (const field of ['id', 'problem', 'answer', 'nodes'] as const) {
-      if (!(field in o)) throw new InputError(`${file}:${line}: field "${field}" is missing (is this a trees.jsonl from rstar synth?)`);
-    }
-    if (!Array.isArray(o['nodes'])) throw new InputError(`${file}:${line}: field "nodes" must be a list`);
-    yield { tree: o as unknown as ExportedTree };
-  }
 }
 
 /** One JSONL line: id first, the solution only when asked for. */

@@ -45,15 +45,20 @@ export function parseProblem(line: string, where: string): Problem {
   };
 }
 
-/** Streams the problems of a JSONL file; blank lines are skipped, ids must be unique. */
-export async function* readProblems(file: string): AsyncGenerator<Problem> {
+/** The non-blank lines of a JSONL file, streamed, each with its FILE:LINE for errors. */
+export async function* jsonlLines(file: string): AsyncGenerator<{ line: string; where: string }> {
   const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
-  const seen = new Set<string>();
   let n = 0;
   for await (const line of lines) {
     n++;
-    if (line.trim() === '') continue;
-    const where = `${file}:${n}`;
+    if (line.trim() !== '') yield { line, where: `${file}:${n}` };
+  }
+}
+
+/** Streams the problems of a JSONL file; blank lines are skipped, ids must be unique. */
+export async function* readProblems(file: string): AsyncGenerator<Problem> {
+  const seen = new Set<string>();
+  for await (const { line, where } of jsonlLines(file)) {
     const p = parseProblem(line, where);
     if (seen.has(p.id)) throw new InputError(`${where}: duplicate id "${p.id}"`);
     seen.add(p.id);
@@ -64,7 +69,6 @@ export async function* readProblems(file: string): AsyncGenerator<Problem> {
 /** Number of non-blank lines: the progress bar's total, counted without parsing. */
 export async function countProblems(file: string): Promise<number> {
   let count = 0;
-  const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
-  for await (const line of lines) if (line.trim() !== '') count++;
+  for await (const _ of jsonlLines(file)) count++;
   return count;
 }
