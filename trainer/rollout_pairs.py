@@ -226,7 +226,7 @@ def sample_tokens(logits, temperature, top_p, gen):
 
 @torch.no_grad()
 def rollouts(model, questions, k, executor, max_tokens, temperature, top_p, gen, max_step_tokens=160):
-    """k whole trajectories per question: (text, answered, error kind) each, k per question in
+    """k whole trajectories per question: (text, boxed answer or None, error kind) each, k per question in
     order. Each question is encoded once and its samples decode together; a sample that
     closes a code block gets the block's output fed to it token by token (forced), as the
     engine puts it into the context, and a sample ends with its first step that holds
@@ -253,7 +253,7 @@ def rollouts(model, questions, k, executor, max_tokens, temperature, top_p, gen,
     step_start = [0] * rows  # where each row's current step starts in out
     forced = [[] for _ in range(rows)]
     errors = [None] * rows
-    answered = [False] * rows
+    answers = [None] * rows
     steps = [0] * rows
     failures = [0] * rows  # code errors in a row
     done = [False] * rows
@@ -273,8 +273,9 @@ def rollouts(model, questions, k, executor, max_tokens, temperature, top_p, gen,
                 done[b] = len(out[b]) - step_start[b] >= max_step_tokens
                 continue
             steps[b] += 1
-            if "\\boxed{" in tokenizer.decode(out[b][step_start[b]:]):
-                answered[b] = done[b] = True  # a step holding \boxed is the final answer, whatever its stop (step.ts)
+            step = tokenizer.decode(out[b][step_start[b]:])
+            if "\\boxed{" in step:
+                answers[b], done[b] = boxed(step), True  # a step holding \boxed is the final answer, whatever its stop (step.ts)
             else:
                 # every code step runs with its block's earlier steps, as in the engine; two
                 # errors in a row or too many steps end the trajectory without an answer
@@ -289,7 +290,7 @@ def rollouts(model, questions, k, executor, max_tokens, temperature, top_p, gen,
             break
         maskadd[:, 0, P + t] = 0.0
         last = decode_step(model, cache, tok, lens + t, maskadd[:, :, :P + t + 1])
-    return [(tokenizer.decode(o), a, e) for o, a, e in zip(out, answered, errors)]
+    return [(tokenizer.decode(o), a, e) for o, a, e in zip(out, answers, errors)]
 
 
 # --------------------------------------------------------------------------- pairs
@@ -388,7 +389,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0, help="only the first N problems")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (about 3x faster on CPUs with avx512_bf16)")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (a decode step 6x faster than fp32 here: bench/rollouts/decode.py)")
     a = ap.parse_args(argv)
     if a.k < 1 or a.batch < a.k or not a.temperature > 0 or not 0 < a.top_p <= 1:
         sys.exit("rollout_pairs: need k >= 1, batch >= k, temperature > 0, 0 < top-p <= 1")
@@ -435,8 +436,7 @@ def main(argv=None):
                     if p["id"] in done:
                         continue
                     samples = []
-                    for text, answered, error in results[j * a.k:(j + 1) * a.k]:
-                        answer = boxed(split_steps(text)[-1][0]) if answered else None
+                    for text, answer, error in results[j * a.k:(j + 1) * a.k]:
                         correct = answer is not None and answer.strip() == p["answer"].strip()
                         samples.append({"text": text, "answer": answer, "correct": correct, "error": error})
                         n_right += correct

@@ -104,9 +104,9 @@ class DecodeTest(unittest.TestCase):
         the sample ends at its answer step."""
         code = "<code>\nx = 6 * 7\n<end_of_step>\nprint(x)\n<end_of_code>"
         out = "\n<output>42\n<end_of_output>\n"
-        text, finished, error = self.scripted_rollout(code, out, "<answer>\\boxed{42}<end_of_answer>more")
+        text, answer, error = self.scripted_rollout(code, out, "<answer>\\boxed{42}<end_of_answer>more")
         self.assertEqual(text, code + out + "<answer>\\boxed{42}<end_of_answer>")
-        self.assertTrue(finished)
+        self.assertEqual(answer, "42")
         self.assertIsNone(error)
 
     def test_a_boxed_step_ends_the_sample_whatever_its_stop(self):
@@ -121,21 +121,21 @@ class DecodeTest(unittest.TestCase):
         self.assertEqual(kind, "exception")
         self.assertIn("ZeroDivisionError", shown)
         out = f"\n<output>{shown}<end_of_output>\n"
-        text, finished, error = self.scripted_rollout(code, out, "It is \\boxed{0}<end_of_step>\nx = 1<end_of_step>")
+        text, answer, error = self.scripted_rollout(code, out, "It is \\boxed{0}<end_of_step>\nx = 1<end_of_step>")
         self.assertEqual(text, code + out + "It is \\boxed{0}<end_of_step>")
-        self.assertTrue(finished)
+        self.assertEqual(answer, "0")
         self.assertEqual(error, "exception")
 
     def test_a_step_past_the_token_limit_is_cut_off_without_an_answer(self):
-        text, answered, _ = self.scripted_rollout("<code>\n" + "x" * 170, "", "\\boxed{1}<end_of_answer>")
+        text, answer, _ = self.scripted_rollout("<code>\n" + "x" * 170, "", "\\boxed{1}<end_of_answer>")
         self.assertEqual(text, "<code>\n" + "x" * 158)  # 160 tokens: the step limit
-        self.assertFalse(answered)
+        self.assertIsNone(answer)
 
     def test_two_code_errors_in_a_row_end_the_sample(self):
         code = "<code>\nx = 1 // 0\n<end_of_step>\ny = 2\n<end_of_step>"
-        text, answered, error = self.scripted_rollout(code, "", "\\boxed{1}<end_of_answer>")
+        text, answer, error = self.scripted_rollout(code, "", "\\boxed{1}<end_of_answer>")
         self.assertEqual(text, code)  # the second step runs with the first, so it fails too
-        self.assertFalse(answered)
+        self.assertIsNone(answer)
         self.assertEqual(error, "exception")
 
 
