@@ -17,14 +17,14 @@ const models = join(root, 'models');
 
 interface Reference {
   greedy?: { prompt_ids: number[]; new_ids: number[]; first_logits: number[] }[];
-  ppm?: { ids: number[]; raw: number[] }[];
 }
 const reference = (kind: string) => JSON.parse(readFileSync(join(models, kind, 'reference.json'), 'utf8')) as Reference;
 
-test('the shipped policy: ONNX Runtime with the KV cache gives torch\'s greedy tokens', async () => {
-  const decoder = await Decoder.open(join(models, 'policy'), 'cpu', 1);
+/** ONNX Runtime with the KV cache gives the greedy tokens torch gave at export (reference.json). */
+async function torchGreedy(kind: string): Promise<void> {
+  const decoder = await Decoder.open(join(models, kind), 'cpu', 1);
   try {
-    const cases = reference('policy').greedy!;
+    const cases = reference(kind).greedy!;
     assert.ok(cases.length > 0);
     for (const g of cases) {
       const first = await decoder.forward([{ ids: g.prompt_ids }], 'logits');
@@ -43,19 +43,23 @@ test('the shipped policy: ONNX Runtime with the KV cache gives torch\'s greedy t
   } finally {
     await decoder.release();
   }
-});
+}
 
-test('the shipped PPM: ONNX Runtime scores as torch does', async () => {
-  const ppm = await OnnxPpm.open({ dir: join(models, 'ppm'), device: 'cpu', threads: 1, template: '{problem}' });
+test('the shipped policy: ONNX Runtime with the KV cache gives torch\'s greedy tokens', () => torchGreedy('policy'));
+
+test('the shipped PPM, a reviewer: torch\'s greedy question tokens, and a skipped sentence scores lower', async () => {
+  await torchGreedy('ppm');
+  const ppm = await OnnxPpm.open({ dir: join(models, 'ppm'), device: 'cpu', threads: 1 });
   try {
-    const cases = reference('ppm').ppm!;
-    assert.ok(cases.length > 0);
-    const text = await Promise.all(cases.map((c) => ppm.tokenizer.decode(c.ids)));
-    const scores = await ppm.score(text.map((t) => ({ problem: { id: 'p', problem: t, answer: '' }, steps: [] })));
-    cases.forEach((c, i) => {
-      const torch = Math.tanh(c.raw.at(-1)! / 5);
-      assert.ok(Math.abs(scores[i]! - torch) < 1e-4, `${scores[i]} vs ${torch}`);
-    });
+    assert.equal(ppm.output, 'logits');
+    // a level-4 problem and two of the policy's own trajectories for it: the second stops
+    // before the last sentence ("He spends $29 on snacks"), so it answers 36, not 7
+    const problem = { id: 'p', problem: 'Ben buys 6 boxes of 5 eggs. He gives 18 eggs to Emma. He sells all the eggs for $3 each. He spends $29 on snacks. How many dollars does Ben have left?', answer: '7' };
+    const head = '<code>\n# Step 1: 6 boxes of 5 eggs: count the eggs\neggs = 6 * 5\n<end_of_step>\n# Step 2: he gives 18 eggs to Emma\nleft = eggs - 18\n<end_of_step>\n# Step 3: he sells the eggs at $3 each\nmoney = left * 3\n<end_of_step>';
+    const right = `${head}\n# Step 4: he spends $29 on snacks\nleft3 = money - 29\n<end_of_step>\n# Now print the final answer\nprint(left3)\n<end_of_code>\n<output>7\n<end_of_output>\n<answer>Ben has \\boxed{7} dollars left.<end_of_answer>`;
+    const skipped = `${head}\n# Now print the final answer\nprint(money)\n<end_of_code>\n<output>36\n<end_of_output>\n<answer>Ben makes \\boxed{36} dollars.<end_of_answer>`;
+    const [r, s] = await ppm.score([right, skipped].map((t) => ({ problem, steps: [t] })));
+    assert.ok(r! > s!, `${r} vs ${s}`);
   } finally {
     await ppm.close();
   }

@@ -2,7 +2,8 @@
 // models: test/fixtures/models, written by trainer/make_test_models.py, whose
 // reference.json holds torch's greedy tokens, logits, hidden states and PPM scores.
 // Checked here: KV-cache decoding, ragged batches (1 and 32 rows), prefix reuse, compaction,
-// stops, sampling, both PPM export kinds, provider fallback and bad model dirs.
+// stops, sampling, teacher-forced token log-probs, the three PPM kinds (hidden state + head,
+// score, reviewer), provider fallback and bad model dirs.
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import { Tokenizer } from '../src/model/tokenizer.js';
 import { OnnxPolicy, type OnnxPolicyOptions } from '../src/policy/onnx.js';
 import { ppmScore, rawScore } from '../src/ppm/head.js';
 import { OnnxPpm } from '../src/ppm/onnx.js';
+import type { ScoreRequest } from '../src/ppm/ppm.js';
 import { rng } from '../src/util/random.js';
 import { stopStrings } from '../src/verify/step.js';
 
@@ -45,6 +47,19 @@ before(async () => {
 after(() => decoder.release());
 
 const V = () => decoder.shape.vocab;
+
+/** A search's scoring requests: three sibling steps at each depth of one trajectory, which grows by the first. */
+function siblingRequests(depths: number): ScoreRequest[][] {
+  const problem = { id: 'p', problem: 'Tom has 5 apples and buys 7 more. How many now?', answer: '12' };
+  const steps: string[] = [];
+  const levels: ScoreRequest[][] = [];
+  for (let depth = 0; depth < depths; depth++) {
+    const siblings = [0, 1, 2].map((j) => `<code>\n# Step ${depth + 1}: option ${j}\nx = ${depth} + ${j}\n<end_of_step>`);
+    levels.push(siblings.map((s) => ({ problem, steps: [...steps, s] })));
+    steps.push(siblings[0]!);
+  }
+  return levels;
+}
 
 /** Greedy tokens of every row, `steps` of them, decoding the batch with its KV cache. */
 async function greedy(batch: KvBatch, out: Float32Array, steps: number): Promise<number[][]> {
@@ -255,15 +270,10 @@ test('the PPM: hidden-state export with the native head, score export, both equa
   const incremental = await OnnxPpm.open({ dir: join(models, 'ppm-score'), device: 'cpu', threads: 1 });
   const naive = await OnnxPpm.open({ dir: join(models, 'ppm-score'), device: 'cpu', threads: 1, incremental: false });
   try {
-    const problem = { id: 'p', problem: 'Tom has 5 apples and buys 7 more. How many now?', answer: '12' };
-    const steps: string[] = [];
-    for (let depth = 0; depth < 6; depth++) {
-      const siblings = [0, 1, 2].map((j) => `<code>\n# Step ${depth + 1}: option ${j}\nx = ${depth} + ${j}\n<end_of_step>`);
-      const requests = siblings.map((s) => ({ problem, steps: [...steps, s] }));
+    for (const [depth, requests] of siblingRequests(6).entries()) {
       const a = await incremental.score(requests);
       const b = await naive.score(requests);
       a.forEach((x, i) => assert.ok(Math.abs(x - b[i]!) < 1e-5, `depth ${depth}: ${x} vs ${b[i]}`));
-      steps.push(siblings[0]!);
     }
     const inc = incremental.stats().prefix;
     const full = naive.stats().prefix;
@@ -272,6 +282,68 @@ test('the PPM: hidden-state export with the native head, score export, both equa
   } finally {
     await incremental.close();
     await naive.close();
+  }
+});
+
+test('token log-probs: torch\'s at the prompt\'s end, each prefix\'s last-position logits, in a ragged batch on a cache or one row a run', async () => {
+  const logSoftmax = (logits: ArrayLike<number>, id: number) => {
+    const max = Math.max(...Array.from(logits));
+    let sum = 0;
+    for (let v = 0; v < logits.length; v++) sum += Math.exp(logits[v]! - max);
+    return logits[id]! - max - Math.log(sum);
+  };
+  const seqs = reference.greedy.map((c) => [...c.prompt_ids, ...c.new_ids]);
+  // rows of different lengths, the second on a cached prefix of 5 tokens
+  const { kv } = (await decoder.encode([{ ids: seqs[1]!.slice(0, 5) }], 'logits', 1, 4096))[0]!;
+  const rows = [{ ids: seqs[0]! }, { kv, ids: seqs[1]!.slice(5) }, { ids: seqs[0]!.slice(0, 9) }];
+  const lps = await decoder.tokenLogprobs(rows, 2, 4096);
+  assert.deepEqual(lps.map((x) => x.length), rows.map((r) => r.ids.length - 1));
+  // one row a run (a token budget below every row): the same values
+  const alone = await decoder.tokenLogprobs(rows, 32, 1);
+  alone.forEach((x, i) => x.forEach((v, t) => assert.ok(Math.abs(v - lps[i]![t]!) < 1e-5, `row ${i}, token ${t}`)));
+  reference.greedy.slice(0, 2).forEach((c, i) => {
+    const at = c.prompt_ids.length - (i === 1 ? 5 : 0); // the first new id, predicted by the prompt's end
+    assert.ok(Math.abs(lps[i]![at - 1]! - logSoftmax(c.first_logits, c.new_ids[0]!)) < 1e-4, `row ${i}`);
+  });
+  for (const t of [1, 4, 8]) {
+    const { out } = await decoder.forward([{ ids: seqs[0]!.slice(0, t) }], 'logits');
+    assert.ok(Math.abs(lps[0]![t - 1]! - logSoftmax(out, seqs[0]![t]!)) < 1e-4, `position ${t}`);
+    assert.ok(Math.abs(lps[2]![t - 1]! - lps[0]![t - 1]!) < 1e-5, 'padding changes nothing');
+  }
+});
+
+test('a reviewer PPM: 2p - 1 of the question\'s mean token probability after the trajectory; incremental equals naive', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rstar-reviewer-'));
+  cpSync(policyDir, dir, { recursive: true });
+  const config = JSON.parse(readFileSync(join(policyDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, rstar_ppm: { output: 'reviewer' } }));
+  const incremental = await OnnxPpm.open({ dir, device: 'cpu', threads: 1 });
+  const naive = await OnnxPpm.open({ dir, device: 'cpu', threads: 1, incremental: false });
+  try {
+    assert.equal(incremental.output, 'logits');
+    assert.equal(incremental.head, undefined);
+    await assert.rejects(incremental.hidden([]), /outputs scores, not hidden states/);
+    for (const [depth, requests] of siblingRequests(4).entries()) {
+      const a = await incremental.score(requests);
+      const b = await naive.score(requests);
+      for (const [i, r] of requests.entries()) {
+        // the whole text in one run: the prompt is the trajectory in the plain template
+        const prompt = await tokenizer.encode(r.steps.join('') + '\n\n');
+        const question = await tokenizer.encode(r.problem.problem);
+        const lp = (await decoder.tokenLogprobs([{ ids: [...prompt, ...question] }], 1, 4096))[0]!.subarray(prompt.length - 1);
+        const want = 2 * Math.exp(lp.reduce((x, y) => x + y, 0) / lp.length) - 1;
+        assert.ok(Math.abs(a[i]! - want) < 1e-5 && Math.abs(b[i]! - want) < 1e-5, `depth ${depth}: ${a[i]}, ${b[i]} vs ${want}`);
+      }
+    }
+    const inc = incremental.stats().prefix;
+    assert.ok(inc.reusedTokens > inc.encodedTokens, `children reuse the trajectory's cache: ${JSON.stringify(inc)}`);
+    assert.equal(naive.stats().prefix.reusedTokens, 0);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, rstar_ppm: { output: 'review' } }));
+    await assert.rejects(OnnxPpm.open({ dir, device: 'cpu' }), /rstar_ppm\.output must be "hidden", "score" or "reviewer" \(got "review"\)/);
+  } finally {
+    await incremental.close();
+    await naive.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

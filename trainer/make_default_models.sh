@@ -5,13 +5,20 @@
 #   2. The bootstrap policy: a small decoder trained from scratch on them (trainer/train.py).
 #   3. Round-1 MCTS with that policy on other train problems of levels 4-6, the levels where
 #      it is unsure (terminal-guided values; levels interleaved so a cut run covers all three).
-#   4. PPM preference pairs from those trees; the PPM trained from the policy's weights.
-#   5. Held-out accuracy by level (test split: other seeds and held-out templates):
-#      greedy pass@1 and MCTS with the PPM.
+#   4. PPM preference pairs from those trees; a pairwise PPM trained from the policy's weights
+#      (measured, not shipped: it reads no better than the policy).
+#   5. The policy's own rollouts on more problems of levels 4-6 (trainer/rollout_pairs.py);
+#      their verified trajectories and the reference solutions train the reviewer, the PPM
+#      that ships as models/ppm: it writes the question after a trajectory, from the policy's
+#      weights (trainer/train.py, "reviewer": true).
+#   6. Held-out accuracy by level (test split: other seeds and held-out templates):
+#      greedy pass@1, and MCTS with the reviewer (and, on the training templates, with the
+#      pairwise PPM for comparison).
 # Usage: trainer/make_default_models.sh [WORK_DIR]   (a fresh WORK_DIR resumes nothing;
 # each step's outputs are kept, and a step whose output exists is skipped on a rerun).
 # Sizes via env: SFT_COUNT, SFT_EPOCHS, MCTS_COUNT (per level), MCTS_LIMIT (problems searched),
-# MCTS_ROLLOUTS, EVAL_COUNT, EVAL_MCTS_COUNT (training templates), EVAL_MCTS_TEST_COUNT (held-out).
+# MCTS_ROLLOUTS, ROLLOUT_COUNT (problems, levels 4-6), EVAL_COUNT, EVAL_MCTS_COUNT (training
+# templates), EVAL_MCTS_TEST_COUNT (held-out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-runs/default-models}
@@ -23,6 +30,7 @@ SFT_EPOCHS=${SFT_EPOCHS:-2}
 MCTS_COUNT=${MCTS_COUNT:-300}
 MCTS_LIMIT=${MCTS_LIMIT:-180}
 MCTS_ROLLOUTS=${MCTS_ROLLOUTS:-16}
+ROLLOUT_COUNT=${ROLLOUT_COUNT:-3000}
 EVAL_COUNT=${EVAL_COUNT:-300}
 EVAL_MCTS_COUNT=${EVAL_MCTS_COUNT:-120}
 EVAL_MCTS_TEST_COUNT=${EVAL_MCTS_TEST_COUNT:-60}
@@ -94,6 +102,33 @@ JSON
   $py trainer/train.py "$work/ppm.json" --resume
 fi
 
+[ -f "$work/rollout-problems.jsonl" ] || rstar data synth-problems --levels 4-6 --count "$ROLLOUT_COUNT" --seed 7 --split train --out "$work/rollout-problems.jsonl"
+if [ ! -f "$work/rollouts/sft.jsonl" ]; then
+  say "the policy's rollouts (8 a problem)"
+  $py trainer/rollout_pairs.py --policy "$work/policy" --problems "$work/rollout-problems.jsonl" --out "$work/rollouts" \
+    --k 8 --temperature 1.2 --seed 7 --bf16
+fi
+if [ ! -d "$work/reviewer" ]; then
+  say "training the reviewer"
+  cat > "$work/reviewer.json" <<JSON
+{
+  "task": "sft",
+  "reviewer": true,
+  "base": "policy",
+  "data": ["sft.jsonl", "rollouts/sft.jsonl"],
+  "out": "reviewer",
+  "epochs": 1,
+  "batch_tokens": 8192,
+  "lr": 1e-3,
+  "warmup": 0.03,
+  "seed": 1,
+  "bf16": true,
+  "threads": 2
+}
+JSON
+  $py trainer/train.py "$work/reviewer.json" --resume
+fi
+
 # Held out two ways: new problems of the training templates (split train, another seed), and
 # problems that each use a template never seen in training (split test).
 for split in train test; do
@@ -107,10 +142,15 @@ for split in train test; do
     say "greedy evaluation ($split split)"
     rstar eval --problems "$set_-problems.jsonl" --out "$set_-greedy" --greedy --policy "onnx:$work/policy" --ppm none --max-tokens 160 --no-progress
   fi
+  mcts() { rstar eval --problems "$set_-mcts-problems.jsonl" --policy "onnx:$work/policy" \
+    --rollouts 16 --n 8 --concurrency 32 --max-tokens 160 --temperature 1.2 --seed 4 --no-progress "$@"; }
   if [ ! -f "$set_-mcts/summary.json" ]; then
-    say "MCTS evaluation with the PPM ($split split)"
-    rstar eval --problems "$set_-mcts-problems.jsonl" --out "$set_-mcts" --policy "onnx:$work/policy" --ppm "onnx:$work/ppm" \
-      --rollouts 16 --n 8 --concurrency 32 --max-tokens 160 --temperature 1.2 --seed 4 --no-progress
+    say "MCTS evaluation with the reviewer ($split split)"
+    mcts --out "$set_-mcts" --ppm "onnx:$work/reviewer"
+  fi
+  if [ "$split" = train ] && [ ! -f "$set_-mcts-pairwise/summary.json" ]; then
+    say "MCTS evaluation with the pairwise PPM ($split split)"
+    mcts --out "$set_-mcts-pairwise" --ppm "onnx:$work/ppm"
   fi
 done
 say "done: $work"

@@ -23,6 +23,9 @@ Writes, in --out:
                   - step pairs: where samples share a prefix and then part, a step with more
                     right samples over a sibling with fewer, when their code differs (two
                     steps that differ only in a comment are one step to the executor).
+  sft.jsonl       the verified trajectories: each problem's right samples, distinct texts, as
+                  SFT lines ({id: ID#i, query, response}, `rstar data select --sft`'s format),
+                  for the next policy's SFT or a reviewer (trainer/train.py, "reviewer": true).
 A sample ends with its first step that holds \\boxed, as in the engine. It is right when its
 boxed answer is the gold string (the synthetic domain's answers are integers, which the
 policy writes as such); a code error's message is its output block, as in the engine, and the
@@ -355,6 +358,24 @@ def write_pairs(rollouts_path, pairs_path, answer_pairs, seed):
     return counts
 
 
+def write_verified(rollouts_path, sft_path):
+    """sft.jsonl: each problem's distinct right texts, in sample order. Returns the count."""
+    n = 0
+    tmp = sft_path + ".tmp"
+    with open(rollouts_path) as f, open(tmp, "w") as out:
+        for line in f:
+            rec = json.loads(line)
+            texts = list(dict.fromkeys(s["text"] for s in rec["samples"] if s["correct"]))
+            for i, text in enumerate(texts):
+                out.write(json.dumps({"id": f"{rec['id']}#{i}", "query": rec["question"].removesuffix("\n\n"),
+                                      "response": text}) + "\n")
+            n += len(texts)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, sft_path)
+    return n
+
+
 # --------------------------------------------------------------------------- main
 
 def read_problems(path):
@@ -456,6 +477,8 @@ def main(argv=None):
     print(f"rollout_pairs: {counts['problems']} problems, {counts['mixed']} with right and wrong samples: "
           f"{counts['answer']} answer pairs, {counts['step']} step pairs -> {os.path.join(a.out, 'pairs.jsonl')}",
           file=sys.stderr)
+    n = write_verified(path, os.path.join(a.out, "sft.jsonl"))
+    print(f"rollout_pairs: {n} verified trajectories -> {os.path.join(a.out, 'sft.jsonl')}", file=sys.stderr)
 
 
 if __name__ == "__main__":

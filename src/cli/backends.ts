@@ -133,7 +133,7 @@ export async function openBackends(args: ModelArgs): Promise<Backends> {
     if (ppmOnnx) {
       const p = await ThreadedOnnxPpm.open({ dir: ppmOnnx[1]!, device: args.device, threads: args.threads, incremental: args['ppm-reuse'], cacheBytes, template });
       closing.push(() => p.close());
-      console.error(`rstar: ppm ${ppmOnnx[1]} (${p.head ? 'hidden state + fused native head' : 'score output'}) on the ${p.provider} provider (${p.providerReason})`);
+      console.error(`rstar: ppm ${ppmOnnx[1]} (${p.head ? 'hidden state + fused native head' : p.output === 'logits' ? 'reviewer: the question\'s log-probs' : 'score output'}) on the ${p.provider} provider (${p.providerReason})`);
       ppm = p;
     } else if (ppmHttp) {
       ppm = new HttpPpm({ url: ppmHttp[1]!, model: ppmHttp[2]!, values: args['ppm-values'], ...(template !== undefined ? { template } : {}) });

@@ -195,6 +195,49 @@ export class Decoder {
    * and `output` at each row's last new token ([rows, width]).
    */
   async forward(rows: readonly Row[], output: OutputName): Promise<{ batch: KvBatch; out: Float32Array }> {
+    const { feeds, T, length, mask, position } = this.feeds(rows);
+    const result = await this.run(feeds, output);
+    const width = this.width(output);
+    const all = result[output]!.data as Float32Array;
+    const out = new Float32Array(rows.length * width);
+    rows.forEach((r, b) => {
+      const at = (b * T + r.ids.length - 1) * width;
+      out.set(all.subarray(at, at + width), b * width);
+    });
+    const batch: KvBatch = { rows: rows.length, length, mask, present: this.presentNames.map((n) => result[n]!), position };
+    return { batch, out };
+  }
+
+  /**
+   * Teacher-forced log-probs: for each row, log p(ids[t] | its cached prefix, ids[<t]) for
+   * t = 1 .. n-1 (the first new token is context only: the logits that predict it belong to
+   * the prefix's run). A run holds at most `maxRows` rows and `maxTokens` padded tokens (their
+   * logits must fit in memory), or one longer row alone.
+   */
+  async tokenLogprobs(rows: readonly Row[], maxRows: number, maxTokens: number): Promise<Float32Array[]> {
+    const V = this.shape.vocab;
+    const results: Float32Array[] = [];
+    for (let start = 0; start < rows.length; ) {
+      let end = start + 1;
+      let longest = rows[start]!.ids.length;
+      while (end < rows.length && end - start < maxRows && (end - start + 1) * Math.max(longest, rows[end]!.ids.length) <= maxTokens) {
+        longest = Math.max(longest, rows[end++]!.ids.length);
+      }
+      const group = rows.slice(start, end);
+      start = end;
+      const { feeds, T } = this.feeds(group);
+      const logits = (await this.run(feeds, 'logits'))['logits']!.data as Float32Array;
+      for (const [b, r] of group.entries()) {
+        const lp = new Float32Array(r.ids.length - 1);
+        for (let t = 1; t < r.ids.length; t++) lp[t - 1] = logSoftmaxAt(logits, (b * T + t - 1) * V, V, r.ids[t]!);
+        results.push(lp);
+      }
+    }
+    return results;
+  }
+
+  /** The feeds of one run over ragged rows (see the header), and the layout they imply. */
+  private feeds(rows: readonly Row[]): { feeds: Record<string, ort.Tensor>; T: number; length: number; mask: Uint8Array; position: Int32Array } {
     const { kvHeads, headDim } = this.shape;
     const B = rows.length;
     let P = 0;
@@ -235,16 +278,7 @@ export class Decoder {
     feeds['input_ids'] = new ort.Tensor('int64', ids, [B, T]);
     feeds['position_ids'] = new ort.Tensor('int64', positions, [B, T]);
     feeds['attention_mask'] = new ort.Tensor('int64', maskTensor(mask), [B, length]);
-    const result = await this.run(feeds, output);
-    const width = this.width(output);
-    const all = result[output]!.data as Float32Array;
-    const out = new Float32Array(B * width);
-    rows.forEach((r, b) => {
-      const at = (b * T + r.ids.length - 1) * width;
-      out.set(all.subarray(at, at + width), b * width);
-    });
-    const batch: KvBatch = { rows: B, length, mask, present: this.presentNames.map((n) => result[n]!), position };
-    return { batch, out };
+    return { feeds, T, length, mask, position };
   }
 
   /**
@@ -369,6 +403,15 @@ export class Decoder {
   release(): Promise<void> {
     return this.session.release();
   }
+}
+
+/** log softmax(logits[at .. at+V))[token], in double. */
+function logSoftmaxAt(logits: Float32Array, at: number, V: number, token: number): number {
+  let max = -Infinity;
+  for (let v = 0; v < V; v++) max = Math.max(max, logits[at + v]!);
+  let sum = 0;
+  for (let v = 0; v < V; v++) sum += Math.exp(logits[at + v]! - max);
+  return logits[at + token]! - max - Math.log(sum);
 }
 
 function maskTensor(mask: Uint8Array): BigInt64Array {

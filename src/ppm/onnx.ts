@@ -1,8 +1,15 @@
-// A PPM run in-process by onnxruntime-node: the policy's backbone with a scalar head, in
-// the decoder's KV-cache I/O convention (src/model/decoder.ts). Two kinds of export:
-//   - `score` output: the model's raw score r per position; the PPM value is tanh(r / 5);
-//   - `last_hidden_state` output and ppm_head.json ({"weight": [H], "bias": b}): the head
-//     runs natively, fused with writing the value into the tree (TreeEngine.scoreFused).
+// A PPM run in-process by onnxruntime-node, in the decoder's KV-cache I/O convention
+// (src/model/decoder.ts). Three kinds, named by config.json's rstar_ppm.output:
+//   - `score`: the policy's backbone with a scalar head; the model's raw score r per
+//     position; the PPM value is tanh(r / 5);
+//   - `hidden`: the same, exported with `last_hidden_state` and ppm_head.json
+//     ({"weight": [H], "bias": b}): the head runs natively, fused with writing the value
+//     into the tree (TreeEngine.scoreFused);
+//   - `reviewer`: a language model trained to write the question after a trajectory (SFT
+//     with query and response swapped). A step's value is how well the trajectory so far
+//     predicts the question: its tokens' mean probability p (geometric), as 2p - 1. This is
+//     Coder-Reviewer reranking (Zhang et al., 2022): a program that skips or misreads a
+//     sentence makes that sentence unlikely, which a scorer reading question-first misses.
 // Incremental (default): a step is encoded on top of its parent's cached prefix, and its
 // own prefix is kept for its children. Naive: the whole trajectory is encoded each time,
 // as the authors do, for checking that both agree and for the benchmark.
@@ -51,6 +58,7 @@ export class OnnxPpm implements Ppm {
   /** set for a last_hidden_state export: the engine applies it (fused) */
   readonly head: PpmHead | undefined;
   readonly output: OutputName;
+  readonly reviewer: boolean;
   private readonly cache: PrefixCache;
   private readonly counters = { steps: 0, modelMs: 0 };
 
@@ -62,11 +70,16 @@ export class OnnxPpm implements Ppm {
   ) {
     const dir = options.dir;
     const declared = (decoder.config['rstar_ppm'] as { output?: string } | undefined)?.output;
-    if (declared !== undefined && declared !== 'hidden' && declared !== 'score') throw new Error(`ppm onnx: ${dir}/config.json: rstar_ppm.output must be "hidden" or "score" (got ${JSON.stringify(declared)})`);
+    if (declared !== undefined && declared !== 'hidden' && declared !== 'score' && declared !== 'reviewer') {
+      throw new Error(`ppm onnx: ${dir}/config.json: rstar_ppm.output must be "hidden", "score" or "reviewer" (got ${JSON.stringify(declared)})`);
+    }
+    this.reviewer = declared === 'reviewer';
     const useScore = declared === 'score' || (declared === undefined && decoder.hasOutput('score'));
-    this.output = useScore ? 'score' : 'last_hidden_state';
-    if (!decoder.hasOutput(this.output)) throw new Error(`ppm onnx: ${decoder.path} has no "${this.output}" output (a PPM outputs "score", or "last_hidden_state" with ppm_head.json)`);
-    this.head = useScore ? undefined : readHead(join(dir, 'ppm_head.json'), decoder.shape.hidden);
+    this.output = this.reviewer ? 'logits' : useScore ? 'score' : 'last_hidden_state';
+    if (!decoder.hasOutput(this.output)) {
+      throw new Error(`ppm onnx: ${decoder.path} has no "${this.output}" output (a PPM outputs "score", or "last_hidden_state" with ppm_head.json; a reviewer "logits")`);
+    }
+    this.head = this.reviewer || useScore ? undefined : readHead(join(dir, 'ppm_head.json'), decoder.shape.hidden);
     this.cache = new PrefixCache(options.incremental ? options.cacheBytes : 0);
   }
 
@@ -83,6 +96,7 @@ export class OnnxPpm implements Ppm {
   }
 
   async score(requests: ScoreRequest[]): Promise<number[]> {
+    if (this.reviewer) return this.review(requests);
     const out = await this.run(requests);
     if (this.head) {
       const H = this.decoder.shape.hidden;
@@ -118,6 +132,51 @@ export class OnnxPpm implements Ppm {
     const out = new Float32Array(requests.length * width);
     encoded.forEach((e, i) => out.set(e.out, i * width));
     return out;
+  }
+
+  /**
+   * The reviewer's values. Its prompt is the trajectory inside the template (as in training,
+   * where the trajectory is the query); that prefix, less its last token, is cached for the
+   * children. The last token, the template's tail and the question then run teacher-forced,
+   * and only the question's own tokens count.
+   */
+  private async review(requests: ScoreRequest[]): Promise<number[]> {
+    const o = this.options;
+    const at = this.template.indexOf('{problem}');
+    const [before, after] = [this.template.slice(0, at), this.template.slice(at + '{problem}'.length)];
+    const prefixes = await Promise.all(requests.map(async (r) => (await this.tokenizer.encodeBatch([before, ...r.steps])).flat()));
+    if (prefixes.some((x) => x.length === 0)) throw new Error('ppm onnx: reviewer: a request has no trajectory to review');
+    const questions = await Promise.all(requests.map((r) => this.tokenizer.encodeBatch([after, r.problem.problem])));
+    const started = performance.now();
+    // the prefix without its last token: what the cache can hold and the children reuse
+    const heads = prefixes.map((x) => x.slice(0, -1));
+    const found = heads.map((x) => this.cache.lookup(x, x.length));
+    const todo = heads.flatMap((x, i) => (x.length > found[i]!.length ? [i] : []));
+    const encoded = await this.decoder.encode(
+      todo.map((i) => ({ kv: found[i]!.kv, ids: heads[i]!.slice(found[i]!.length) })),
+      this.output,
+      o.batchRows,
+      o.prefillTokens,
+    );
+    const kv = found.map((f) => f.kv);
+    encoded.forEach((e, k) => {
+      kv[todo[k]!] = e.kv;
+      this.cache.store(heads[todo[k]!]!, e.kv);
+    });
+    const lps = await this.decoder.tokenLogprobs(
+      requests.map((_, i) => ({ kv: kv[i], ids: [prefixes[i]!.at(-1)!, ...questions[i]![0]!, ...questions[i]![1]!] })),
+      o.batchRows,
+      o.prefillTokens,
+    );
+    this.counters.modelMs += performance.now() - started;
+    this.counters.steps += requests.length;
+    return lps.map((lp, i) => {
+      const own = lp.subarray(questions[i]![0]!.length);
+      if (own.length === 0) throw new Error(`ppm onnx: reviewer: problem ${requests[i]!.problem.id} has an empty question`);
+      let sum = 0;
+      for (const x of own) sum += x;
+      return Math.fround(2 * Math.exp(sum / own.length) - 1);
+    });
   }
 
   async close(): Promise<void> {

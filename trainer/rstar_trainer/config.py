@@ -38,6 +38,8 @@ FIELDS = {
     "checkpoint_every_s": (300, "number: also checkpoint mid-epoch this often (0: every step)"),
     "progress_every_s": (10, "number: stderr progress line interval"),
     "ppm_output": ("hidden", "hidden|score: the PPM's ONNX output kind"),
+    "reviewer": (False, "bool, sft only: train on each line's response then query (write the "
+                        "question after the trajectory) and export a reviewer PPM"),
 }
 
 DEFAULT_BATCH_TOKENS = 8192
@@ -173,6 +175,8 @@ def check(raw, base_dir, where="config"):
         raise bad("time_limit_s")
     if c["ppm_output"] not in ("hidden", "score"):
         raise bad("ppm_output")
+    if not isinstance(c["reviewer"], bool) or (c["reviewer"] and c["task"] != "sft"):
+        raise bad("reviewer")
     if c["max_length"] is not None and (not _is_int(c["max_length"]) or c["max_length"] < 2):
         raise bad("max_length")
     return c
@@ -180,4 +184,5 @@ def check(raw, base_dir, where="config"):
 
 # Fields that define what is trained: a resumed run must agree on all of them.
 PLAN_FIELDS = ("task", "base", "architecture", "data", "epochs", "batch_tokens", "batch_size",
-               "lr", "min_lr_ratio", "warmup", "weight_decay", "grad_clip", "seed", "max_length")
+               "lr", "min_lr_ratio", "warmup", "weight_decay", "grad_clip", "seed", "max_length",
+               "reviewer")

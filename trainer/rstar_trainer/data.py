@@ -65,11 +65,12 @@ def _count_unk(ids):
     return sum(1 for i in ids if i == tokenizer.UNK_ID)
 
 
-def load(paths, task, max_length):
+def load(paths, task, max_length, reviewer=False):
     """Tokenized examples + stats. SFT example: (ids, n_prompt); PPM example:
     (prompt_ids, chosen_ids, rejected_ids). Examples longer than max_length tokens (for PPM:
     prompt + the longer step) are dropped and counted, not truncated: a cut response would
-    lose its <end_of_answer>."""
+    lose its <end_of_answer>. reviewer: an SFT line's response is the prompt and its query
+    the target (the question written after the trajectory)."""
     out, stats = [], {"lines": 0, "examples": 0, "dropped_too_long": 0, "unk_tokens": 0,
                       "tokens": 0, "max_tokens": 0}
     if task == "ppm":
@@ -81,11 +82,12 @@ def load(paths, task, max_length):
         for _, rec in read_jsonl(path, task):
             stats["lines"] += 1
             if task == "sft":
-                p = tokenizer.encode(rec["query"] + PROMPT_SEP)
-                r = tokenizer.encode(rec["response"])
+                query, response = (rec["response"], rec["query"]) if reviewer else (rec["query"], rec["response"])
+                p = tokenizer.encode(query + PROMPT_SEP)
+                r = tokenizer.encode(response)
                 n = len(p) + len(r)
                 stats["unk_tokens"] += _count_unk(p) + _count_unk(r)
-                if not rec["response"].rstrip().endswith("<end_of_answer>"):
+                if not rec["response"].rstrip().endswith("<end_of_answer>"):  # the trajectory, either way
                     stats["no_end_of_answer"] += 1
                 if n > max_length:
                     stats["dropped_too_long"] += 1

@@ -74,13 +74,14 @@ def export_onnx(model, path, kind, opsets=(17, 14)):
 
 def save_model_dir(model, out_dir, ppm_output=None):
     """model.onnx + config.json + tokenizer.json (+ ppm_head.json for a "hidden" PPM).
-    ppm_output: None for a policy, "hidden" or "score" for a PPM. Returns the opset."""
+    ppm_output: None for a policy, "hidden" or "score" for a PPM, "reviewer" for a language
+    model that scores as a PPM (logits like a policy). Returns the opset."""
     os.makedirs(out_dir, exist_ok=True)
     if isinstance(model, RstarPPM):
         assert ppm_output in ("hidden", "score"), "a PPM needs ppm_output='hidden'|'score'"
         kind = ppm_output
     else:
-        assert isinstance(model, RstarForCausalLM) and ppm_output is None
+        assert isinstance(model, RstarForCausalLM) and ppm_output in (None, "reviewer")
         kind = "logits"
     opset = export_onnx(model, os.path.join(out_dir, "model.onnx"), kind)
     model.config.save(os.path.join(out_dir, "config.json"), ppm_output)

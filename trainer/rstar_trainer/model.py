@@ -37,7 +37,7 @@ class RstarConfig:
     def to_dict(self, ppm_output=None):
         d = {"model_type": "rstar-tiny", "architectures": ["RstarForCausalLM"],
              "torch_dtype": "float32", **asdict(self)}
-        if ppm_output is not None:  # "hidden" | "score": which ONNX outputs the PPM has
+        if ppm_output is not None:  # "hidden" | "score" | "reviewer": how the PPM scores
             d["rstar_ppm"] = {"output": ppm_output}
         return d
 

@@ -252,8 +252,8 @@ class Trainer:
                 raise TrainError(f"max_length {self.max_length} exceeds the model's "
                                  f"max_position_embeddings {self.model.config.max_position_embeddings}")
         try:
-            self.train_set, self.train_stats = data.load(cfg["data"], cfg["task"], self.max_length)
-            self.eval_set, self.eval_stats = (data.load(cfg["eval_data"], cfg["task"], self.max_length)
+            self.train_set, self.train_stats = data.load(cfg["data"], cfg["task"], self.max_length, cfg["reviewer"])
+            self.eval_set, self.eval_stats = (data.load(cfg["eval_data"], cfg["task"], self.max_length, cfg["reviewer"])
                                               if cfg["eval_data"] else ([], None))
         except data.DataError as e:
             raise TrainError(str(e)) from None
@@ -562,7 +562,7 @@ class Trainer:
         self.save_checkpoint()  # an export crash resumes straight to the export
         te = time.time()
         model = self.model.to("cpu").float().eval()
-        ppm_output = cfg["ppm_output"] if cfg["task"] == "ppm" else None
+        ppm_output = cfg["ppm_output"] if cfg["task"] == "ppm" else "reviewer" if cfg["reviewer"] else None
         torch.save(model.state_dict(), os.path.join(self.tmp, WEIGHTS))
         reference = write_reference(model, self.eval_set or self.train_set, cfg["task"],
                                     os.path.join(self.tmp, "reference.json"))

@@ -175,6 +175,20 @@ class PairsTest(unittest.TestCase):
             self.assertNotIn("x * 2", p["rejected"])
             self.assertEqual((p["chosenQ"], p["rejectedQ"]), (1.0, -1.0))
 
+    def test_verified_are_the_distinct_right_samples(self):
+        right = trajectory([("Step 1: double it", "x = 7 * 2")], 14)
+        right2 = trajectory([("Step 1: twice 7", "x = 7 * 2")], 14)
+        wrong = trajectory([("Step 1: add", "x = 7 + 2")], 9)
+        with tempfile.TemporaryDirectory() as d:
+            rollouts, sft = os.path.join(d, "rollouts.jsonl"), os.path.join(d, "sft.jsonl")
+            with open(rollouts, "w") as f:
+                f.write(json.dumps({"id": "p", "question": "Q?\n\n",
+                                    "samples": [sample(t, "14") for t in (wrong, right, right, right2)]}) + "\n")
+                f.write(json.dumps({"id": "q", "question": "R?\n\n", "samples": [sample(wrong, "14")]}) + "\n")
+            self.assertEqual(rp.write_verified(rollouts, sft), 2)
+            self.assertEqual([json.loads(x) for x in read_lines(sft)],
+                             [{"id": "p#0", "query": "Q?", "response": right}, {"id": "p#1", "query": "Q?", "response": right2}])
+
     def test_no_pairs_without_both_outcomes(self):
         t = trajectory([("Step 1", "x = 1")], 1)
         self.assertEqual(rp.problem_pairs({"id": "p", "question": "Q", "samples": [sample(t, "1")] * 3}, 4, random.Random(0)), [])
@@ -203,7 +217,8 @@ class RunTest(unittest.TestCase):
             first = read_lines(path)
             self.assertEqual([json.loads(x)["id"] for x in first], ["p0", "p1"])
             self.assertTrue(all(len(json.loads(x)["samples"]) == 2 for x in first))
-            self.assertTrue(os.path.exists(os.path.join(out, "pairs.jsonl")))
+            for name in ("pairs.jsonl", "sft.jsonl"):
+                self.assertTrue(os.path.exists(os.path.join(out, name)), name)
             # a torn last line (a crash mid-write) is dropped and its problem sampled again
             with open(path, "a") as f:
                 f.write('{"id": "p2", "sam')

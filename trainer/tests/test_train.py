@@ -96,7 +96,8 @@ def sft_config(**kw):
 
 def load_torch(out_dir):
     cfg = read_json(out_dir, "config.json")
-    model = (RstarPPM if "rstar_ppm" in cfg else RstarForCausalLM)(RstarConfig.from_dict(cfg))
+    scalar = cfg.get("rstar_ppm", {}).get("output") in ("hidden", "score")  # a reviewer is a language model
+    model = (RstarPPM if scalar else RstarForCausalLM)(RstarConfig.from_dict(cfg))
     model.load_state_dict(torch.load(os.path.join(out_dir, "pytorch_model.bin")))
     return model.eval()
 
@@ -151,6 +152,9 @@ class ConfigAndDataErrorTest(unittest.TestCase):
         rc, err = train(sft_config(data=["nope.jsonl"]), self.d, "c4")
         self.assertEqual(rc, 2)
         self.assertIn("no such file", err)
+        rc, err = train({**sft_config(), "task": "ppm", "reviewer": True}, self.d, "c5")
+        self.assertEqual(rc, 2)
+        self.assertIn("reviewer", err)
 
     def test_missing_torch_message(self):
         """Where torch cannot be imported, one line says what to install."""
@@ -283,6 +287,35 @@ class TrainTest(unittest.TestCase):
         self.assertLess(float((raw[0] - torch.tensor(ref["raw"])).abs().max()), 1e-5)
         score = float(torch.tanh((h[0, -1] @ torch.tensor(head["weight"]) + head["bias"]) / 5))
         self.assertAlmostEqual(score, float(torch.tanh(raw[0, -1] / 5)), places=5)
+
+    def test_reviewer_from_the_policy(self):
+        """A reviewer writes the question after the trajectory: after training, a question is
+        likelier after its own trajectory than after another problem's, and the export says
+        it is a reviewer PPM with a policy's logits."""
+        cfg = {"task": "sft", "base": "policy", "data": ["sft.jsonl"], "out": "reviewer", "reviewer": True,
+               "epochs": 20, "batch_size": 4, "lr": 1e-2, "warmup": 2, "seed": 5, "threads": 1}
+        rc, err = train(cfg, self.d, "reviewer")
+        self.assertEqual(rc, 0, err)
+        out = os.path.join(self.d, "reviewer")
+        self.assertEqual(read_json(out, "config.json")["rstar_ppm"], {"output": "reviewer"})
+        self.assertFalse(os.path.exists(os.path.join(out, "ppm_head.json")))
+        m = read_json(out, "metrics.json")
+        self.assertLess(m["epochs"][-1]["train"]["loss"], m["epochs"][0]["train"]["loss"])
+        case = read_json(out, "reference.json")["greedy"][0]
+        self.assertTrue(case["prompt"].startswith("<code>") and case["prompt"].endswith("<end_of_answer>\n\n"))
+        model = load_torch(out)
+
+        def mean_logprob(trajectory, question):
+            p, q = tokenizer.encode(trajectory + "\n\n"), tokenizer.encode(question)
+            with torch.no_grad():
+                logits = full(model, p + q)[0][0]
+            lp = torch.log_softmax(logits[len(p) - 1:-1], -1).gather(1, torch.tensor(q)[:, None])
+            return float(lp.mean())
+
+        rows = sft_rows(16, 9)  # new problems
+        wins = sum(mean_logprob(r["response"], r["query"]) > mean_logprob(rows[i - 1]["response"], r["query"])
+                   for i, r in enumerate(rows))
+        self.assertGreaterEqual(wins, 14, wins)
 
     def test_shared_prefix_forward_equals_plain(self):
         """The PPM scores chosen and rejected on top of the prompt's KV cache (masked gaps
