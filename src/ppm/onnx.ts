@@ -149,11 +149,11 @@ export class OnnxPpm implements Ppm {
     const questions = await Promise.all(requests.map((r) => this.tokenizer.encodeBatch([after, r.problem.problem])));
     const started = performance.now();
     // the prefix without its last token: what the cache can hold and the children reuse
-    const heads = prefixes.map((x) => x.slice(0, -1));
-    const found = heads.map((x) => this.cache.lookup(x, x.length));
-    const todo = heads.flatMap((x, i) => (x.length > found[i]!.length ? [i] : []));
+    const cacheable = prefixes.map((x) => x.slice(0, -1));
+    const found = cacheable.map((x) => this.cache.lookup(x, x.length));
+    const todo = cacheable.flatMap((x, i) => (x.length > found[i]!.length ? [i] : []));
     const encoded = await this.decoder.encode(
-      todo.map((i) => ({ kv: found[i]!.kv, ids: heads[i]!.slice(found[i]!.length) })),
+      todo.map((i) => ({ kv: found[i]!.kv, ids: cacheable[i]!.slice(found[i]!.length) })),
       this.output,
       o.batchRows,
       o.prefillTokens,
@@ -161,7 +161,7 @@ export class OnnxPpm implements Ppm {
     const kv = found.map((f) => f.kv);
     encoded.forEach((e, k) => {
       kv[todo[k]!] = e.kv;
-      this.cache.store(heads[todo[k]!]!, e.kv);
+      this.cache.store(cacheable[todo[k]!]!, e.kv);
     });
     const lps = await this.decoder.tokenLogprobs(
       requests.map((_, i) => ({ kv: kv[i], ids: [prefixes[i]!.at(-1)!, ...questions[i]![0]!, ...questions[i]![1]!] })),
