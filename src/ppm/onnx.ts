@@ -57,8 +57,8 @@ export class OnnxPpm implements Ppm {
   readonly name = 'onnx';
   /** set for a last_hidden_state export: the engine applies it (fused) */
   readonly head: PpmHead | undefined;
+  /** `logits` for a reviewer */
   readonly output: OutputName;
-  readonly reviewer: boolean;
   private readonly cache: PrefixCache;
   private readonly counters = { steps: 0, modelMs: 0 };
 
@@ -73,13 +73,13 @@ export class OnnxPpm implements Ppm {
     if (declared !== undefined && declared !== 'hidden' && declared !== 'score' && declared !== 'reviewer') {
       throw new Error(`ppm onnx: ${dir}/config.json: rstar_ppm.output must be "hidden", "score" or "reviewer" (got ${JSON.stringify(declared)})`);
     }
-    this.reviewer = declared === 'reviewer';
+    const reviewer = declared === 'reviewer';
     const useScore = declared === 'score' || (declared === undefined && decoder.hasOutput('score'));
-    this.output = this.reviewer ? 'logits' : useScore ? 'score' : 'last_hidden_state';
+    this.output = reviewer ? 'logits' : useScore ? 'score' : 'last_hidden_state';
     if (!decoder.hasOutput(this.output)) {
       throw new Error(`ppm onnx: ${decoder.path} has no "${this.output}" output (a PPM outputs "score", or "last_hidden_state" with ppm_head.json; a reviewer "logits")`);
     }
-    this.head = this.reviewer || useScore ? undefined : readHead(join(dir, 'ppm_head.json'), decoder.shape.hidden);
+    this.head = reviewer || useScore ? undefined : readHead(join(dir, 'ppm_head.json'), decoder.shape.hidden);
     this.cache = new PrefixCache(options.incremental ? options.cacheBytes : 0);
   }
 
@@ -96,7 +96,7 @@ export class OnnxPpm implements Ppm {
   }
 
   async score(requests: ScoreRequest[]): Promise<number[]> {
-    if (this.reviewer) return this.review(requests);
+    if (this.output === 'logits') return this.review(requests);
     const out = await this.run(requests);
     if (this.head) {
       const H = this.decoder.shape.hidden;
