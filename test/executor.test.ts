@@ -3,6 +3,9 @@
 // works, incremental mode giving the same outputs as cumulative mode, and the verifier.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ExecResult } from '../src/verify/executor.js';
 import { pythonSkip } from './python-skip.js';
@@ -177,9 +180,100 @@ describe('incremental mode', { skip: pythonSkip }, () => {
       if (r!.reused) reusedRuns++;
     }
     assert.equal(reusedRuns, steps.length - 1, 'each step after the first ran on its parent state');
-    await pool.drop('chain');
+    pool.drop('chain');
     const [gone] = await pool.execute([{ program: 'print(1)', tree: 'chain', node: 'x', parent: 'n2', step: 'print(2)' }]);
     assert.deepEqual([gone!.reused, gone!.stdout], [false, '1\n'], 'dropped states are not used: the whole program runs');
+  });
+});
+
+// Programs that escape the Python-level layer. `osGlobals` is the real os module's
+// namespace (os.write, os.fork... unwrapped), reached through a class every interpreter has;
+// `hookOff` then switches the audit hook off through its gate's closure cell. What is left
+// to stop them is the protocol (both isolations) and the kernel (fork isolation).
+const osGlobals = "g = [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close'][0].__init__.__globals__\n";
+const hookOff = "[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == 'Open' and c.__module__ == '__main__'][0].__enter__.__closure__[0].cell_contents[0] = True\n";
+const forger = (line: string) =>
+  `${osGlobals}import json\nfor fd in range(3, 8):\n    for i in range(0, 40):\n        try:\n            g['write'](fd, (${line} + "\\n").encode())\n        except OSError:\n            pass\nprint("done")\n`;
+
+for (const isolation of ['inprocess', 'fork'] as const) {
+  describe(`a program cannot forge other programs' results (${isolation})`, { skip: pythonSkip }, () => {
+    let pool: ExecutorPool;
+    before(() => {
+      pool = new ExecutorPool({ workers: 1, isolation, timeoutS: 2 });
+    });
+    after(() => pool.close());
+
+    const cases: [string, string][] = [
+      ['replies with guessed ids', forger('json.dumps({"id": i, "ok": True, "stdout": "FORGED", "ms": 0})')],
+      ['replies with guessed string ids', forger('json.dumps({"id": str(i), "ok": True, "stdout": "FORGED", "ms": 0})')],
+      ['malformed lines', forger('"garbage " + str(i)')],
+      ['hello lines', forger('json.dumps({"ready": True})')],
+    ];
+    for (const [name, program] of cases) {
+      test(name, async () => {
+        const results = await pool.execute([{ program }, { program: 'print(1)' }, { program: 'print(2)' }]);
+        assert.deepEqual(results.slice(1).map((r) => [r.ok, r.stdout]), [[true, '1\n'], [true, '2\n']], JSON.stringify(results));
+        // the forger itself: at most its own result, never a clean run of someone else's
+        assert.notEqual(results[0]!.stdout, 'FORGED', JSON.stringify(results[0]));
+        assert.equal(results[0]!.ok === false ? results[0]!.error : 'sandbox', 'sandbox', JSON.stringify(results[0]));
+      });
+    }
+
+    test('a blocked operation the program catches still makes the run a sandbox error', async () => {
+      const results = await pool.execute([
+        { program: 'import os\ntry:\n    while True:\n        os.fork()\nexcept OSError:\n    pass\nprint("clean")' },
+        { program: 'try:\n    open("/etc/hostname").read()\nexcept Exception:\n    pass\nprint("clean")' },
+        { program: 'import math\ntry:\n    math.pi = 3\nexcept BaseException:\n    pass\nprint("clean")' },
+        { program: 'print("clean")' },
+      ]);
+      assert.deepEqual(results.map((r) => r.error ?? 'ok'), ['sandbox', 'sandbox', 'sandbox', 'ok'], JSON.stringify(results));
+      assert.match(results[0]!.message!, /caught/);
+    });
+  });
+}
+
+describe('fork isolation: the kernel contains a program that got past the audit hook', { skip: pythonSkip }, () => {
+  let pool: ExecutorPool;
+  let containment: { seccomp: boolean; landlock: number } | null = null;
+  before(async () => {
+    pool = new ExecutorPool({ workers: 1, isolation: 'fork', timeoutS: 3 });
+    containment = (await pool.hello())[0]!['containment'] as typeof containment;
+  });
+  after(() => pool.close());
+  const outside = join(tmpdir(), `rstar-escape-${process.pid}`);
+
+  test('the zygote says which kernel layers this machine enforces', () => {
+    assert.equal(typeof containment?.seccomp, 'boolean', JSON.stringify(containment));
+    assert.equal(typeof containment?.landlock, 'number', JSON.stringify(containment));
+  });
+
+  test('the audit hook really is off in these programs (else the tests below prove nothing)', async () => {
+    // with the hook off, reading outside the scratch dir works: reads are the hook's alone
+    const [r] = await pool.execute([{ program: `${hookOff}print(open("/etc/hostname").read() != "")` }]);
+    assert.deepEqual([r!.ok, r!.stdout], [true, 'True\n'], JSON.stringify(r));
+  });
+
+  const escapes: [string, string, 'seccomp' | 'landlock'][] = [
+    ['fork', `${hookOff}${osGlobals}g['fork']()\nprint("forked")`, 'seccomp'],
+    ['exec', `${hookOff}${osGlobals}g['execv']('/bin/sh', ['sh', '-c', 'echo hi'])`, 'seccomp'],
+    ['a socket', `${hookOff}import _socket\n_socket.socket()\nprint("socket")`, 'seccomp'],
+    ['killing the zygote', `${hookOff}${osGlobals}g['kill'](g['getppid'](), 9)`, 'seccomp'],
+    ['writing outside the scratch dir', `${hookOff}open(${JSON.stringify(outside)}, "w").write("x")\nprint("wrote")`, 'landlock'],
+  ];
+  for (const [name, program, layer] of escapes) {
+    test(name, async (t) => {
+      if (!containment || (layer === 'seccomp' ? !containment.seccomp : containment.landlock === 0)) return t.skip(`no ${layer} here (${JSON.stringify(containment)})`);
+      const [r, after] = await pool.execute([{ program }, { program: 'print(6 * 7)' }]);
+      assert.equal(r!.ok, false, JSON.stringify(r));
+      if (layer === 'seccomp') assert.equal(r!.error, 'sandbox', JSON.stringify(r));
+      assert.equal(existsSync(outside), false);
+      assert.equal(after!.stdout, '42\n', 'the zygote goes on');
+    });
+  }
+
+  test('files written in the scratch dir still work', async () => {
+    const [r] = await pool.execute([{ program: `${hookOff}open("f.txt", "w").write("x")\nprint(open("f.txt").read())` }]);
+    assert.equal(r!.stdout, 'x\n', JSON.stringify(r));
   });
 });
 

@@ -1,14 +1,12 @@
-// The pool of Python interpreters: one piscina worker thread per lane, each owning one
-// interpreter. A lane is a Piscina of one thread, so a tree's programs can be sent to the
-// interpreter that holds its saved states (incremental mode); cumulative batches are split
-// evenly over all lanes.
+// The pool of Python interpreters, one per lane. A tree's programs go to the interpreter
+// that holds its saved states (incremental mode); cumulative batches are split evenly over
+// all lanes. The interpreters' I/O is asynchronous, so they all live on this thread: a
+// worker thread per interpreter only cloned every program and result once more
+// (bench/RESULTS.md, "Executor").
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
-import { Piscina } from 'piscina';
-import { workerFile } from '../util/worker-file.js';
-import { executorDefaults, type ExecRequest, type ExecResult, type ExecutorOptions } from './executor.js';
-import type { ExecutorTask } from './executor-worker.js';
+import { executorDefaults, PythonProcess, type ExecRequest, type ExecResult, type ExecutorOptions } from './executor.js';
 
 export interface PoolOptions extends Partial<ExecutorOptions> {
   /** interpreters (default: one per core) */
@@ -16,32 +14,31 @@ export interface PoolOptions extends Partial<ExecutorOptions> {
 }
 
 export class ExecutorPool {
-  readonly lanes: Piscina[];
+  readonly lanes: PythonProcess[];
   private readonly scratch: string;
-  /** drops in flight: close() waits for them */
-  private readonly drops = new Set<Promise<void>>();
 
   constructor(options: PoolOptions = {}) {
     const { workers = availableParallelism(), scratch, ...rest } = options;
     if (!(Number.isInteger(workers) && workers >= 1)) throw new RangeError(`workers must be an integer >= 1 (got ${workers})`);
     this.scratch = scratch ?? join(tmpdir(), `rstar-exec-${process.pid}-${Date.now().toString(36)}`);
-    const filename = workerFile(import.meta.url, './executor-worker');
-    this.lanes = Array.from(
-      { length: workers },
-      (_, i) =>
-        new Piscina({
-          filename,
-          minThreads: 1,
-          maxThreads: 1,
-          idleTimeout: Number.POSITIVE_INFINITY,
-          workerData: { options: { ...executorDefaults, ...rest, scratch: join(this.scratch, `w${i}`) } },
-        }),
-    );
+    const lanes: PythonProcess[] = [];
+    try {
+      for (let i = 0; i < workers; i++) lanes.push(new PythonProcess({ ...executorDefaults, ...rest, scratch: join(this.scratch, `w${i}`) }));
+    } catch (e) {
+      for (const lane of lanes) lane.close();
+      throw e;
+    }
+    this.lanes = lanes;
   }
 
-  /** Starts every interpreter; resolves with what each said (Python version, isolation...). */
+  /** Waits for every interpreter; resolves with what each said (Python version, isolation...). */
   async hello(): Promise<Record<string, unknown>[]> {
-    return Promise.all(this.lanes.map((lane) => lane.run({ hello: true } satisfies ExecutorTask) as Promise<Record<string, unknown>>));
+    return Promise.all(
+      this.lanes.map(async (lane) => {
+        await lane.whenReady();
+        return { ...lane.hello, namespaces: lane.namespaces, starts: lane.starts };
+      }),
+    );
   }
 
   /**
@@ -56,28 +53,20 @@ export class ExecutorPool {
     await Promise.all(
       byLane.map(async (indices, lane) => {
         if (indices.length === 0) return;
-        const out = (await this.lanes[lane]!.run({ run: indices.map((i) => requests[i]!) } satisfies ExecutorTask)) as ExecResult[];
+        const out = await this.lanes[lane]!.run(indices.map((i) => requests[i]!));
         indices.forEach((i, k) => (results[i] = out[k]!));
       }),
     );
     return results;
   }
 
-  /** Forgets a finished tree's saved states. Never rejects: a state not dropped only waits for the LRU bound. */
-  drop(tree: string): Promise<void> {
-    const done: Promise<void> = this.lanes[this.laneOf(tree)]!.run({ drop: tree } satisfies ExecutorTask)
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .finally(() => this.drops.delete(done));
-    this.drops.add(done);
-    return done;
+  /** Forgets a finished tree's saved states. */
+  drop(tree: string): void {
+    this.lanes[this.laneOf(tree)]!.drop(tree);
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.drops);
-    await Promise.all(this.lanes.map((lane) => lane.destroy()));
+    for (const lane of this.lanes) lane.close();
     rmSync(this.scratch, { recursive: true, force: true });
   }
 

@@ -1,9 +1,11 @@
 // One persistent Python interpreter (src/verify/python/executor.py) and its line protocol.
-// A piscina worker owns one (executor-worker.ts); this file knows nothing of workers.
+// The pool (executor-pool.ts) owns one per lane; its I/O is asynchronous, so they all live
+// on the main thread.
 // The interpreter may die or hang (os-level tricks, a C call that ignores signals): a
 // watchdog kills it past each program's timeout plus a grace period, the program in
 // flight is reported as a timeout or crash, and a fresh interpreter takes the rest.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -112,20 +114,44 @@ export function namespacesAvailable(): boolean {
 }
 
 interface Pending {
-  id: number;
   request: ExecRequest;
   resolve: (r: ExecResult) => void;
 }
 
+/** A request sent to the interpreter, whose reply is awaited. */
+interface InFlight extends Pending {
+  /** random, so that no program can name another request's reply */
+  id: string;
+  since: number;
+}
+
+const errorKinds: ReadonlySet<string> = new Set<ExecErrorKind>(['exception', 'timeout', 'memory', 'cpu_limit', 'output_limit', 'recursion', 'sandbox', 'exit', 'crash']);
+
+/** The reply's result when it has the shape executor.py writes, else undefined. */
+function checkedResult(reply: Record<string, unknown>): ExecResult | undefined {
+  const { id: _id, ok, stdout, error, message, ms, reused } = reply;
+  if (typeof ok !== 'boolean' || typeof stdout !== 'string' || typeof ms !== 'number') return undefined;
+  if (!ok && !(typeof error === 'string' && errorKinds.has(error) && typeof message === 'string')) return undefined;
+  return { ok, stdout, ms, ...(ok ? {} : { error: error as ExecErrorKind, message: message as string }), ...(typeof reused === 'boolean' ? { reused } : {}) };
+}
+
+/**
+ * One interpreter. It is sent one request at a time, the next only once the reply to the
+ * one before has come, each under a fresh random id: a program that reaches the protocol can
+ * at most answer for itself. Anything else on the line (an unknown id, a second reply, a
+ * malformed line, a reply while idle) kills the interpreter, fails the run in flight as
+ * `sandbox`, and a fresh interpreter takes the rest.
+ */
 export class PythonProcess {
   private child!: ChildProcessWithoutNullStreams;
   private buffer = '';
   private stderrTail = '';
-  private readonly queue: Pending[] = [];
-  private nextId = 1;
+  /** requests (and drops) not sent yet, in order */
+  private readonly queue: (Pending | { drop: string })[] = [];
+  private inFlight: InFlight | undefined;
   private watchdog: NodeJS.Timeout | undefined;
-  private current: { id: number; since: number } | undefined;
   private ready!: Promise<void>;
+  private started = false;
   private closed = false;
   /** interpreters started, the first included */
   starts = 0;
@@ -149,12 +175,14 @@ export class PythonProcess {
 
   private start(): void {
     this.starts++;
+    this.started = false;
     const o = this.options;
     const config = JSON.stringify({
       scratch: o.scratch,
       isolation: o.isolation,
       preimport_optional: o.preimport,
       max_snapshots: o.maxSnapshots,
+      parent_pid: process.pid,
       limits: {
         timeout_s: o.timeoutS,
         memory_mb: o.memoryMb,
@@ -194,50 +222,76 @@ export class PythonProcess {
       if (child !== this.child) return;
       this.buffer += s;
       let nl: number;
-      while ((nl = this.buffer.indexOf('\n')) >= 0) {
+      while (child === this.child && (nl = this.buffer.indexOf('\n')) >= 0) {
         const line = this.buffer.slice(0, nl);
         this.buffer = this.buffer.slice(nl + 1);
-        let reply: Record<string, unknown>;
+        let reply: Record<string, unknown> | undefined;
         try {
-          reply = JSON.parse(line) as Record<string, unknown>;
+          const value: unknown = JSON.parse(line);
+          if (typeof value === 'object' && value !== null && !Array.isArray(value)) reply = value as Record<string, unknown>;
         } catch {
-          this.restart('crash', `the interpreter broke the protocol: ${line.slice(0, 200)}`);
-          return;
+          // reported below
         }
-        if (reply['ready']) {
+        if (!this.started) {
+          if (reply?.['ready'] !== true) {
+            fail!(new Error(`python executor: the interpreter's first line is not its hello: ${line.slice(0, 200)}`));
+            child.kill('SIGKILL');
+            return;
+          }
           clearTimeout(startTimer);
+          this.started = true;
           this.hello = reply;
           hello!();
-        } else {
-          this.settle(reply);
+          this.pump();
+          continue;
         }
+        const head = this.inFlight;
+        const result = reply && head && reply['id'] === head.id ? checkedResult(reply) : undefined;
+        if (result === undefined) {
+          const what = !reply ? 'a malformed line' : !head ? 'a line while no run was in flight' : reply['id'] !== head.id ? 'a reply for another id' : 'a malformed reply';
+          this.restart('sandbox', `sandbox: the protocol was broken (${what}: ${line.slice(0, 120)}); the interpreter was replaced`);
+          return;
+        }
+        this.inFlight = undefined;
+        clearTimeout(this.watchdog);
+        head!.resolve(result);
+        this.pump();
       }
     });
     child.on('error', (e) => {
       clearTimeout(startTimer);
       fail!(new Error(`python executor: cannot run ${o.python}: ${e.message}`));
     });
-    let started = false;
-    this.ready.then(() => (started = true), () => {});
     child.on('exit', (code, signal) => {
       clearTimeout(startTimer);
       if (child !== this.child || this.closed) return;
       const why = `the interpreter exited (${signal ?? `status ${code}`})${this.stderrTail ? `: ${this.stderrTail.trim().split('\n').slice(-3).join(' | ')}` : ''}`;
       fail!(new Error(`python executor: ${why}`));
       // One that never started would only die again: its callers get the error instead.
-      if (started) this.restart('crash', why);
+      if (this.started) this.restart('crash', why);
+      else this.failAll(`python executor: ${why}`);
     });
   }
 
   /** Runs the requests in order; one result each, never a rejection for what a program does. */
   async run(requests: ExecRequest[]): Promise<ExecResult[]> {
     await this.ready;
-    return Promise.all(requests.map((request) => new Promise<ExecResult>((resolve) => this.send({ id: this.nextId++, request, resolve }))));
+    return Promise.all(
+      requests.map(
+        (request) =>
+          new Promise<ExecResult>((resolve) => {
+            this.queue.push({ request, resolve });
+            this.pump();
+          }),
+      ),
+    );
   }
 
   /** Forgets a tree's saved states (incremental mode). */
   drop(tree: string): void {
-    if (!this.closed) this.child.stdin.write(`${JSON.stringify({ id: 0, drop: tree })}\n`);
+    if (this.closed) return;
+    this.queue.push({ drop: tree });
+    this.pump();
   }
 
   close(): void {
@@ -245,60 +299,59 @@ export class PythonProcess {
     clearTimeout(this.watchdog);
     this.child.stdin.end();
     this.child.kill('SIGKILL');
+    this.failAll('python executor: closed');
   }
 
-  private send(p: Pending): void {
-    this.queue.push(p);
-    const r = p.request;
-    const line: Record<string, unknown> = { id: p.id, program: r.program, timeout: r.timeoutS ?? this.options.timeoutS };
-    if (r.node !== undefined) Object.assign(line, { tree: r.tree, node: r.node, parent: r.parent ?? null, step: r.step ?? r.program });
-    this.child.stdin.write(`${JSON.stringify(line)}\n`);
-    this.arm();
+  /** Sends what is queued up to the next request, if the interpreter is idle. */
+  private pump(): void {
+    if (!this.started || this.closed) return;
+    while (this.inFlight === undefined && this.queue.length > 0) {
+      const next = this.queue.shift()!;
+      if ('drop' in next) {
+        this.child.stdin.write(`${JSON.stringify({ drop: next.drop })}\n`);
+        continue;
+      }
+      const r = next.request;
+      const id = randomBytes(16).toString('hex');
+      this.inFlight = { ...next, id, since: Date.now() };
+      const line: Record<string, unknown> = { id, program: r.program, timeout: r.timeoutS ?? this.options.timeoutS };
+      if (r.node !== undefined) Object.assign(line, { tree: r.tree, node: r.node, parent: r.parent ?? null, step: r.step ?? r.program });
+      this.child.stdin.write(`${JSON.stringify(line)}\n`);
+      this.arm();
+    }
   }
 
-  private settle(reply: Record<string, unknown>): void {
-    if (reply['id'] === 0) return; // a drop
-    const at = this.queue.findIndex((p) => p.id === reply['id']);
-    if (at < 0) return;
-    const [p] = this.queue.splice(at, 1);
-    const { id: _id, ...result } = reply;
-    p!.resolve(result as unknown as ExecResult);
-    this.current = undefined;
-    this.arm();
-  }
-
-  /** Watches the oldest request: the interpreter runs them in order. */
+  /** Watches the run in flight. */
   private arm(): void {
     clearTimeout(this.watchdog);
-    const head = this.queue[0];
+    const head = this.inFlight;
     if (!head) return;
-    if (this.current?.id !== head.id) this.current = { id: head.id, since: Date.now() };
-    const limitMs = (head.request.timeoutS ?? this.options.timeoutS) * 1000 + graceMs;
-    const left = this.current.since + limitMs - Date.now();
-    this.watchdog = setTimeout(() => {
-      const seconds = head.request.timeoutS ?? this.options.timeoutS;
-      this.restart('timeout', `timed out after ${seconds} s (the interpreter did not stop it and was restarted)`);
-    }, Math.max(0, left));
+    const seconds = head.request.timeoutS ?? this.options.timeoutS;
+    this.watchdog = setTimeout(
+      () => this.restart('timeout', `timed out after ${seconds} s (the interpreter did not stop it and was restarted)`),
+      Math.max(0, head.since + seconds * 1000 + graceMs - Date.now()),
+    );
   }
 
-  /** Fails the request in flight, starts a fresh interpreter, and resends the rest. */
+  /** Fails the run in flight, starts a fresh interpreter, and sends it the rest. */
   private restart(kind: ExecErrorKind, message: string): void {
     clearTimeout(this.watchdog);
     const old = this.child;
-    const [head, ...rest] = this.queue.splice(0);
-    this.current = undefined;
+    const head = this.inFlight;
+    this.inFlight = undefined;
     old.removeAllListeners('exit');
+    old.stdout.removeAllListeners('data');
     old.kill('SIGKILL');
     if (this.closed) return;
     head?.resolve({ ok: false, stdout: '', error: kind, message, ms: 0 });
     this.start();
-    void this.ready.then(
-      () => {
-        for (const p of rest) this.send(p);
-      },
-      (e: Error) => {
-        for (const p of rest) p.resolve({ ok: false, stdout: '', error: 'crash', message: e.message, ms: 0 });
-      },
-    );
+    // the queue waits for the new interpreter's hello (pump); if it cannot start, it fails
+    this.ready.catch((e: Error) => this.failAll(e.message));
+  }
+
+  private failAll(message: string): void {
+    const waiting = [...(this.inFlight ? [this.inFlight] : []), ...this.queue.splice(0)];
+    this.inFlight = undefined;
+    for (const p of waiting) if ('resolve' in p) p.resolve({ ok: false, stdout: '', error: 'crash', message, ms: 0 });
   }
 }

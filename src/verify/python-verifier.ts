@@ -62,6 +62,6 @@ export class PythonVerifier implements Verifier {
   }
 
   forget(problemId: string): void {
-    if (this.mode === 'incremental') void this.pool.drop(problemId);
+    if (this.mode === 'incremental') this.pool.drop(problemId);
   }
 }

@@ -1,33 +1,37 @@
 # The Python side of rstar's step executor: a persistent interpreter that runs programs on
 # request, each in a fresh namespace, under limits, answering over a line protocol on
-# stdin/stdout. One server per piscina worker (src/verify/executor.ts starts it).
+# private copies of stdin/stdout. src/verify/executor.ts starts it and sends one request at
+# a time: the next only after the reply to the one before.
 #
-# Request (one JSON line):
-#   {"id": 1, "program": "...", "timeout": 5.0}                 cumulative: run it fresh
-#   {"id": 1, "program": "...", "step": "...", "tree": "t1", "node": 7, "parent": 3}
+# Request (one JSON line; ids are random strings chosen by executor.ts):
+#   {"id": "9f..", "program": "...", "timeout": 5.0}              cumulative: run it fresh
+#   {"id": "9f..", "program": "...", "step": "...", "tree": "t1", "node": 7, "parent": 3}
 #       incremental: run only `step` on a copy of node 3's saved state (its namespace,
 #       output so far and random state); without that snapshot, run `program` fresh. The
 #       result is saved as node 7's snapshot either way.
-#   {"id": 2, "drop": "t1"}                                      forget tree t1's snapshots
+#   {"drop": "t1"}                                                forget tree t1's snapshots (no reply)
 # Reply (one JSON line):
-#   {"id": 1, "ok": true, "stdout": "...", "ms": 0.4, "reused": false}
-#   {"id": 1, "ok": false, "stdout": "...", "error": KIND, "message": "...", "ms": ...}
+#   {"id": "9f..", "ok": true, "stdout": "...", "ms": 0.4, "reused": false}
+#   {"id": "9f..", "ok": false, "stdout": "...", "error": KIND, "message": "...", "ms": ...}
 # Error kinds: exception, timeout, memory, cpu_limit, output_limit, recursion, sandbox (a
-# blocked operation), exit (sys.exit / os._exit), crash (killed by a signal).
+# blocked operation, even one the program caught), exit (sys.exit / os._exit), crash.
 #
 # Isolation (config "isolation"):
 #   inprocess  each run gets a fresh globals dict and a fresh copy of the builtins, imports
 #              hand out read-only module views, random / numpy.random are reseeded, cwd,
 #              recursion limit and output are reset; a wall-clock timer interrupts it.
-#              Thousands of runs per second.
-#   fork       each run in a forked child with rlimits (address space, CPU, file size,
-#              open files), killed with its process group at the timeout. Nothing can leak
-#              back, but a fork costs milliseconds (cumulative mode only).
+#              Thousands of runs per second, but the program shares the interpreter with
+#              the protocol: a Python-level sandbox only (README "Sandbox").
+#   fork       this process is a zygote that never runs a program: each run is a forked
+#              child that closes the protocol's fds, then gets rlimits, Landlock (files may
+#              be written only under the scratch dir) and a seccomp filter (no exec, fork,
+#              sockets, ptrace, signals to other processes), runs the program and writes
+#              its result to a pipe of its own, which the zygote checks before replying.
+#              Cumulative mode only.
 # In both, an audit hook refuses process creation, signals, sockets, ctypes, environment
 # changes, introspection that reaches the server, and files outside the scratch dir (reads
 # are also allowed under the Python installation); the environment is empty. executor.ts
-# may run the whole server inside user + network namespaces. Audit hooks are a Python-level
-# layer, not an OS boundary: see README "Sandbox".
+# may run the whole server inside user + network namespaces.
 import builtins
 import copy
 import gc
@@ -43,6 +47,11 @@ import time
 import traceback
 import types
 from collections import OrderedDict
+
+try:
+    import contain  # beside this file: seccomp, Landlock, prctl (fork isolation's kernel side)
+except (ImportError, OSError, AttributeError):  # not Linux: the Python-level layers only
+    contain = None
 
 PREIMPORT = ["math", "cmath", "fractions", "decimal", "itertools", "functools", "collections", "re",
              "statistics", "string", "heapq", "bisect", "operator", "copy"]
@@ -84,6 +93,17 @@ SEED = 0  # random and numpy.random start every program from this seed
 
 class Sandboxed(PermissionError):
     """A blocked operation (error kind 'sandbox')."""
+
+
+# The first blocked operation of the run in progress: the run is a `sandbox` error even when
+# the program catches the exception (a fork bomb inside `try/except OSError` is not clean).
+VIOLATION = []
+
+
+def deny(message):
+    if not VIOLATION:
+        VIOLATION.append(message)
+    return Sandboxed(message)
 
 
 class RunTimeout(BaseException):
@@ -147,12 +167,12 @@ class ReadOnlyModule:
     def __getattr__(self, name):
         module = object.__getattribute__(self, "_module")
         if name in DENIED.get(module.__name__, ()):
-            raise Sandboxed(f"{module.__name__}.{name} is not allowed")
+            raise deny(f"{module.__name__}.{name} is not allowed")
         value = getattr(module, name)
         return view(value) if isinstance(value, types.ModuleType) else value
 
     def __setattr__(self, name, value):
-        raise Sandboxed(f"changing module {object.__getattribute__(self, '_module').__name__} is not allowed")
+        raise deny(f"changing module {object.__getattribute__(self, '_module').__name__} is not allowed")
 
     __delattr__ = __setattr__
 
@@ -197,9 +217,9 @@ def install_audit_hook(scratch, read_roots):
         if gate[0]:
             return
         if event in BLOCKED_EVENTS:
-            raise Sandboxed(f"{event} is not allowed")
+            raise deny(f"{event} is not allowed")
         if event == "import" and args[0].split(".")[0] in BLOCKED_IMPORTS:
-            raise Sandboxed(f"import {args[0]} is not allowed")
+            raise deny(f"import {args[0]} is not allowed")
         if event == "open":
             path, _mode, flags = args
             if isinstance(path, int) or path is None:
@@ -207,14 +227,14 @@ def install_audit_hook(scratch, read_roots):
             path = os.fsdecode(path)
             writing = flags is not None and flags & WRITE_FLAGS
             if writing and not under(path, write_roots):
-                raise Sandboxed(f"writing {path} is not allowed (only the scratch dir)")
+                raise deny(f"writing {path} is not allowed (only the scratch dir)")
             if not writing and not under(path, read_roots):
-                raise Sandboxed(f"reading {path} is not allowed")
+                raise deny(f"reading {path} is not allowed")
         elif event in CHANGE_EVENTS or event in LIST_EVENTS:
             roots = write_roots if event in CHANGE_EVENTS else read_roots
             for p in args:
                 if isinstance(p, (str, bytes)) and not under(os.fsdecode(p), roots):
-                    raise Sandboxed(f"{event} of {os.fsdecode(p)} is not allowed")
+                    raise deny(f"{event} of {os.fsdecode(p)} is not allowed")
 
     sys.addaudithook(hook)
 
@@ -242,7 +262,7 @@ def under(path, roots):
 
 
 def classify(e):
-    if isinstance(e, Sandboxed) or (isinstance(e, PermissionError) and "is not allowed" in str(e)):
+    if isinstance(e, Sandboxed):
         return "sandbox", f"sandbox: {e}"
     if isinstance(e, RunTimeout):
         return "timeout", str(e)
@@ -257,8 +277,10 @@ def classify(e):
     return "exception", f"{type(e).__name__}: {e}"
 
 
-def error_of(e):
+def error_of(e, keep):
     kind, message = classify(e)
+    if len(message) > keep:  # a message is data the program chose: bounded like its output
+        message = message[:keep] + f" ... [{len(message) - keep} characters cut]"
     if kind == "exception":
         frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == "<program>"]
         if frames:
@@ -348,20 +370,35 @@ class Server:
         self.max_snapshots = int(config.get("max_snapshots", 2048))
         self.recursion_limit = sys.getrecursionlimit()
         self.numpy = sys.modules.get("numpy")
+        self.pid = os.getpid()
+        if self.isolation == "fork" and contain is None:
+            raise SystemExit("executor: fork isolation needs Linux (prctl, seccomp)")
+        # The most a child's honest result takes: output head and tail, a message, each
+        # char at most 12 bytes of JSON (an escaped surrogate pair).
+        self.max_reply = 12 * (3 * self.limits["keep_chars"] + 512)
         self.gate = install_audit_hook(self.scratch, allowed_read_roots(self.scratch))
         signal.signal(signal.SIGALRM, self.on_alarm)
         self.deadline_s = 0.0
+        if self.isolation == "fork":
+            # What every child needs, made once here: a child inherits it pristine (its
+            # writes are its own copies), and pays for each page it writes.
+            with self.gate:
+                self.containment = contain.Containment(self.scratch)
+                self.rlimits = child_rlimits(self.limits)
+                os.chdir(self.workdir)
+            self.pristine = State({"__name__": "__main__", "__builtins__": fresh_builtins()},
+                                  Capture(self.limits["keep_chars"], self.limits["output_chars"]), None, None)
+            reseed(self.numpy)  # and never used here again: each child starts from the seed
 
     def on_alarm(self, signum, frame):
         raise RunTimeout(f"timed out after {self.deadline_s:g} s")
 
     # --- one request --------------------------------------------------------------------
+    def drop(self, tree):
+        for key in [k for k in self.snapshots if k[0] == tree]:
+            del self.snapshots[key]
+
     def handle(self, request):
-        if "drop" in request:
-            tree = request["drop"]
-            for key in [k for k in self.snapshots if k[0] == tree]:
-                del self.snapshots[key]
-            return {"ok": True}
         timeout = float(request.get("timeout", self.limits["timeout_s"]))
         start = time.perf_counter()
         if self.isolation == "fork":
@@ -402,82 +439,97 @@ class Server:
             reply["error"], reply["message"] = state.error
         return reply
 
-    def execute(self, code, state, timeout):
+    def execute(self, code, state, timeout, reset=True):
         """Runs code on state (changed in place) with the per-run resets and limits."""
-        random.seed(SEED) if state.rng is None else random.setstate(state.rng)
-        if self.numpy is not None:
-            if state.np_rng is None:
-                self.numpy.random.seed(SEED)
+        if reset:
+            if state.rng is None:
+                reseed(self.numpy)
             else:
-                self.numpy.random.set_state(state.np_rng)
+                random.setstate(state.rng)
+                if self.numpy is not None:
+                    self.numpy.random.set_state(state.np_rng)
+            with self.gate:
+                os.chdir(self.workdir)
         state.random = state.random or "random" in code
-        with self.gate:
-            os.chdir(self.workdir)
         self.deadline_s = timeout
         sys.stdout = sys.stderr = state.capture
         error = None
+        VIOLATION.clear()
         try:
             # A repeating timer: a program that catches the first interrupt gets another.
             signal.setitimer(signal.ITIMER_REAL, timeout, 0.05)
             exec(compile(code, "<program>", "exec"), state.namespace)
         except BaseException as e:  # noqa: BLE001 - all the program raises is its error
-            error = error_of(e)
+            error = error_of(e, self.limits["keep_chars"])
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0, 0)
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
             sys.setrecursionlimit(self.recursion_limit)
+        if VIOLATION and (error is None or error[0] != "sandbox"):
+            error = ("sandbox", f"sandbox: {VIOLATION[0]} (the program caught it)")
         state.error = error
         if state.random:
             state.rng = random.getstate()
             if self.numpy is not None:
                 state.np_rng = self.numpy.random.get_state()
         with self.gate:
-            if os.listdir(self.workdir):
-                shutil.rmtree(self.workdir, ignore_errors=True)
-                os.makedirs(self.workdir, exist_ok=True)
+            clear_dir(self.workdir)
         return state
 
     # --- fork isolation -----------------------------------------------------------------
     def run_forked(self, program, timeout):
         r, w = os.pipe()
         with self.gate:
-            pid = os.fork()
+            pid = contain.fork()
         if pid == 0:
-            self.forked_child(program, w)
+            self.forked_child(program, r, w)
         os.close(w)
-        data, timed_out = read_until(r, time.perf_counter() + timeout)
+        data, timed_out = read_until(r, time.perf_counter() + timeout, self.max_reply)
         os.close(r)
         with self.gate:
             kill_group(pid)
             _, status = os.waitpid(pid, 0)
-            if os.listdir(self.workdir):
-                shutil.rmtree(self.workdir, ignore_errors=True)
-                os.makedirs(self.workdir, exist_ok=True)
+            clear_dir(self.workdir)
         if timed_out:
             return {"ok": False, "stdout": "", "error": "timeout", "message": f"timed out after {timeout:g} s"}
-        if data:
-            try:
-                return json.loads(data)
-            except ValueError:
-                pass  # cut off mid-write: classified by the exit status
+        if len(data) > self.max_reply:
+            return sandbox_reply("the program wrote more to its result pipe than any result holds")
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == CONTAIN_FAILED:
+            return {"ok": False, "stdout": "", "error": "crash",
+                    "message": f"executor: the child could not be contained: {data[:500].decode(errors='replace')}"}
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            reply = checked_result(data)
+            # A program that reached its result pipe can write its own result; a malformed
+            # one is its doing too.
+            return reply if reply is not None else sandbox_reply("the program broke its result pipe")
         return self.status_reply(status)
 
-    def forked_child(self, program, result_fd):
-        """In the child: limits, a fresh run, the reply on result_fd, exit. Never returns."""
+    def forked_child(self, program, r, w):
+        """In the child: contained, a fresh run, the result on w, exit. Never returns."""
         try:
             with self.gate:
                 os.setsid()
-                set_limits(self.limits)
-            state = State({"__name__": "__main__", "__builtins__": fresh_builtins()},
-                          Capture(self.limits["keep_chars"], self.limits["output_chars"]), None, None)
-            self.execute(program, state, 1e9)  # the parent keeps the time
+                for kind, value in self.rlimits:
+                    resource.setrlimit(kind, value)
+                # Only 0-2 (/dev/null) and the result pipe stay open: not the protocol.
+                keep = sorted({w, self.containment.keep_fd()} - {-1})
+                for lo, hi in zip([3] + [k + 1 for k in keep], keep + [MAX_FD]):
+                    if lo < hi:
+                        os.closerange(lo, hi)
+                self.containment.apply(self.pid)
+        except BaseException as e:  # noqa: BLE001 - the zygote reports it
+            write_all(w, f"{type(e).__name__}: {e}".encode())
+            os._exit(CONTAIN_FAILED)
+        try:
+            state = self.pristine
+            self.execute(program, state, 1e9, reset=False)  # the zygote keeps the time
             reply = {"ok": state.error is None, "stdout": state.capture.text(), "reused": False}
             if state.error is not None:
                 reply["error"], reply["message"] = state.error
-            data = json.dumps(reply).encode()
-            view_ = memoryview(data)
-            while view_:
-                view_ = view_[os.write(result_fd, view_):]
+        except BaseException as e:  # noqa: BLE001 - the executor's own failure, said as such
+            reply = {"ok": False, "stdout": "", "error": "crash", "message": f"executor: {type(e).__name__}: {e}"[:1000]}
+        try:
+            write_all(w, json.dumps(reply).encode())
         finally:
             os._exit(0)
 
@@ -487,6 +539,8 @@ class Server:
             if sig == signal.SIGXCPU:
                 return {"ok": False, "stdout": "", "error": "cpu_limit",
                         "message": f"CPU time limit ({self.limits['cpu_s']} s) exceeded"}
+            if sig == signal.SIGSYS:
+                return sandbox_reply("a blocked system call (the seccomp filter killed the program)")
             if sig == signal.SIGKILL:
                 return {"ok": False, "stdout": "", "error": "memory", "message": "killed (out of memory?)"}
             return {"ok": False, "stdout": "", "error": "crash", "message": f"killed by {signal.Signals(sig).name}"}
@@ -494,28 +548,72 @@ class Server:
         return {"ok": False, "stdout": "", "error": "exit", "message": f"the program exited with status {code}"}
 
 
-def set_limits(limits):
-    def cap(kind, value, extra=0):
-        _soft, hard = resource.getrlimit(kind)
-        value = int(value)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        resource.setrlimit(kind, (value, value + extra if hard == resource.RLIM_INFINITY else hard))
+MAX_FD = 1 << 16
+CONTAIN_FAILED = 70
+KINDS = {"exception", "timeout", "memory", "cpu_limit", "output_limit", "recursion", "sandbox", "exit", "crash"}
 
-    # Address space: what is mapped already plus the allowance, so preloaded modules (numpy
-    # reserves large virtual regions) do not eat the program's share.
+
+def sandbox_reply(message):
+    return {"ok": False, "stdout": "", "error": "sandbox", "message": f"sandbox: {message}"}
+
+
+def checked_result(data):
+    """A child's result, if it has the shape forked_child writes; None otherwise."""
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(reply, dict) or not set(reply) <= {"ok", "stdout", "error", "message", "reused"}:
+        return None
+    if not isinstance(reply.get("ok"), bool) or not isinstance(reply.get("stdout"), str):
+        return None
+    if not reply["ok"] and not (reply.get("error") in KINDS and isinstance(reply.get("message"), str)):
+        return None
+    reply["reused"] = False
+    return reply
+
+
+def child_rlimits(limits):
+    """setrlimit arguments for a forked child: address space (what the zygote has mapped plus
+    the allowance, so preloaded modules do not eat the program's share), CPU, file size,
+    open files, no core dumps."""
     with open("/proc/self/statm") as f:
         mapped = int(f.read().split()[0]) * resource.getpagesize()
-    cap(resource.RLIMIT_AS, mapped + limits["memory_mb"] * 1024 * 1024)
-    cap(resource.RLIMIT_CPU, limits["cpu_s"], 1)
-    cap(resource.RLIMIT_FSIZE, limits["file_mb"] * 1024 * 1024)
-    cap(resource.RLIMIT_NOFILE, 64)
-    cap(resource.RLIMIT_CORE, 0)
+    wanted = [(resource.RLIMIT_AS, mapped + limits["memory_mb"] * 1024 * 1024, 0),
+              (resource.RLIMIT_CPU, limits["cpu_s"], 1),  # SIGXCPU at the soft limit, KILL a second later
+              (resource.RLIMIT_FSIZE, limits["file_mb"] * 1024 * 1024, 0),
+              (resource.RLIMIT_NOFILE, 64, 0),
+              (resource.RLIMIT_CORE, 0, 0)]
+    out = []
+    for kind, value, extra in wanted:
+        _soft, hard = resource.getrlimit(kind)
+        value = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
+        out.append((kind, (value, value + extra if hard == resource.RLIM_INFINITY else hard)))
+    return out
 
 
-def read_until(fd, deadline):
-    chunks = []
-    while True:
+def reseed(numpy):
+    random.seed(SEED)
+    if numpy is not None:
+        numpy.random.seed(SEED)
+
+
+def clear_dir(path):
+    """Empties a run's working directory; the directory itself stays (a zygote's cwd)."""
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
+
+
+def read_until(fd, deadline, most):
+    """What fd gives until EOF, the deadline (then True) or more than `most` bytes."""
+    chunks, size = [], 0
+    while size <= most:
         left = deadline - time.perf_counter()
         if left <= 0:
             return b"".join(chunks), True
@@ -524,8 +622,10 @@ def read_until(fd, deadline):
             return b"".join(chunks), True
         chunk = os.read(fd, 1 << 16)
         if not chunk:
-            return b"".join(chunks), False
+            break
         chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks), False
 
 
 def kill_group(pid):
@@ -537,6 +637,8 @@ def kill_group(pid):
 
 def main():
     config = json.loads(sys.argv[1])
+    if contain is not None:
+        contain.die_with_parent(config["parent_pid"])
     # The protocol gets private copies of stdin and stdout; a program that writes to fd 1
     # or reads fd 0 reaches /dev/null instead.
     proto_in, proto_out = os.dup(0), os.dup(1)
@@ -551,7 +653,8 @@ def main():
             loaded.append(name)
         except Exception:  # noqa: BLE001 - optional modules may be absent
             pass
-    if config.get("isolation", "inprocess") == "inprocess":
+    inprocess = config.get("isolation", "inprocess") == "inprocess"
+    if inprocess:
         # The whole server is the program's process: cap it. (fork caps each child instead.)
         limits = config["limits"]
         with open("/proc/self/statm") as f:
@@ -566,8 +669,13 @@ def main():
     gc.freeze()
     gc.set_threshold(50_000, 20, 50)
     server = Server(config)
+    if inprocess:
+        # Programs run in this process: leave them no loaded ctypes to reach for.
+        for name in [m for m in sys.modules if m == "contain" or m.split(".")[0] in ("ctypes", "_ctypes")]:
+            del sys.modules[name]
     write_line(proto_out, {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0],
-                           "preimported": loaded, "isolation": server.isolation})
+                           "preimported": loaded, "isolation": server.isolation,
+                           "containment": None if inprocess else server.containment.report()})
     buffer = b""
     while True:
         chunk = os.read(proto_in, 1 << 16)
@@ -579,20 +687,27 @@ def main():
             if not line.strip():
                 continue
             request = json.loads(line)
+            if "drop" in request:
+                server.drop(request["drop"])
+                continue
             try:
                 reply = server.handle(request)
             except MemoryError:
                 reply = {"ok": False, "stdout": "", "error": "memory", "message": "MemoryError: the memory limit was reached"}
             except Exception as e:  # noqa: BLE001 - the server must answer; say what broke
                 reply = {"ok": False, "stdout": "", "error": "crash", "message": f"executor: {type(e).__name__}: {e}"}
-            reply["id"] = request.get("id")
+            reply["id"] = request["id"]
             write_line(proto_out, reply)
 
 
+def write_all(fd, data):
+    view_ = memoryview(data)
+    while view_:
+        view_ = view_[os.write(fd, view_):]
+
+
 def write_line(fd, obj):
-    data = memoryview((json.dumps(obj) + "\n").encode())
-    while data:
-        data = data[os.write(fd, data):]
+    write_all(fd, (json.dumps(obj) + "\n").encode())
 
 
 if __name__ == "__main__":
