@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "rstar",
-      "sources": ["bindings/addon.cpp", "native/src/arena.cpp", "native/src/slots.cpp", "native/src/gpu_arena_stub.cpp"],
+      "sources": ["bindings/addon.cpp", "bindings/process.cpp", "native/src/arena.cpp", "native/src/slots.cpp", "native/src/gpu_arena_stub.cpp"],
       "include_dirs": ["native/include", "<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { OnnxPolicy } from '../src/policy/onnx.js';
 import type { StepRequest } from '../src/policy/policy.js';
 import { OnnxPpm } from '../src/ppm/onnx.js';
-import { restartWithMallocTunables } from '../src/util/malloc.js';
+import { tuneMalloc } from '../src/util/malloc.js';
 
 const fixtures = new URL('../test/fixtures/models/', import.meta.url).pathname;
 const { values } = parseArgs({
@@ -126,9 +126,8 @@ async function ppm(): Promise<void> {
   await naive.close();
 }
 
-// measured as the CLI runs: with glibc's malloc tunables (src/util/malloc.ts)
-if (!restartWithMallocTunables()) {
-  await generation();
-  await prefixReuse();
-  await ppm();
-}
+// measured as the CLI runs: with glibc's malloc settings (src/util/malloc.ts)
+tuneMalloc();
+await generation();
+await prefixReuse();
+await ppm();

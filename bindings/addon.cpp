@@ -14,6 +14,7 @@
 
 #include "rstar/arena.hpp"
 #include "rstar/gpu_arena.hpp"
+#include "process.hpp"
 
 namespace {
 
@@ -210,6 +211,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Arena", ArenaWrap<Arena>::Define(env, "Arena"));
   exports.Set("GpuArena", ArenaWrap<GpuArena>::Define(env, "GpuArena"));
   exports.Set("cudaStatus", Napi::Function::New<CudaStatus>(env, "cudaStatus"));
+  RegisterProcess(env, exports);
   // The core's constants, so the TypeScript side can check it agrees with them.
   Napi::Object c = Napi::Object::New(env);
   c.Set("expanded", Napi::Number::New(env, rstar::kExpanded));

@@ -1,13 +1,14 @@
 // Unit tests of the input/output helpers (problems JSONL, crash-safe trees JSONL, atomic
 // JSON), the step format helpers, the exact grader and the simulated policy and verifier.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { writeJsonAtomic } from '../src/io/atomic.js';
-import { JsonlAppender, reopen } from '../src/io/jsonl.js';
+import { JsonlAppender, rejectedFile, reopen } from '../src/io/jsonl.js';
 import { countProblems, InputError, parseProblem, readProblems, type Problem } from '../src/io/problems.js';
+import { treeLineProblem } from '../src/io/trees.js';
 import { SimPolicy, simDefaults, simTag, solutionLength, type SimOptions } from '../src/policy/sim.js';
 import { exactEqual } from '../src/verify/exact-grader.js';
 import { SimVerifier } from '../src/verify/sim.js';
@@ -154,13 +155,13 @@ describe('readProblems and countProblems', () => {
 describe('reopen', () => {
   test('a missing file: no ids, nothing cut, nothing created', async () => {
     const file = join(root, 'missing-trees.jsonl');
-    assert.deepEqual(await reopen(file), { ids: new Set(), cut: 0 });
+    assert.deepEqual(await reopen(file), { ids: new Set(), cut: 0, rejected: 0 });
     assert.throws(() => statSync(file), /ENOENT/);
   });
 
   test('an empty file: no ids, nothing cut', async () => {
     const file = tempFile('');
-    assert.deepEqual(await reopen(file), { ids: new Set(), cut: 0 });
+    assert.deepEqual(await reopen(file), { ids: new Set(), cut: 0, rejected: 0 });
     assert.equal(readFileSync(file, 'utf8'), '');
   });
 
@@ -168,7 +169,7 @@ describe('reopen', () => {
     const content = '{"id":"a","x":1}\n{"id":"b\\"q","nodes":[]}\n{"id":"\\u00e9t\\u00e9","y":{"id":"inner"}}\n';
     const file = tempFile(content);
     const r = await reopen(file);
-    assert.deepEqual(r, { ids: new Set(['a', 'b"q', 'été']), cut: 0 });
+    assert.deepEqual(r, { ids: new Set(['a', 'b"q', 'été']), cut: 0, rejected: 0 });
     assert.equal(readFileSync(file, 'utf8'), content);
   });
 
@@ -182,13 +183,13 @@ describe('reopen', () => {
     assert.notEqual(r.cut, torn.length);
     assert.equal(readFileSync(file, 'utf8'), complete);
     // reopening again finds nothing more to cut
-    assert.deepEqual(await reopen(file), { ids: new Set(['a', 'b']), cut: 0 });
+    assert.deepEqual(await reopen(file), { ids: new Set(['a', 'b']), cut: 0, rejected: 0 });
   });
 
   test('a file that is one torn line is emptied', async () => {
     const torn = '{"id":"ex-9","pro';
     const file = tempFile(torn);
-    assert.deepEqual(await reopen(file), { ids: new Set(), cut: torn.length });
+    assert.deepEqual(await reopen(file), { ids: new Set(), cut: torn.length, rejected: 0 });
     assert.equal(statSync(file).size, 0);
   });
 
@@ -197,24 +198,67 @@ describe('reopen', () => {
     const torn = '{"id":"b","step":"' + 'x'.repeat(150_000);
     const file = tempFile(complete + torn);
     const r = await reopen(file);
-    assert.deepEqual(r, { ids: new Set(['a']), cut: torn.length });
+    assert.deepEqual(r, { ids: new Set(['a']), cut: torn.length, rejected: 0 });
     assert.equal(readFileSync(file, 'utf8'), complete);
   });
 
   test('a long last complete line (> 64 KiB) is kept', async () => {
     const content = '{"id":"a"}\n{"id":"b","step":"' + 'y'.repeat(150_000) + '"}\n';
     const file = tempFile(content);
-    assert.deepEqual(await reopen(file), { ids: new Set(['a', 'b']), cut: 0 });
+    assert.deepEqual(await reopen(file), { ids: new Set(['a', 'b']), cut: 0, rejected: 0 });
     assert.equal(statSync(file).size, Buffer.byteLength(content));
   });
 
-  test('a line this tool did not write is an InputError naming file:line', async () => {
-    const file = tempFile('{"id":"a"}\n{"id":"b"}\n{"name":"c"}\n{"id":"d"}\n');
-    await assertInputError(() => reopen(file), `${file}:3: not a line this tool wrote`, '--overwrite');
+  test('a file with no line this tool wrote is an InputError naming file:line', async () => {
+    const file = tempFile('{"name":"c"}\n{"name":"d"}\n');
+    await assertInputError(() => reopen(file), `${file}:1: not a line this tool wrote`, '--overwrite');
     const spaced = tempFile('{"id": "a", "problem": "p", "answer": "1"}\n'); // a problems file, not trees
-    await assertInputError(() => reopen(spaced), `${spaced}:1:`);
-    const blank = tempFile('{"id":"a"}\n\n{"id":"b"}\n');
-    await assertInputError(() => reopen(blank), `${blank}:2:`);
+    await assertInputError(() => reopen(spaced, treeLineProblem), `${spaced}:1:`, 'no "nodes" list');
+    assert.equal(readFileSync(spaced, 'utf8'), '{"id": "a", "problem": "p", "answer": "1"}\n', 'left as it was');
+  });
+
+  test('bad lines among good ones are moved, unchanged, to NAME.rejected.jsonl; the file keeps the good ones', async () => {
+    const dir = mkdtempSync(join(root, 'rejected-'));
+    const file = join(dir, 'trees.jsonl');
+    // torn, blank, another tool's, failing the check; then one that is not UTF-8
+    const bad = ['{"id":"b","nodes":[{"id":0,', '', '{"name":"x"}', '{"id":"e","check":false}'];
+    writeFileSync(file, ['{"id":"a"}', bad[0], bad[1], '{"id":"c"}', bad[2], '{"id":"d"}', bad[3]].join('\n') + '\n');
+    appendFileSync(file, Buffer.concat([Buffer.from([0x7b, 0xff, 0x7d, 0x0a]), Buffer.from('{"id":"f"}\n')]));
+    const check = (o: Record<string, unknown>) => (o['check'] === false ? 'check says no' : undefined);
+    const r = await reopen(file, check);
+    assert.deepEqual(r, { ids: new Set(['a', 'c', 'd', 'f']), cut: 0, rejected: 5 });
+    assert.equal(readFileSync(file, 'utf8'), '{"id":"a"}\n{"id":"c"}\n{"id":"d"}\n{"id":"f"}\n');
+    const moved = readFileSync(join(dir, 'trees.rejected.jsonl'));
+    assert.deepEqual(moved, Buffer.concat([Buffer.from(`${bad[0]}\n\n${bad[2]}\n${bad[3]}\n`), Buffer.from([0x7b, 0xff, 0x7d, 0x0a])]), 'byte for byte');
+    // reopening again finds nothing more
+    assert.deepEqual(await reopen(file, check), { ids: new Set(['a', 'c', 'd', 'f']), cut: 0, rejected: 0 });
+    assert.equal(rejectedFile('out/results.jsonl'), 'out/results.rejected.jsonl');
+  });
+});
+
+describe('input bytes', () => {
+  test('a UTF-8 byte order mark is dropped', async () => {
+    const file = tempFile(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"id":"a","problem":"p","answer":"1"}\n')]));
+    const got = [];
+    for await (const p of readProblems(file)) got.push(p);
+    assert.deepEqual(got, [{ id: 'a', problem: 'p', answer: '1' }]);
+  });
+
+  test('bytes that are not UTF-8 are refused with FILE:LINE, not turned into U+FFFD', async () => {
+    const file = tempFile(Buffer.concat([Buffer.from('{"id":"a","problem":"p","answer":"1"}\n{"id":"b","problem":"caf'), Buffer.from([0xe9]), Buffer.from('","answer":"2"}\n')]));
+    await assertInputError(async () => {
+      for await (const _ of readProblems(file)) {
+        // drain
+      }
+    }, `${file}:2: not UTF-8`);
+    await assertInputError(() => countProblems(file), `${file}:2: not UTF-8`);
+  });
+
+  test('CRLF line ends are read as line ends', async () => {
+    const file = tempFile('{"id":"a","problem":"p","answer":"1"}\r\n{"id":"b","problem":"q","answer":"2"}\r\n');
+    const got = [];
+    for await (const p of readProblems(file)) got.push(p.answer);
+    assert.deepEqual(got, ['1', '2']);
   });
 });
 
@@ -230,7 +274,7 @@ describe('JsonlAppender', () => {
     const lines = text.split('\n');
     assert.equal(lines.pop(), '');
     assert.deepEqual(lines.map((l) => JSON.parse(l) as unknown), values);
-    assert.deepEqual(await reopen(file), { ids: new Set(['a', 'b', 'c']), cut: 0 });
+    assert.deepEqual(await reopen(file), { ids: new Set(['a', 'b', 'c']), cut: 0, rejected: 0 });
   });
 
   test('appends made at once are all written, in call order, and each promise resolves once its line is in the file', async () => {

@@ -9,10 +9,13 @@ import type { Argv } from 'yargs';
 import { chooseAnswer, type Chosen } from '../engine/answer.js';
 import { chooseDevice, Search, searchDefaults, validateSearchOptions, type SearchOptions } from '../engine/scheduler.js';
 import { writeJsonAtomic } from '../io/atomic.js';
-import { JsonlAppender, reopen } from '../io/jsonl.js';
+import { JsonlAppender, rejectedFile, reopen } from '../io/jsonl.js';
+import { lockOutput } from '../io/lock.js';
+import { treeLineProblem } from '../io/trees.js';
 import { countProblems, readProblems, type Problem } from '../io/problems.js';
 import { MathGrader } from '../verify/math-grader.js';
 import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from './backends.js';
+import { handleInterrupts } from './interrupt.js';
 import { progressBar } from './progress.js';
 
 export function evalOptions(y: Argv) {
@@ -59,62 +62,93 @@ export async function evaluate(args: EvalArgs): Promise<void> {
   const greedyArgs = args.greedy ? { ...args, temperature: 0 } : args;
   validateSearchOptions({ ...searchDefaults, ...search });
   const device = chooseDevice(args.engine, args.device);
-  const { backends, close } = await openBackends(greedyArgs);
-  const grader = new MathGrader();
-  console.error(`rstar: ${args.engine} tree engine on ${device.device} (${device.reason})`);
-  const file = join(args.out, 'results.jsonl');
-  await mkdir(args.out, { recursive: true });
-  const treesFile = join(args.out, 'trees.jsonl');
-  if (args.overwrite) await Promise.all([file, treesFile].map((f) => rm(f, { force: true })));
-  const { ids: done } = await reopen(file);
-  // a tree is written before its result line: one whose result was cut off is searched and
-  // written again (readers take the last tree of an id)
-  if (args.trees) await reopen(treesFile);
-  const treesWriter = args.trees ? await JsonlAppender.open(treesFile) : undefined;
   let total = await countProblems(args.problems);
   if (args.limit !== undefined) total = Math.min(total, args.limit);
-  const writer = await JsonlAppender.open(file);
-  const levels = new Map<string, Problem['level']>();
-  const bar = args.progress
-    ? progressBar('eval |{bar}| {value}/{total} problems | {correct} correct | {duration_formatted} elapsed, ETA {left}', Math.max(0, total - done.size), { correct: 0 })
-    : undefined;
-  let correctCount = 0;
-  const searcher = new Search(search, { ...backends, grader: blindGrader }, async ({ tree, ms }) => {
-    const chosen = chooseAnswer(tree);
-    const majority = chosen ? majorityAnswer(chosen) : null;
-    const [correct, majorityCorrect] = chosen ? await grader.grade([chosen.answer, majority!].map((answer) => ({ answer, gold: tree.answer }))) : [false, false];
-    if (correct) correctCount++;
-    await treesWriter?.append(tree);
-    const result: EvalResult = {
-      id: tree.id,
-      level: levels.get(tree.id) ?? null,
-      gold: tree.answer,
-      answer: chosen?.answer ?? null,
-      correct: correct === true,
-      score: chosen?.score ?? null,
-      votes: chosen?.votes ?? {},
-      majority,
-      majorityCorrect: majorityCorrect === true,
-      trajectory: chosen?.trajectory ?? '',
-      nodes: tree.nodes.length,
-      ms,
-    };
-    await writer.append(result);
-    bar?.increment({ correct: correctCount });
-  });
+  const file = join(args.out, 'results.jsonl');
+  const treesFile = join(args.out, 'trees.jsonl');
+  await mkdir(args.out, { recursive: true });
+  const unlock = lockOutput(args.out);
+  const closing: (() => Promise<void>)[] = [];
   try {
-    await searcher.run(remaining(readProblems(args.problems), done, args.limit, levels));
-  } finally {
+    const { backends, close } = await openBackends(greedyArgs);
+    closing.push(close);
+    const grader = new MathGrader();
+    closing.push(() => grader.close());
+    console.error(`rstar: ${args.engine} tree engine on ${device.device} (${device.reason})`);
+    if (args.overwrite) await Promise.all([file, treesFile].map((f) => rm(f, { force: true })));
+    const { ids: done, rejected } = await reopen(file, resultLineProblem);
+    if (rejected > 0) console.error(`rstar: moved ${rejected} bad lines of ${file} to ${rejectedFile(file)}; their problems are evaluated again`);
+    // a tree is written before its result line: one whose result was cut off is searched and
+    // written again (readers take the last tree of an id)
+    if (args.trees) await reopen(treesFile, treeLineProblem);
+    const treesWriter = args.trees ? await JsonlAppender.open(treesFile) : undefined;
+    const writer = await JsonlAppender.open(file);
+    const levels = new Map<string, Problem['level']>();
+    const bar = args.progress
+      ? progressBar('eval |{bar}| {value}/{total} problems | {correct} correct | {duration_formatted} elapsed, ETA {left}', Math.max(0, total - done.size), { correct: 0 })
+      : undefined;
+    let correctCount = 0;
+    const searcher = new Search(search, { ...backends, grader: blindGrader }, async ({ tree, ms }) => {
+      const chosen = chooseAnswer(tree);
+      const majority = chosen ? majorityAnswer(chosen) : null;
+      const [correct, majorityCorrect] = chosen ? await grader.grade([chosen.answer, majority!].map((answer) => ({ answer, gold: tree.answer }))) : [false, false];
+      if (correct) correctCount++;
+      await treesWriter?.append(tree);
+      const result: EvalResult = {
+        id: tree.id,
+        level: levels.get(tree.id) ?? null,
+        gold: tree.answer,
+        answer: chosen?.answer ?? null,
+        correct: correct === true,
+        score: chosen?.score ?? null,
+        votes: chosen?.votes ?? {},
+        majority,
+        majorityCorrect: majorityCorrect === true,
+        trajectory: chosen?.trajectory ?? '',
+        nodes: tree.nodes.length,
+        ms,
+      };
+      await writer.append(result);
+      bar?.increment({ correct: correctCount });
+    });
+    const interrupt = handleInterrupts(searcher);
+    let failure: unknown;
+    try {
+      await searcher.run(remaining(readProblems(args.problems), done, args.limit, levels));
+    } catch (e) {
+      failure = e;
+    }
     bar?.stop();
-    await writer.close();
-    await treesWriter?.close();
-    await close();
-    await grader.close();
+    interrupt.dispose();
+    // the first failure is the one reported (on a full disk the results fail, then the summary)
+    const steps = [() => writer.close(), async () => treesWriter?.close()];
+    if (failure === undefined) {
+      steps.push(async () => {
+        const summary = { ...(await summarize(file, args)), interrupted: interrupt.signal !== undefined };
+        await writeJsonAtomic(join(args.out, 'summary.json'), summary);
+        const rows = Object.entries(summary.byLevel).map(([l, s]) => `level ${l}: ${s.correct}/${s.problems} (${(100 * s.accuracy).toFixed(1)}%)`);
+        console.error(`rstar: ${summary.correct}/${summary.problems} correct (${(100 * summary.accuracy).toFixed(1)}%; majority vote ${(100 * summary.majorityAccuracy).toFixed(1)}%)${rows.length > 1 ? `; ${rows.join(', ')}` : ''}${summary.interrupted ? ' (interrupted: resume to finish)' : ''} -> ${file}`);
+      });
+    }
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+    if (failure !== undefined) throw failure;
+  } finally {
+    for (const close of closing.reverse()) await close();
+    unlock();
   }
-  const summary = await summarize(file, args);
-  await writeJsonAtomic(join(args.out, 'summary.json'), summary);
-  const rows = Object.entries(summary.byLevel).map(([l, s]) => `level ${l}: ${s.correct}/${s.problems} (${(100 * s.accuracy).toFixed(1)}%)`);
-  console.error(`rstar: ${summary.correct}/${summary.problems} correct (${(100 * summary.accuracy).toFixed(1)}%; majority vote ${(100 * summary.majorityAccuracy).toFixed(1)}%)${rows.length > 1 ? `; ${rows.join(', ')}` : ''} -> ${file}`);
+}
+
+/** What is wrong with a results.jsonl line (reopen() checks each on resume). */
+function resultLineProblem(o: Record<string, unknown>): string | undefined {
+  if (typeof o['correct'] !== 'boolean') return 'no boolean "correct"';
+  if (typeof o['trajectory'] !== 'string') return 'no string "trajectory"';
+  return undefined;
 }
 
 function majorityAnswer(c: Chosen): string {

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// The rstar command line. This file only makes sure the process runs with the malloc settings
-// of malloc.ts, then loads the commands; it imports nothing heavy, so a second start is cheap.
-import { restartWithMallocTunables } from '../util/malloc.js';
+// The rstar command line: glibc's malloc settings first (malloc.ts), then the commands.
+import { tuneMalloc } from '../util/malloc.js';
 
-if (!restartWithMallocTunables()) await import('./commands.js');
+try {
+  tuneMalloc();
+} catch {
+  // no addon: the commands that need it say how to build it
+}
+await import('./commands.js');

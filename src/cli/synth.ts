@@ -2,11 +2,14 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
-import { chooseDevice, Search, searchDefaults, validateSearchOptions, type SearchStats } from '../engine/scheduler.js';
+import { chooseDevice, Search, searchDefaults, validateSearchOptions } from '../engine/scheduler.js';
 import { writeJsonAtomic } from '../io/atomic.js';
-import { JsonlAppender, reopen } from '../io/jsonl.js';
+import { JsonlAppender, rejectedFile, reopen } from '../io/jsonl.js';
+import { lockOutput } from '../io/lock.js';
+import { treeLineProblem } from '../io/trees.js';
 import { countProblems, InputError, readProblems, type Problem } from '../io/problems.js';
 import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from './backends.js';
+import { handleInterrupts } from './interrupt.js';
 import { progressBar } from './progress.js';
 
 export function synthOptions(y: Argv) {
@@ -25,59 +28,80 @@ export async function synth(args: SynthArgs): Promise<void> {
   // Everything that can be refused is checked before anything is written.
   validateSearchOptions({ ...searchDefaults, ...search });
   const device = chooseDevice(args.engine, args.device);
-  const { backends, content, stats: modelStats, close } = await openBackends(args);
-  // What decides the trees' content: a resumed run must agree on all of it. With more than
-  // one rollout in flight, trees also depend on how the stages batch, so a resumed run
-  // continues the same search, not the very trees one uninterrupted run would have grown.
-  const settings = {
-    policy: args.policy,
-    ppm: args.ppm,
-    rollouts: args.rollouts,
-    n: args.n,
-    rolloutsInFlight: args['rollouts-in-flight'],
-    c: args.c,
-    maxDepth: args['max-depth'],
-    mode: args.mode,
-    errorsThreshold: args['errors-threshold'],
-    ...content,
-  };
-
-  console.error(`rstar: ${args.engine} tree engine on ${device.device} (${device.reason})`);
   let total = await countProblems(args.problems);
   const out = args.out;
   const treesFile = join(out, 'trees.jsonl');
   const runFile = join(out, 'run.json');
-  await mkdir(out, { recursive: true });
-  if (args.overwrite) await rm(treesFile, { force: true });
-  else await checkSameRun(runFile, settings);
-  const { ids: done, cut } = await reopen(treesFile);
-  if (cut > 0) console.error(`rstar: cut a torn last line (${cut} bytes) from ${treesFile}`);
-  if (done.size > 0) console.error(`rstar: resuming: ${done.size} problems already in ${treesFile}`);
-  await writeJsonAtomic(runFile, { ...settings, problems: args.problems });
-
-  if (args.limit !== undefined) total = Math.min(total, args.limit);
-  const todo = Math.max(0, total - done.size);
-  const writer = await JsonlAppender.open(treesFile);
-  const searcher = new Search(search, backends, ({ tree }) => writer.append(tree));
-  const bar = args.progress
-    ? progressBar('synth |{bar}| {value}/{total} problems | {rps} rollouts/s | {solved} solved | {duration_formatted} elapsed, ETA {left}', todo, { rps: '0', solved: 0 })
-    : undefined;
-  const tick = setInterval(() => bar?.update(searcher.stats.problems, rates(searcher)), 500);
   const statsFile = join(out, 'stats.json');
-  let stats: SearchStats | undefined;
+  await mkdir(out, { recursive: true });
+  const unlock = lockOutput(out);
+  let closeBackends: (() => Promise<void>) | undefined;
   try {
-    stats = await searcher.run(remaining(readProblems(args.problems), done, args.limit));
-  } finally {
+    const { backends, content, stats: modelStats, close } = await openBackends(args);
+    closeBackends = close;
+    // What decides the trees' content: a resumed run must agree on all of it. With more than
+    // one rollout in flight, trees also depend on how the stages batch, so a resumed run
+    // continues the same search, not the very trees one uninterrupted run would have grown.
+    const settings = {
+      policy: args.policy,
+      ppm: args.ppm,
+      rollouts: args.rollouts,
+      n: args.n,
+      rolloutsInFlight: args['rollouts-in-flight'],
+      c: args.c,
+      maxDepth: args['max-depth'],
+      mode: args.mode,
+      errorsThreshold: args['errors-threshold'],
+      ...content,
+    };
+    console.error(`rstar: ${args.engine} tree engine on ${device.device} (${device.reason})`);
+    if (args.overwrite) await rm(treesFile, { force: true });
+    else await checkSameRun(runFile, settings);
+    const { ids: done, cut, rejected } = await reopen(treesFile, treeLineProblem);
+    if (cut > 0) console.error(`rstar: cut a torn last line (${cut} bytes) from ${treesFile}`);
+    if (rejected > 0) console.error(`rstar: moved ${rejected} bad lines of ${treesFile} to ${rejectedFile(treesFile)}; their problems are searched again`);
+    if (done.size > 0) console.error(`rstar: resuming: ${done.size} problems already in ${treesFile}`);
+    await writeJsonAtomic(runFile, { ...settings, problems: args.problems });
+
+    if (args.limit !== undefined) total = Math.min(total, args.limit);
+    const todo = Math.max(0, total - done.size);
+    const writer = await JsonlAppender.open(treesFile);
+    const searcher = new Search(search, backends, ({ tree }) => writer.append(tree));
+    const interrupt = handleInterrupts(searcher);
+    const bar = args.progress
+      ? progressBar('synth |{bar}| {value}/{total} problems | {rps} rollouts/s | {solved} solved | {duration_formatted} elapsed, ETA {left}', todo, { rps: '0', solved: 0 })
+      : undefined;
+    const tick = setInterval(() => bar?.update(searcher.stats.problems, rates(searcher)), 500);
+    let failure: unknown;
+    try {
+      await searcher.run(remaining(readProblems(args.problems), done, args.limit));
+    } catch (e) {
+      failure = e;
+    }
     clearInterval(tick);
     bar?.update(searcher.stats.problems, rates(searcher));
     bar?.stop();
-    await writer.close();
+    // Partial totals are worth keeping too: a failed or interrupted run says how far it got.
+    // The first failure is the one reported (on a full disk trees.jsonl fails, then stats.json).
+    const s = summary(searcher, done.size, failure !== undefined, interrupt.signal);
     const models = await modelStats().catch((e: unknown) => ({ error: String(e) }));
-    await close();
-    // Partial totals are worth keeping too: a failed run says how far it got.
-    await writeJsonAtomic(statsFile, { ...summary(searcher, done.size, stats === undefined), models });
+    for (const step of [() => writer.close(), () => writeJsonAtomic(statsFile, { ...s, models })]) {
+      try {
+        await step();
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+    interrupt.dispose();
+    if (failure !== undefined) throw failure;
+    report(s, treesFile);
+  } finally {
+    await closeBackends?.();
+    unlock();
   }
-  const s = summary(searcher, done.size, false);
+}
+
+function report(s: ReturnType<typeof summary>, treesFile: string): void {
   console.error(
     `rstar: ${s.problems} problems (${s.solved} solved), ${s.rollouts} rollouts, ${s.expansions} expansions in ${s.seconds.toFixed(2)} s: ` +
       `${s.rolloutsPerSecond.toFixed(0)} rollouts/s, ${s.problemsPerSecond.toFixed(1)} problems/s -> ${treesFile}`,
@@ -115,7 +139,7 @@ function rates(s: Search) {
 }
 
 
-function summary(s: Search, resumed: number, failed: boolean) {
+function summary(s: Search, resumed: number, failed: boolean, interrupted: NodeJS.Signals | undefined) {
   const st = s.stats;
   const seconds = s.elapsedMs() / 1000;
   return {
@@ -124,6 +148,9 @@ function summary(s: Search, resumed: number, failed: boolean) {
     resumedProblems: resumed,
     totalProblems: st.problems + resumed,
     failed,
+    /** stopped by a signal (its name in interruptSignal); abandonedTrees were dropped unwritten */
+    interrupted: interrupted !== undefined,
+    ...(interrupted !== undefined ? { interruptSignal: interrupted, abandonedTrees: st.abandonedTrees } : {}),
     solved: st.solved,
     rollouts: st.rollouts,
     voidRollouts: st.voidRollouts,

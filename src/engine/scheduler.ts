@@ -87,6 +87,8 @@ export interface SearchStats {
   voidRollouts: number;
   /** candidate steps dropped because a sibling from the same expansion had the same text */
   duplicateSteps: number;
+  /** trees dropped unwritten by abandon() (a stop that could not wait for them) */
+  abandonedTrees: number;
   elapsedMs: number;
   stages: Record<string, StageStats>;
 }
@@ -190,7 +192,9 @@ export class Search {
   private input!: AsyncIterator<Problem>;
   private inputDone = false;
   private filling = false;
-  /** a fatal error: no new rollout starts */
+  /** stop() was called: no new problem is taken */
+  private stopping = false;
+  /** a fatal error, or abandon(): no new rollout starts, no tree is written */
   private error: unknown;
   /** a bad input line: the trees in flight are finished and written, then the run fails */
   private inputError: unknown;
@@ -231,6 +235,7 @@ export class Search {
       nodes: 0,
       voidRollouts: 0,
       duplicateSteps: 0,
+      abandonedTrees: 0,
       elapsedMs: 0,
       stages: Object.fromEntries(stages.map((s) => [s.name, s.stats])),
     };
@@ -250,6 +255,32 @@ export class Search {
     return performance.now() - this.startedAt;
   }
 
+  /** Trees being searched now. */
+  get activeTrees(): number {
+    return this.active.size;
+  }
+
+  /** Takes no new problem; run() resolves once the trees in flight are finished and written. */
+  stop(): void {
+    this.stopping = true;
+    this.inputDone = true;
+    this.checkDone();
+  }
+
+  /**
+   * Drops the trees in flight unwritten (a stop that cannot wait for them): run() resolves
+   * once the trees already handed to onTree are written. Their problems are searched again
+   * by a resumed run.
+   */
+  abandon(): void {
+    this.stop();
+    if (this.error !== undefined) return;
+    this.error = new Error('abandoned'); // stops every stage, as a fatal error does
+    this.stats.abandonedTrees = this.active.size;
+    this.stats.elapsedMs = this.elapsedMs();
+    void this.writes.then(() => this.settle.resolve(), this.settle.reject);
+  }
+
   private fail(e: unknown): void {
     if (this.error !== undefined) return;
     this.error = e;
@@ -264,7 +295,7 @@ export class Search {
       while (!this.inputDone && this.error === undefined && this.active.size < this.options.concurrency) {
         const next = await this.input.next();
         if (next.done) this.inputDone = true;
-        else this.startTree(next.value);
+        else if (!this.stopping) this.startTree(next.value);
       }
     } catch (e) {
       this.inputDone = true;

@@ -1,42 +1,98 @@
 // Crash-safe JSONL output. Lines are appended and fdatasync'ed before append() resolves
 // (lines queued while a sync runs are written and synced together), so a crash loses at
-// most the lines not yet acknowledged. Reopening a file cuts a torn last line and reports
-// the ids already written, so a run can resume where it stopped.
-import { createReadStream } from 'node:fs';
-import { open, stat, truncate, type FileHandle } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
-import { InputError } from './problems.js';
+// most the lines not yet acknowledged. Reopening a file cuts a torn last line, checks every
+// other line, moves bad ones aside and reports the ids of the good ones, so a run resumes
+// where it stopped and redoes what was lost.
+import { open, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { InputError } from '../errors.js';
+import { fileLines } from './lines.js';
 
 export interface Reopened {
-  /** ids of the complete lines already in the file */
+  /** ids of the good lines in the file */
   ids: Set<string>;
   /** bytes of a torn last line that were cut off */
   cut: number;
+  /** bad lines moved to `rejectedFile(file)` (their problems are to be done again) */
+  rejected: number;
 }
 
-const idPrefix = /^\{"id":("(?:[^"\\]|\\.)*")/;
+/** What is wrong with a parsed line of this file, or undefined when it is good. */
+export type LineCheck = (line: Record<string, unknown>) => string | undefined;
 
-/** Cuts a torn last line (no final newline) and collects the ids of the complete lines. */
-export async function reopen(file: string): Promise<Reopened> {
+/** Where reopen() moves a file's bad lines: trees.jsonl -> trees.rejected.jsonl. */
+export function rejectedFile(file: string): string {
+  return file.replace(/(\.jsonl)?$/, '.rejected.jsonl');
+}
+
+/**
+ * Cuts a torn last line (no final newline) and checks every other line: JSON, an object
+ * with a string id, and `check`. Bad lines are appended (and synced) to rejectedFile(file),
+ * then the file is rewritten without them (temp file + rename): nothing is lost, and the
+ * bad lines' problems are searched again. A file with no good line at all is refused:
+ * it is not one this tool wrote.
+ */
+export async function reopen(file: string, check: LineCheck = () => undefined): Promise<Reopened> {
   const ids = new Set<string>();
   let size: number;
   try {
     size = (await stat(file)).size;
   } catch {
-    return { ids, cut: 0 };
+    return { ids, cut: 0, rejected: 0 };
   }
   const keep = await endOfLastLine(file, size);
   if (keep < size) await truncate(file, keep);
-  if (keep === 0) return { ids, cut: size };
-  const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8', end: keep - 1 }), crlfDelay: Infinity });
-  let n = 0;
-  for await (const line of lines) {
-    n++;
-    const m = idPrefix.exec(line);
-    if (!m) throw new InputError(`${file}:${n}: not a line this tool wrote (it must start with {"id":...}); move the file away or pass --overwrite`);
-    ids.add(JSON.parse(m[1]!) as string);
+  const bad: { n: number; bytes: Buffer; why: string }[] = [];
+  for await (const { bytes, n } of fileLines(file, keep)) {
+    const why = lineProblem(bytes, check, ids);
+    if (why !== undefined) bad.push({ n, bytes: Buffer.from(bytes), why });
   }
-  return { ids, cut: size - keep };
+  if (bad.length > 0 && ids.size === 0) {
+    throw new InputError(`${file}:${bad[0]!.n}: not a line this tool wrote (${bad[0]!.why}), nor is any other; move the file away or pass --overwrite`);
+  }
+  if (bad.length > 0) await moveAside(file, keep, bad);
+  return { ids, cut: size - keep, rejected: bad.length };
+}
+
+function lineProblem(bytes: Buffer, check: LineCheck, ids: Set<string>): string | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    return `not JSON: ${(e as Error).message}`;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
+  const o = value as Record<string, unknown>;
+  if (typeof o['id'] !== 'string') return 'no string "id"';
+  const why = check(o);
+  if (why === undefined) ids.add(o['id']);
+  return why;
+}
+
+async function moveAside(file: string, keep: number, bad: { n: number; bytes: Buffer }[]): Promise<void> {
+  const rejected = await open(rejectedFile(file), 'a');
+  try {
+    await rejected.write(Buffer.concat(bad.flatMap((b) => [b.bytes, Buffer.from('\n')])));
+    await rejected.sync();
+  } finally {
+    await rejected.close();
+  }
+  const badLines = new Set(bad.map((b) => b.n));
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    const out = await open(tmp, 'w');
+    try {
+      for await (const { bytes, n } of fileLines(file, keep)) {
+        if (!badLines.has(n)) await out.write(Buffer.concat([bytes, Buffer.from('\n')]));
+      }
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
 }
 
 /** Offset just past the last newline (0 when there is none). */
@@ -61,10 +117,13 @@ export class JsonlAppender {
   private queue: { line: string; done: () => void; failed: (e: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
 
-  private constructor(private readonly fh: FileHandle) {}
+  private constructor(
+    private readonly fh: FileHandle,
+    readonly file: string,
+  ) {}
 
   static async open(file: string): Promise<JsonlAppender> {
-    return new JsonlAppender(await open(file, 'a'));
+    return new JsonlAppender(await open(file, 'a'), file);
   }
 
   /** Resolves once the line is on disk. */
@@ -85,7 +144,9 @@ export class JsonlAppender {
         await this.fh.datasync();
         for (const g of group) g.done();
       } catch (e) {
-        for (const g of group) g.failed(e);
+        // name the file: on a full disk several files fail, and this one failed first
+        const named = Object.assign(new Error(`${this.file}: ${(e as Error).message}`, { cause: e }), { code: (e as NodeJS.ErrnoException).code });
+        for (const g of group) g.failed(named);
       }
     }
     this.flushing = undefined;

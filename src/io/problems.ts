@@ -1,8 +1,8 @@
 // Problems JSONL: one {"id", "problem", "answer", ...} object a line, as in the evaluation
 // sets. Read as a stream, so a 100k-problem file costs no memory; a bad line stops the
 // stream with an error naming the file, the line and the field.
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { InputError } from '../errors.js';
+import { fileLines, lineText } from './lines.js';
 
 export interface Problem {
   id: string;
@@ -13,7 +13,7 @@ export interface Problem {
   level?: number | string;
 }
 
-export class InputError extends Error {}
+export { InputError };
 
 /** One JSONL line that must hold a JSON object; `where` (FILE:LINE) starts the error message. */
 export function parseObjectLine(line: string, where: string): Record<string, unknown> {
@@ -47,11 +47,10 @@ export function parseProblem(line: string, where: string): Problem {
 
 /** The non-blank lines of a JSONL file, streamed, each with its FILE:LINE for errors. */
 export async function* jsonlLines(file: string): AsyncGenerator<{ line: string; where: string }> {
-  const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
-  let n = 0;
-  for await (const line of lines) {
-    n++;
-    if (line.trim() !== '') yield { line, where: `${file}:${n}` };
+  for await (const l of fileLines(file)) {
+    const where = `${file}:${l.n}`;
+    const line = lineText(l, where);
+    if (line.trim() !== '') yield { line, where };
   }
 }
 

@@ -637,6 +637,9 @@ def kill_group(pid):
 
 def main():
     config = json.loads(sys.argv[1])
+    # A terminal's Ctrl-C reaches the whole process group: the run stops on its own terms
+    # (executor.ts closes this interpreter), not by losing the programs in flight.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if contain is not None:
         contain.die_with_parent(config["parent_pid"])
     # The protocol gets private copies of stdin and stdout; a program that writes to fd 1
