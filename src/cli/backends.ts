@@ -23,6 +23,7 @@ export function defaultModel(kind: 'policy' | 'ppm'): string {
 export function modelOptions<T>(y: Argv<T>, defaults: { policy: string; ppm: string }) {
   return y
     .option('policy', { type: 'string', default: defaults.policy, describe: 'step generator: sim (simulated, for testing the search), onnx:DIR (an ONNX export run in-process) or openai:URL#MODEL (an OpenAI-compatible completions server: vLLM, SGLang...)' })
+    .option('isolation', { choices: ['inprocess', 'fork'] as const, default: 'inprocess' as const, describe: "real policies: run each program in a fresh namespace of a persistent interpreter (fast; a Python-level sandbox), or in a forked child the kernel contains (seccomp, Landlock; cumulative mode only): README \"Sandbox\"" })
     .option('exec-mode', { choices: ['cumulative', 'incremental'] as const, default: 'cumulative' as const, describe: "real policies: run each step with its block's earlier code again, or on its parent's saved interpreter state" })
     .option('ppm', { type: 'string', default: defaults.ppm, describe: 'step scorer: none (round 1, terminal-guided values), sim, onnx:DIR, or http:URL#MODEL (a pooling endpoint, e.g. vLLM /pooling)' })
     .option('ppm-reuse', { type: 'boolean', default: true, describe: "onnx PPM: score a step on its parent's cached prefix (--no-ppm-reuse: encode the whole trajectory, as the authors do)" })
@@ -140,7 +141,10 @@ export async function openBackends(args: ModelArgs): Promise<Backends> {
     } else if (args.ppm !== 'none') {
       throw new RangeError(`ppm must be none, sim, onnx:DIR or http:URL#MODEL (got ${args.ppm})`);
     }
-    const pool = new ExecutorPool();
+    if (args.isolation === 'fork' && args['exec-mode'] === 'incremental') {
+      throw new RangeError('exec-mode incremental keeps interpreter states between runs: it needs --isolation inprocess');
+    }
+    const pool = new ExecutorPool({ isolation: args.isolation });
     const grader = new MathGrader();
     closing.push(() => pool.close(), () => grader.close());
     return {

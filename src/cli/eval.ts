@@ -66,14 +66,13 @@ export async function evaluate(args: EvalArgs): Promise<void> {
   if (args.limit !== undefined) total = Math.min(total, args.limit);
   const file = join(args.out, 'results.jsonl');
   const treesFile = join(args.out, 'trees.jsonl');
-  await mkdir(args.out, { recursive: true });
-  const unlock = lockOutput(args.out);
-  const closing: (() => Promise<void>)[] = [];
+  // The model options are checked (and the models loaded) before anything is written.
+  const { backends, close } = await openBackends(greedyArgs);
+  const grader = new MathGrader();
+  let unlock = () => {};
   try {
-    const { backends, close } = await openBackends(greedyArgs);
-    closing.push(close);
-    const grader = new MathGrader();
-    closing.push(() => grader.close());
+    await mkdir(args.out, { recursive: true });
+    unlock = lockOutput(args.out);
     console.error(`rstar: ${args.engine} tree engine on ${device.device} (${device.reason})`);
     if (args.overwrite) await Promise.all([file, treesFile].map((f) => rm(f, { force: true })));
     const { ids: done, rejected } = await reopen(file, resultLineProblem);
@@ -139,7 +138,8 @@ export async function evaluate(args: EvalArgs): Promise<void> {
     }
     if (failure !== undefined) throw failure;
   } finally {
-    for (const close of closing.reverse()) await close();
+    await grader.close();
+    await close();
     unlock();
   }
 }

@@ -33,12 +33,12 @@ export async function synth(args: SynthArgs): Promise<void> {
   const treesFile = join(out, 'trees.jsonl');
   const runFile = join(out, 'run.json');
   const statsFile = join(out, 'stats.json');
-  await mkdir(out, { recursive: true });
-  const unlock = lockOutput(out);
-  let closeBackends: (() => Promise<void>) | undefined;
+  // The model options are checked (and the models loaded) before anything is written.
+  const { backends, content, stats: modelStats, close } = await openBackends(args);
+  let unlock = () => {};
   try {
-    const { backends, content, stats: modelStats, close } = await openBackends(args);
-    closeBackends = close;
+    await mkdir(out, { recursive: true });
+    unlock = lockOutput(out);
     // What decides the trees' content: a resumed run must agree on all of it. With more than
     // one rollout in flight, trees also depend on how the stages batch, so a resumed run
     // continues the same search, not the very trees one uninterrupted run would have grown.
@@ -96,7 +96,7 @@ export async function synth(args: SynthArgs): Promise<void> {
     if (failure !== undefined) throw failure;
     report(s, treesFile);
   } finally {
-    await closeBackends?.();
+    await close();
     unlock();
   }
 }
