@@ -354,33 +354,42 @@ describe('rstar grade', () => {
     assert.deepEqual(JSON.parse(r2.stdout), { pred: '(1,2)', gold: '(2,1)', equal: false });
   });
 
-  test('a file: every line back with equal (and error) added, extra fields kept, blank lines skipped', () => {
+  test('a file: every line back, its fields untouched, with the verdict under rstar_grade; blank lines skipped', () => {
     const file = join(root, 'cases.jsonl');
     const lines = [
       { id: 'a', pred: '1/2', gold: '0.5', note: 'fraction' },
       { id: 'b', pred: '(B)', gold: 'B' },
       { id: 'c', ...slowPair },
-      { id: 'd', pred: 3, gold: '3.0', equal: false },
-      { id: 'e', pred: '10', gold: '0.1' },
+      // fields named like the verdict's parts are the input's, and stay as they are
+      { id: 'd', pred: 3, gold: '3.0', equal: false, error: 'from the data set' },
+      { id: 'e', pred: '10', gold: '0.1', equal: true },
     ];
     writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n\n') + '\n');
     const r = rstarGrade(['--file', file, '--time-limit-ms', '20'], 0);
     const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(out, [
-      { id: 'a', pred: '1/2', gold: '0.5', note: 'fraction', equal: true },
-      { id: 'b', pred: '(B)', gold: 'B', equal: true },
-      { id: 'c', ...slowPair, equal: false, error: 'timed out after 20 ms' },
-      { id: 'd', pred: 3, gold: '3.0', equal: true },
-      { id: 'e', pred: '10', gold: '0.1', equal: false },
+      { id: 'a', pred: '1/2', gold: '0.5', note: 'fraction', rstar_grade: { equal: true } },
+      { id: 'b', pred: '(B)', gold: 'B', rstar_grade: { equal: true } },
+      { id: 'c', ...slowPair, rstar_grade: { equal: false, error: 'timed out after 20 ms' } },
+      { id: 'd', pred: 3, gold: '3.0', equal: false, error: 'from the data set', rstar_grade: { equal: true } },
+      { id: 'e', pred: '10', gold: '0.1', equal: true, rstar_grade: { equal: false } },
     ]);
     assert.match(r.stderr, /graded 5 pairs: 3 equal, 1 not, 1 errors \(1 timed out\)/);
 
     const outFile = join(root, 'graded.jsonl');
     const r2 = rstarGrade(['--file', file, '--out', outFile], 0);
     assert.equal(r2.stdout, '');
-    const written = readFileSync(outFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.deepEqual(written.map((l) => l.equal), [true, true, true, true, false]);
+    const written = readFileSync(outFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, { equal: boolean }>);
+    assert.deepEqual(written.map((l) => l.rstar_grade!.equal), [true, true, true, true, false]);
     assert.deepEqual(readdirSync(root).filter((f) => f.includes('.tmp-')), [], 'a temp file was left behind');
+  });
+
+  test('a line that has a verdict already (rstar_grade) is refused, not overwritten', () => {
+    const file = join(root, 'graded-before.jsonl');
+    writeFileSync(file, '{"pred": "1", "gold": "1"}\n{"pred": "2", "gold": "3", "rstar_grade": {"equal": true}}\n');
+    const r = rstarGrade(['--file', file], 1);
+    assert.ok(r.stderr.includes(`rstar: ${file}:2: field "rstar_grade" is where the verdict goes`), r.stderr);
+    assert.equal(r.stdout, '');
   });
 
   test('a bad line is named with FILE:LINE and nothing is written', () => {

@@ -10,7 +10,7 @@ export function gradeOptions(y: Argv) {
   return y
     .positional('pred', { type: 'string', describe: 'the predicted answer (with GOLD, instead of --file)' })
     .positional('gold', { type: 'string', describe: 'the gold answer' })
-    .option('file', { type: 'string', describe: 'JSONL of {"pred", "gold", ...} objects, one a line' })
+    .option('file', { type: 'string', describe: 'JSONL of {"pred", "gold", ...} objects, one a line; each is written back with "rstar_grade": {"equal"[, "error"]} added' })
     .option('out', { type: 'string', describe: 'write the graded lines here (default: stdout); replaced whole when done' })
     .option('threads', { type: 'number', default: mathGraderDefaults.threads, describe: 'worker threads' })
     .option('time-limit-ms', { type: 'number', default: mathGraderDefaults.timeLimitMs, describe: 'longest one comparison may run (ms); then it is an error' })
@@ -49,6 +49,12 @@ export async function grade(args: GradeArgs): Promise<void> {
   }
 }
 
+/**
+ * The field `--file` writes each verdict to, `{"equal": bool, "error"?: string}`: a name of
+ * its own, so that input fields (an `equal` or `error` of the data set) are kept as they are.
+ */
+export const verdictField = 'rstar_grade';
+
 interface Case {
   fields: Record<string, unknown>;
   pair: PredGold;
@@ -74,6 +80,9 @@ function parseCase(line: string, where: string): Case {
     if (v === undefined) throw new InputError(`${where}: missing field "${name}"`);
     throw new InputError(`${where}: field "${name}" must be a string or a number`);
   };
+  // the verdict is written under its own name; an input that has it already was graded
+  // before, and replacing its verdict silently could pass off one run's grades as another's
+  if (Object.hasOwn(fields, verdictField)) throw new InputError(`${where}: field "${verdictField}" is where the verdict goes, and the line has one already (graded before?): remove it to grade the line again`);
   return { fields, pair: { pred: answer('pred'), gold: answer('gold') } };
 }
 
@@ -107,10 +116,10 @@ async function gradeFile(grader: MathGrader, file: string, out: string | undefin
   );
 }
 
-/** The input line's object with the verdict added (replacing any equal/error it had). */
+/** The input line's object, every field as it was, with the verdict added under verdictField. */
 function graded(fields: Record<string, unknown>, result: GradeResult): Record<string, unknown> {
-  const { equal: _equal, error: _error, ...rest } = fields;
-  return result.error === undefined ? { ...rest, equal: result.equal } : { ...rest, equal: result.equal, error: result.error };
+  const verdict = result.error === undefined ? { equal: result.equal } : { equal: result.equal, error: result.error };
+  return { ...fields, [verdictField]: verdict };
 }
 
 /**

@@ -2,7 +2,7 @@
 // unordered one (a set, several answers), a matrix, an equation, a chain of inequalities
 // or prose. Some texts read two ways ("48,384" is a number or two answers); parseAnswer
 // gives every reading and the grader accepts a match with any of them.
-import { hasVariable, isProse, stripUnits } from './answer-text.js';
+import { greekLetter, hasVariable, isProse, stripUnits } from './answer-text.js';
 
 export type Answer =
   | { kind: 'scalar'; tex: string }
@@ -10,7 +10,7 @@ export type Answer =
   | { kind: 'ordered'; open: string; close: string; items: Answer[] }
   | { kind: 'unordered'; items: Answer[] }
   | { kind: 'matrix'; rows: Answer[][] }
-  /** `x = 3`, `f(x) = 2x`, `x \in [1, 2]`: simple when the left side is a variable or a function of variables */
+  /** `x = 3`, `f(x) = 2x`, `|AB| = 1`, `x \in [1, 2]`: simple when the left side names the value (namesValue) */
   | { kind: 'equation'; relation: '=' | 'in'; lhs: string; rhs: Answer; rhsTex: string; simple: boolean }
   /** `a < x \leq b`: terms[i] ops[i] terms[i+1] */
   | { kind: 'relation'; terms: string[]; ops: RelationOp[] };
@@ -66,6 +66,27 @@ const thousands = /^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$/;
 
 /** A variable, a subscripted or primed one, a Greek letter, or a function of variables: `x`, `a_1`, `\theta`, `f(x)`. */
 const simpleLhs = /^(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_(?:\{[^{}]*\}|[a-zA-Z0-9]))?(?:'|\^\{?\\prime\}?)*(?:\([^()]*\))?$/;
+/** Marks around names of geometric quantities and ratios: |AB|, \overline{BC}, m\angle ABC, \frac{NO}{BO}. */
+const nameMarks = /\\(?:angle|measuredangle|triangle|overline|overrightarrow|vec|widehat|hat|frac|operatorname|[a-zA-Z]*[Vv]ert)(?![a-zA-Z])|\\\||[|{}]/g;
+
+/**
+ * Whether the left side of `lhs = value` names what the value is, so that the value alone is
+ * the same answer: a variable or function of variables (simpleLhs), a tuple of names
+ * (`(p,q) = (3,2)`), or letters in geometric marks (`|AB|`, `\frac{NO}{BO}`, `Area`). Not
+ * when it computes something (`x + y`, `2AB`, `AB^2`: no operators, digits or powers).
+ */
+function namesValue(lhs: string): boolean {
+  const s = lhs.replace(/\s+/g, '');
+  if (simpleLhs.test(s)) return true;
+  const tuple = enclosing(s);
+  if (tuple?.open === '(' && tuple.close === ')') {
+    const items = splitTop(tuple.inner, /,/y);
+    return items.length > 1 && items.every(namesValue);
+  }
+  // subscripts (a_1) and Greek letters are parts of names; then only letters may be left
+  const letters = lhs.replace(/_(?:\{[^{}]*\}|[a-zA-Z0-9])/g, '').replace(nameMarks, '').replace(greekLetter, 'a').replace(/\s+/g, '');
+  return /^[a-zA-Z]+$/.test(letters);
+}
 
 /** The brackets around the whole of s, when one pair encloses all of it. */
 export function enclosing(s: string): { open: string; close: string; inner: string } | undefined {
@@ -156,8 +177,14 @@ function read(text: string, level: number): Answer[] {
 
 function readBracketed({ open, close, inner }: { open: string; close: string; inner: string }, level: number): Answer[] {
   const items = splitTop(inner, /,|;/y).map(trimAnswer);
-  // set-builder notation {x | x > 0} is compared as written (a bar that opens no |x| pair, or a colon)
-  if (open === '{' && ((items[0]!.match(/\|/g)?.length ?? 0) % 2 === 1 || items[0]!.includes(':'))) return [scalarOrProse(`\\{${inner}\\}`)];
+  // set-builder notation {x | x > 0} is compared as written (a bar that opens no |x| pair, or
+  // a colon), and, for one variable and a relation, as the relation (x > 0)
+  if (open === '{' && ((items[0]!.match(/\|/g)?.length ?? 0) % 2 === 1 || items[0]!.includes(':'))) {
+    const condition = /^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_(?:\{[^{}]*\}|[a-zA-Z0-9]))?\s*[|:]([\s\S]+)$/.exec(inner)?.[1];
+    const reading = condition === undefined ? undefined : read(condition, level + 1)[0]!;
+    const asWritten = scalarOrProse(`\\{${inner}\\}`);
+    return reading?.kind === 'relation' ? [asWritten, reading] : [asWritten];
+  }
   if (open === '{') return [unordered(items.filter((p) => p !== '').map((p) => read(p, level + 1)[0]!))];
   if (items.length === 1) {
     // (5) is 5 and [\begin{array}...] a matrix, while [5] stays a one-element list
@@ -170,11 +197,12 @@ function readBracketed({ open, close, inner }: { open: string; close: string; in
 function readEquation(s: string, level: number): Answer | undefined {
   for (const [relation, sep] of [['=', equals], ['in', member]] as const) {
     const sides = splitTop(s, sep);
-    if (sides.length !== 2) continue;
+    // a chain of names ends in their value: AB = BC = 5 is AB = 5
+    if (sides.length < 2 || (sides.length > 2 && (relation !== '=' || !sides.slice(0, -1).every(namesValue)))) continue;
     const lhs = sides[0]!.trim();
-    const rhsTex = trimAnswer(sides[1]!);
+    const rhsTex = trimAnswer(sides[sides.length - 1]!);
     if (lhs === '' || rhsTex === '') return undefined;
-    const simple = simpleLhs.test(lhs.replace(/\s+/g, ''));
+    const simple = namesValue(lhs);
     return { kind: 'equation', relation, lhs, rhs: read(rhsTex, level + 1)[0]!, rhsTex, simple };
   }
   return undefined;
@@ -198,7 +226,8 @@ function scalarOrProse(tex: string): Answer {
 
 /**
  * A relation with one variable between constant bounds as the interval it describes:
- * `-2 \leq x < 1` -> [-2, 1), `x > 3` -> (3, \infty). Undefined for anything else.
+ * `-2 \leq x < 1` -> [-2, 1), `x > 3` -> (3, \infty). Undefined for anything else (the
+ * grader compares `-x > -1` with an interval as conditions on x instead).
  */
 export function relationAsInterval(r: Extract<Answer, { kind: 'relation' }>): Extract<Answer, { kind: 'ordered' }> | undefined {
   const variables = r.terms.filter(hasVariable);
@@ -209,6 +238,8 @@ export function relationAsInterval(r: Extract<Answer, { kind: 'relation' }>): Ex
   const terms = flip ? [...r.terms].reverse() : r.terms;
   const ops = (flip ? [...r.ops].reverse() : r.ops).map((op) => (op === '>' || op === '<' ? 'strict' : 'loose'));
   const at = terms.findIndex(hasVariable);
+  // the variable itself, not an expression in it: 2x < 6 and |x| < 1 are not (-\infty, 6), (-\infty, 1)
+  if (!/^(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_(?:\{[^{}]*\}|[a-zA-Z0-9]))?$/.test(terms[at]!.replace(/\s+/g, ''))) return undefined;
   if (terms.length === 2) {
     const bound = { kind: 'scalar', tex: terms[1 - at]! } as const;
     return at === 0

@@ -110,6 +110,10 @@ function unwrapCommands(s: string, names: readonly string[]): string {
   return out + s.slice(from);
 }
 
+/** A Greek letter command (a variable's name, as `x` is). */
+export const greekLetter =
+  /\\(?:alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|vartheta|iota|kappa|lambda|mu|nu|xi|omicron|pi|varpi|rho|varrho|sigma|varsigma|tau|upsilon|phi|varphi|chi|psi|omega|Gamma|Delta|Theta|Lambda|Xi|Pi|Sigma|Upsilon|Phi|Psi|Omega)(?![a-zA-Z])/g;
+
 /** Wrappers whose content is what counts: text, fonts, boxes. */
 const wrappers = ['text', 'textbf', 'textit', 'textrm', 'textsf', 'texttt', 'textnormal', 'mbox', 'hbox', 'mathrm', 'mathbf', 'mathit', 'mathsf', 'boldsymbol', 'fbox'];
 
@@ -129,19 +133,104 @@ function stripDelimiters(s: string): string {
 }
 
 /**
- * The answer as the grader reads it. For a text that holds a `\boxed{...}`, its last boxed
- * content; then delimiters, sizing and spacing commands, font and text wrappers, dollar
- * signs and degree marks go; equivalent spellings are unified; whitespace is collapsed.
+ * Where a solution text states its final answer: "The (final) answer is", "The answers
+ * are", "Answer:", "**Answer:**", "Final Answer: The final answer is" (the last of them
+ * counts), a "**Final Answer**" or "# Final Answer" heading, GSM8K's "####" (not a
+ * "#### Step 2" heading). Plain "answer" without "is" or a colon is not one: solutions say
+ * "we check the answer" on the way.
+ */
+const answerMarks = /answers?(?:\*\*)?\s*(?:is\s*:?|are\s*:?|:|=)|\*\*final\s+answer\*\*|^#+\s*final\s+answer\b|^####(?!\s*[a-zA-Z])/gim;
+const mathDelimiters: [open: string, close: string][] = [['$$', '$$'], ['$', '$'], ['\\(', '\\)'], ['\\[', '\\]']];
+
+/**
+ * The first statement of a text: up to the first sentence end (a period before a space or
+ * the end) or line break after some content, with math spans (`$...$`, `\(...\)`,
+ * `\[...\]`) taken whole, so `$3.5$. I hope it is correct.` gives `$3.5$`.
+ */
+function firstStatement(text: string): string {
+  const s = text.replace(/^[\s:*]+/, '');
+  let content = false;
+  for (let i = 0; i < s.length; i++) {
+    const math = mathDelimiters.find(([open]) => s.startsWith(open, i));
+    if (math) {
+      const end = s.indexOf(math[1], i + math[0].length);
+      if (end < 0) return s;
+      i = end + math[1].length - 1;
+      continue;
+    }
+    if (s[i] === '\\') i++; // an escaped character (\$, \.) is text
+    else if (s[i] === '\n' && content) return s.slice(0, i);
+    else if (s[i] === '.' && (i + 1 === s.length || /\s/.test(s[i + 1]!))) return s.slice(0, i);
+    content ||= /\S/.test(s[i]!);
+  }
+  return s;
+}
+
+/** Where each answer mark outside all braces (not in a `\text{...}`, say) ends, in order. */
+function topLevelMarkEnds(s: string): number[] {
+  const ends: number[] = [];
+  let depth = 0;
+  let i = 0;
+  for (const mark of s.matchAll(answerMarks)) {
+    for (; i < mark.index!; i++) {
+      if (s[i] === '\\') i++;
+      else if (s[i] === '{') depth++;
+      else if (s[i] === '}') depth = Math.max(0, depth - 1);
+    }
+    if (depth === 0) ends.push(mark.index! + mark[0].length);
+  }
+  return ends;
+}
+
+/**
+ * The final answer of a text: the content of its last `\boxed{}` (or `\fbox{}`), if any;
+ * then what follows its last answer mark (answerMarks) outside braces, to the end of that
+ * statement, without bold marks; else all of it (a bare answer). Marks are read with or
+ * without spaces ("Theansweris", as in rStar's whitespace-stripped copies).
+ */
+export function extractAnswer(text: string): string {
+  const s = lastCommandArgument(text, 'boxed') ?? lastCommandArgument(text, 'fbox') ?? text;
+  for (const end of topLevelMarkEnds(s).reverse()) {
+    const answer = firstStatement(s.slice(end))
+      .replace(/^\*\*|\*\*$/g, '')
+      .trim();
+    if (answer !== '') return answer;
+  }
+  return s;
+}
+
+/**
+ * Functions of angles: trig functions, cis, and powers of e with an i in the exponent. A
+ * degree mark in an answer that has one is an angle (`\sin 30^\circ` is 1/2).
+ */
+const angleFunction = /\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])|(?<![a-zA-Z])cis(?![a-zA-Z])|(?<![a-zA-Z\\])e\s*\^\s*\{[^{}]*(?<![a-zA-Z\\])i(?![a-zA-Z])/;
+/**
+ * A number, letter or Greek letter with a degree mark: 30^\circ, 30^{\circ}, 30°, x^\circ,
+ * \theta\degree. A superscript takes one digit, as in TeX: `\sin^280^\circ` is sin^2 of 80.
+ */
+const degreeAngle = new RegExp(
+  String.raw`((?<![\d.^])\d+(?:\.\d+)?|(?<=\^\d)\d+(?:\.\d+)?|${greekLetter.source}|[a-zA-Z])\s*(?:\^\s*(?:\{\s*\\circ\s*\}|\\circ(?![a-zA-Z]))|°|\\degree(?![a-zA-Z]))`,
+  'g',
+);
+
+/**
+ * The answer as the grader reads it: its final answer (extractAnswer); then delimiters,
+ * sizing and spacing commands, font and text wrappers, dollar signs and degree marks go;
+ * equivalent spellings are unified; whitespace is collapsed.
  */
 export function cleanAnswer(raw: string): string {
-  let s = splitGluedCommands(repairEscapes(raw));
-  s = lastCommandArgument(s, 'boxed') ?? lastCommandArgument(s, 'fbox') ?? s;
+  let s = extractAnswer(splitGluedCommands(repairEscapes(raw)));
   s = stripDelimiters(s);
+  // degrees in an answer with a function of angles are in radians (the engine's unit);
+  // elsewhere a degree mark is dropped (30^\circ equals 30)
+  if (angleFunction.test(s)) s = s.replace(degreeAngle, '(\\frac{$1\\pi}{180})');
   s = s
     // digit groups: 10\,000 and 10\ 000 (the compute engine writes the first) are 10000;
-    // 1{,}000 and 1,\!000 (MATH's way) are 1,000
+    // so are 1{,}000 and 1,\!000 (MATH's way, spaced or not: only digit groups are written
+    // so); a {,} or ,\! elsewhere is a comma
     .replace(/(\d)\\[,!: ](?=\d{3}(?!\d))/g, '$1')
-    .replace(/\{,\}|,\\!/g, ',')
+    .replace(/(\d)\s*(?:\{,\}|,\s*\\!)\s*(?=\d{3}(?!\d))/g, '$1')
+    .replace(/\{,\}|,\s*\\!/g, ',')
     // a backslash before a digit is debris (rStar's copies turned `\$ 3040` into `\3040`)
     .replace(/(?<!\\)\\(?=\d)/g, '')
     // `\\` (a matrix row break) is kept whole; a single backslash + space/punctuation is spacing
@@ -168,8 +257,9 @@ export function cleanAnswer(raw: string): string {
     .replace(/\\rbrack(?![a-zA-Z])/g, ']')
     .replace(/\\%/g, '%')
     .replace(/\\\$|\$/g, '')
-    // degrees: 30^\circ, 30^{\circ}, 30°, 30\degree
-    .replace(/\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![a-zA-Z])|\\circ(?![a-zA-Z])/g, '')
+    // degrees: 30^\circ, 30^{\circ}, 30°, 30\degree (a brace is taken only with its pair:
+    // e^{i 30^\circ} keeps the exponent's)
+    .replace(/\^\s*(?:\{\s*\\circ\s*\}|\\circ(?![a-zA-Z]))|°|\\degree(?![a-zA-Z])|\\circ(?![a-zA-Z])/g, '')
     .replace(/(^|[(\[,])\s*\+\s*\\infty/g, '$1\\infty');
   s = unwrapCommands(s, wrappers);
   s = s.replace(/\s+/g, ' ').trim();
@@ -208,7 +298,7 @@ const unitWords = new Set(
 );
 
 /** Words that are functions, not text, when written without a backslash. */
-const functionWords = new Set('sin cos tan cot sec csc log ln exp max min gcd lcm mod det arcsin arccos arctan sinh cosh tanh'.split(' '));
+const functionWords = new Set('sin cos tan cot sec csc cis log ln exp max min gcd lcm mod det arcsin arccos arctan sinh cosh tanh'.split(' '));
 
 /**
  * Strips units after a constant: "5 cm", "12 dollars", "90 square units", "4 m/s",

@@ -5,7 +5,7 @@
 // random ones). Machine precision throughout: bignum evaluation of 10^{10^{10}} runs out
 // of memory, doubles give Infinity at once.
 import { ComputeEngine } from '@cortex-js/compute-engine';
-import { closingBrace } from './answer-text.js';
+import { closingBrace, greekLetter } from './answer-text.js';
 import { nearlyEqual, relativeTolerance, zeroTolerance } from './answer-number.js';
 
 // The package's type declarations use extensionless relative re-exports that nodenext
@@ -62,13 +62,64 @@ function silenceConsole(): Partial<Console> {
   return saved;
 }
 
+/** Index just past the bracket that closes the `(` or `{` at `open`, or -1 when it is never closed. */
+function closingBracket(s: string, open: number): number {
+  if (s[open] === '{') return closingBrace(s, open);
+  let depth = 0;
+  for (let i = open; i < s.length; i++) {
+    if (s[i] === '(') depth++;
+    else if (s[i] === ')' && --depth === 0) return i + 1;
+  }
+  return -1;
+}
+
 /**
- * Rewrites what the engine misreads: subscripted variables (`a_1` is parsed as indexing
- * into a list `a`) become plain symbols, and `\binom{n}{k}` (unknown to its parser)
- * becomes its `Choose` function.
+ * Where the argument of `\exp` or cis starting at `from` ends: a bracketed group, a
+ * `\frac{..}{..}`, or one number, letter or command (`cis \theta`); -1 when none.
+ */
+function argumentEnd(tex: string, from: number): number {
+  if (tex[from] === '(' || tex[from] === '{') return closingBracket(tex, from);
+  if (tex.startsWith('\\frac', from)) {
+    const open = tex.indexOf('{', from);
+    const end1 = open < 0 || /\S/.test(tex.slice(from + 5, open)) ? -1 : closingBrace(tex, open);
+    return end1 < 0 || tex[end1] !== '{' ? -1 : closingBrace(tex, end1);
+  }
+  const token = /^(?:\d+(?:\.\d+)?|\\[a-zA-Z]+|[a-zA-Z])/.exec(tex.slice(from));
+  return token ? from + token[0].length : -1;
+}
+
+/**
+ * `\exp(z)` and `cis z` (cos z + i sin z) as powers of e, in brackets: the engine reads a
+ * product `\exp(a)\exp(b)` as a tuple, and cis not at all.
+ */
+function exponentials(tex: string): string {
+  const head = /\\exp(?![a-zA-Z])|\\operatorname\{cis\}|(?<![a-zA-Z\\])cis(?![a-zA-Z])/g;
+  let out = '';
+  let from = 0;
+  for (let m = head.exec(tex); m !== null; m = head.exec(tex)) {
+    let open = m.index + m[0].length;
+    while (tex[open] === ' ') open++;
+    const end = argumentEnd(tex, open);
+    if (end < 0) continue;
+    const bracketed = tex[open] === '(' || tex[open] === '{';
+    const argument = exponentials(bracketed ? tex.slice(open + 1, end - 1) : tex.slice(open, end));
+    out += tex.slice(from, m.index) + (m[0] === '\\exp' ? `(e^{(${argument})})` : `(e^{i(${argument})})`);
+    from = end;
+    head.lastIndex = end;
+  }
+  return out + tex.slice(from);
+}
+
+/**
+ * Rewrites what the engine misreads: subscripted variables (`a_1`, `\theta_1`: parsed as
+ * indexing into a list) become plain symbols, `\binom{n}{k}` (unknown to its parser) becomes
+ * its `Choose` function, and `\exp(...)`, `cis(...)` powers of e.
  */
 function forEngine(tex: string): string {
-  let s = tex.replace(/(?<![a-zA-Z\\])([a-zA-Z])_(?:\{([a-zA-Z0-9]+)\}|([a-zA-Z0-9]))/g, (_, v: string, a?: string, b?: string) => `\\operatorname{${v}_${a ?? b}}`);
+  let s = exponentials(tex).replace(
+    new RegExp(String.raw`((?<![a-zA-Z\\])[a-zA-Z]|${greekLetter.source})_(?:\{([a-zA-Z0-9]+)\}|([a-zA-Z0-9]))`, 'g'),
+    (_, v: string, a?: string, b?: string) => `\\operatorname{${v.replace('\\', '')}_${a ?? b}}`,
+  );
   for (let at = s.indexOf('\\binom'); at >= 0; at = s.indexOf('\\binom', at + 1)) {
     const open1 = s.indexOf('{', at);
     const end1 = open1 < 0 ? -1 : closingBrace(s, open1);
@@ -200,16 +251,92 @@ function casEqualOrThrow(a: string, b: string): boolean {
   // of them (sin^2 x + cos^2 x is 1)
   const variables = [...(u === undefined ? x : y).freeVariables].sort();
   if (u === undefined && v === undefined && variables.join() !== [...y.freeVariables].sort().join()) return false;
+  const [xs, ys] = [continuous(x), continuous(y)];
+  // |u| is u at the positive points: with an absolute value, negated points (where both
+  // sides are real) must agree too, so |x| is not x
+  const points = /"Abs"/.test(JSON.stringify([x.json, y.json])) ? 2 * samplePoints : samplePoints;
   let defined = 0;
-  for (let p = 0; p < samplePoints; p++) {
-    const at = Object.fromEntries(variables.map((name, k) => [name, sampleValues[(p + 3 * k) % sampleValues.length]!]));
-    const left = evaluate(x, at);
-    const right = evaluate(y, at);
+  for (let p = 0; p < points; p++) {
+    const at = samplePoint(variables, p);
+    const left = evaluate(xs, at);
+    const right = evaluate(ys, at);
     if (left === undefined || right === undefined) continue;
+    if (p >= samplePoints && (left.im !== 0 || right.im !== 0)) continue;
     if (!complexEqual(left, right)) return false;
-    defined++;
+    if (p < samplePoints) defined++;
   }
   return defined >= minDefinedPoints;
+}
+
+/** The values of the variables at sample point p (sampleValues); negated for p >= samplePoints. */
+function samplePoint(variables: readonly string[], p: number): Record<string, number> {
+  const sign = p < samplePoints ? 1 : -1;
+  return Object.fromEntries(variables.map((name, k) => [name, sign * sampleValues[(p + 3 * k) % sampleValues.length]!]));
+}
+
+/** MathJSON with every n! as Gamma(n + 1), and every binomial coefficient as factorials so. */
+function gammaForFactorial(json: unknown): unknown {
+  if (!Array.isArray(json)) return json;
+  const args = json.slice(1).map(gammaForFactorial);
+  const gamma = (x: unknown) => ['Gamma', ['Add', x, 1]];
+  if (json[0] === 'Factorial' && args.length === 1) return gamma(args[0]);
+  if (json[0] === 'Choose' && args.length === 2) return ['Divide', gamma(args[0]), ['Multiply', gamma(args[1]), gamma(['Subtract', args[0], args[1]])]];
+  return [json[0], ...args];
+}
+
+/**
+ * expr with its factorials (and binomial coefficients) as Gamma functions, for sampling:
+ * the engine rounds the argument of a factorial to an integer (4.5! is 5! = 120), so
+ * n (n-1)! and n! differ at n = 4.5, and has no binomial coefficients of non-integers,
+ * while Gamma keeps every factorial identity at every point.
+ */
+function continuous(expr: BoxedExpression): BoxedExpression {
+  if (!/"(?:Factorial|Choose)"/.test(JSON.stringify(expr.json))) return expr;
+  try {
+    return ce.box(gammaForFactorial(expr.json) as Parameters<typeof ce.box>[0]);
+  } catch {
+    return expr;
+  }
+}
+
+/** Values at most this far from 0 count as 0 in casRatio: at a root, doubles cancel to ~1e-16 rather than 0. */
+const ratioZero = 1e-9;
+
+/**
+ * The constant c with a = c * b, when a and b have the same variables and agree up to that
+ * factor at every sample point where both are real (at least minDefinedPoints points where
+ * they are not 0); undefined otherwise, and for constants. `lhs - rhs` of two equations with
+ * such a c (nonzero) describe the same curve, of two inequalities (c > 0) the same region.
+ * The points are also taken negated: |x| - 1 and x - 1 agree at positive x only. Call
+ * inside withCas.
+ */
+export function casRatio(a: string, b: string): number | undefined {
+  try {
+    const x = box(a);
+    const y = box(b);
+    if (x === undefined || y === undefined) return undefined;
+    const variables = [...x.freeVariables].sort();
+    if (variables.length === 0 || variables.join() !== [...y.freeVariables].sort().join()) return undefined;
+    const [xs, ys] = [continuous(x), continuous(y)];
+    let ratio: number | undefined;
+    let defined = 0;
+    for (let p = 0; p < 2 * samplePoints; p++) {
+      const at = samplePoint(variables, p);
+      const u = evaluate(xs, at);
+      const v = evaluate(ys, at);
+      if (u === undefined || v === undefined || u.im !== 0 || v.im !== 0 || !Number.isFinite(u.re) || !Number.isFinite(v.re)) continue;
+      const [uZero, vZero] = [Math.abs(u.re) <= ratioZero, Math.abs(v.re) <= ratioZero];
+      if (uZero && vZero) continue; // a common root: the ratio is not defined there
+      if (uZero || vZero) return undefined;
+      const r = u.re / v.re;
+      if (ratio !== undefined && !nearlyEqual(ratio, r)) return undefined;
+      ratio ??= r;
+      defined++;
+    }
+    return defined >= minDefinedPoints ? ratio : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -10,16 +10,20 @@
 //   sign 10 and 0.1 differ (Qwen2.5-Math's grader also accepts those; we do not);
 // - tuples and intervals are ordered and their brackets count ((1,2) is not [1,2]); sets and
 //   several answers ("1, 2", "x = 1 or x = 2") are unordered;
-// - `x = 3` equals 3 when the left side is a variable or a function of variables;
+// - either side may be a whole solution: its final answer is taken first (extractAnswer);
+// - `x = 3` equals 3 when the left side names the value (a variable, a function of
+//   variables, a tuple of names, |AB|, \frac{NO}{BO}), not when it computes (x + y);
+// - equations whose lhs - rhs differ by a nonzero constant factor are the same curve, and
+//   inequalities whose links differ by positive ones the same region (-x > -1 is x < 1);
 // - units after a constant ("5 cm", "12 dollars"), degree marks and \text wrappers are
-//   ignored; "30^\circ" equals 30, not pi/6;
+//   ignored; "30^\circ" equals 30, not pi/6, except in an answer with a trig function;
 // - a gold answer that is a single letter A-Z is a multiple-choice option: "(B)", "B",
 //   "\text{(B)}" and "(B) 12" all choose B;
 // - prose is compared as text, without spaces and case.
 import { parseNumber, numbersEqual } from './answer-number.js';
 import { parseAnswer, relationAsInterval, type Answer } from './answer-parse.js';
 import { choiceLetter, cleanAnswer, compactAnswer } from './answer-text.js';
-import { casEqual, withCas } from './cas.js';
+import { casEqual, casRatio, withCas } from './cas.js';
 
 /** Answers longer than this (cleaned) are compared as text only: they are prose or derivations, and slow to parse. */
 export const maxMathLength = 400;
@@ -106,11 +110,14 @@ function equationsEqual(a: Answer, b: Answer): boolean {
   if (a.kind === 'equation' && b.kind === 'equation') {
     if (a.relation !== b.relation) return false;
     if (compactAnswer(a.lhs) === compactAnswer(b.lhs)) return answersEqual(a.rhs, b.rhs);
-    // y = 2x + 3 and 2x - y + 3 = 0: the same equation when lhs - rhs agree up to sign
+    // y = 2x + 3 and 2x - y + 3 = 0: the same equation when lhs - rhs agree up to sign,
     if (a.relation !== '=' || a.rhs.kind !== 'scalar' || b.rhs.kind !== 'scalar') return false;
+    // or, for curves, up to any constant factor (2x + 4y - 3 = 0 is y = -x/2 + 3/4)
     const da = `(${a.lhs})-(${a.rhsTex})`;
     const db = `(${b.lhs})-(${b.rhsTex})`;
-    return casEqual(da, db) || casEqual(`-(${da})`, db);
+    if (casEqual(da, db) || casEqual(`-(${da})`, db)) return true;
+    const c = casRatio(da, db);
+    return c !== undefined && c !== 0;
   }
   // x = 3 against 3: the value of a variable or function is what is asked
   const [eq, value] = (a.kind === 'equation' ? [a, b] : [b, a]) as [Equation, Answer];
@@ -121,17 +128,67 @@ type Relation = Extract<Answer, { kind: 'relation' }>;
 
 const flipped: Record<string, string> = { '<': '>', '>': '<', '\\leq': '\\geq', '\\geq': '\\leq', '\\neq': '\\neq' };
 
-/** The same chain of relations, read in either direction (x > 3 is 3 < x). */
+/** The same chain of relations, read in either direction (x > 3 is 3 < x), or the same conditions (relationAtoms). */
 function relationsEqual(a: Relation, b: Relation): boolean {
-  if (a.terms.length !== b.terms.length) return false;
   const same = (terms: string[], ops: string[]) =>
     ops.every((op, i) => op === a.ops[i]) && terms.every((t, i) => scalarsEqual(a.terms[i]!, t));
-  return same(b.terms, b.ops) || same([...b.terms].reverse(), [...b.ops].reverse().map((op) => flipped[op]!));
+  if (a.terms.length === b.terms.length && (same(b.terms, b.ops) || same([...b.terms].reverse(), [...b.ops].reverse().map((op) => flipped[op]!)))) return true;
+  return atomsEqual(relationAtoms(a), relationAtoms(b));
 }
+
+/** One condition `d < 0`, `d \leq 0` or `d \neq 0`, d a LaTeX expression. */
+interface Atom {
+  d: string;
+  op: 'strict' | 'loose' | 'neq';
+}
+
+/** The links of a chain of relations as conditions on 0: `a > b` is `b - a < 0`. */
+function relationAtoms(r: Relation): Atom[] {
+  return r.ops.map((op, i) => {
+    const [l, g] = op === '>' || op === '\\geq' ? [r.terms[i + 1]!, r.terms[i]!] : [r.terms[i]!, r.terms[i + 1]!];
+    return { d: `(${l})-(${g})`, op: op === '\\neq' ? 'neq' : op === '<' || op === '>' ? 'strict' : 'loose' };
+  });
+}
+
+/**
+ * The same conditions, one to one: d < 0 and e < 0 are the same when d = c * e for a
+ * constant c > 0 (-x > -1 is x < 1, 2x < 6 is x < 3); d != 0 and e != 0 for any c != 0.
+ */
+function atomsEqual(a: readonly Atom[], b: readonly Atom[]): boolean {
+  if (a.length !== b.length || a.length === 0) return false;
+  const same = (x: Atom, y: Atom) => {
+    if (x.op !== y.op) return false;
+    const c = casRatio(x.d, y.d);
+    return c !== undefined && (x.op === 'neq' ? c !== 0 : c > 0);
+  };
+  // chains have two or three links: trying each order is cheap
+  const used = new Array<boolean>(b.length).fill(false);
+  const match = (i: number): boolean =>
+    i === a.length ||
+    b.some((y, j) => {
+      if (used[j] || !same(a[i]!, y)) return false;
+      used[j] = true;
+      if (match(i + 1)) return true;
+      used[j] = false;
+      return false;
+    });
+  return match(0);
+}
+
+const infinite = /^[-+]?\\infty$/;
 
 function intervalEqual(r: Relation, interval: Extract<Answer, { kind: 'ordered' }>): boolean {
   const asInterval = relationAsInterval(r);
-  return asInterval !== undefined && answersEqual(asInterval, interval);
+  if (asInterval !== undefined && answersEqual(asInterval, interval)) return true;
+  // otherwise the interval as conditions on the relation's one variable: -x > -1 is (-\infty, 1)
+  const names = new Set(r.terms.join(' ').replace(/\\[a-zA-Z]+/g, ' ').match(/[a-zA-Z]/g));
+  const [low, high] = interval.items;
+  if (names.size !== 1 || interval.items.length !== 2 || low!.kind !== 'scalar' || high!.kind !== 'scalar') return false;
+  const v = [...names][0]!;
+  const atoms: Atom[] = [];
+  if (!infinite.test(compactAnswer(low!.tex))) atoms.push({ d: `(${low!.tex})-(${v})`, op: interval.open === '(' ? 'strict' : 'loose' });
+  if (!infinite.test(compactAnswer(high!.tex))) atoms.push({ d: `(${v})-(${high!.tex})`, op: interval.close === ')' ? 'strict' : 'loose' });
+  return atomsEqual(relationAtoms(r), atoms);
 }
 
 /** A column or row vector written as a matrix equals the same entries written as a tuple. */
