@@ -208,6 +208,9 @@ for (const isolation of ['inprocess', 'fork'] as const) {
       ['replies with guessed string ids', forger('json.dumps({"id": str(i), "ok": True, "stdout": "FORGED", "ms": 0})')],
       ['malformed lines', forger('"garbage " + str(i)')],
       ['hello lines', forger('json.dumps({"ready": True})')],
+      // (from fd 7 down: node's stdio pipes are socketpairs, so fd 3, the protocol's input,
+      // takes writes too, until its buffer is full and the program blocks on it)
+      ['one endless line', `${osGlobals}for fd in range(7, 2, -1):\n    try:\n        for _ in range(300):\n            g['write'](fd, b"x" * 65536)\n    except OSError:\n        pass\nprint("done")\n`],
     ];
     for (const [name, program] of cases) {
       test(name, async () => {

@@ -87,6 +87,8 @@ const script = fileURLToPath(new URL('../../src/verify/python/executor.py', impo
 /** Past a program's own timeout, how long the interpreter may take before it is killed. */
 const graceMs = 2000;
 const startTimeoutMs = 60_000;
+/** Far above any honest reply: output head and tail and a message, each keepChars at most, JSON-escaped. */
+const maxLineChars = (keepChars: number) => 24 * keepChars + 2 ** 20;
 
 const interpreters = new Map<string, string>();
 /**
@@ -221,6 +223,10 @@ export class PythonProcess {
     child.stdout.on('data', (s: string) => {
       if (child !== this.child) return;
       this.buffer += s;
+      if (this.buffer.length > maxLineChars(o.keepChars) && !this.buffer.includes('\n')) {
+        this.restart('sandbox', 'sandbox: the protocol was broken (a line longer than any reply); the interpreter was replaced');
+        return;
+      }
       let nl: number;
       while (child === this.child && (nl = this.buffer.indexOf('\n')) >= 0) {
         const line = this.buffer.slice(0, nl);
