@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <new>
 #include <memory>
 #include <span>
 #include <string>
@@ -96,7 +97,16 @@ class ArenaWrap : public Napi::ObjectWrap<ArenaWrap<A>> {
   explicit ArenaWrap(const Napi::CallbackInfo& info) : Base(info) {
     const int32_t trees = int_of(info, 0, "trees");
     const int32_t nodes_per_tree = int_of(info, 1, "nodesPerTree");
-    arena_ = guard(info.Env(), [&] { return std::make_shared<A>(trees, nodes_per_tree); });
+    arena_ = guard(info.Env(), [&] {
+      try {
+        return std::make_shared<A>(trees, nodes_per_tree);
+      } catch (const std::bad_alloc&) {
+        // The host arrays (the GPU arena's mirror has the same layout).
+        throw Napi::RangeError::New(info.Env(), "Arena: cannot allocate " + std::to_string(Arena::bytes(trees, nodes_per_tree)) +
+                                                    " bytes (" + std::to_string(trees) + " trees × " + std::to_string(nodes_per_tree) +
+                                                    " nodes per tree × " + std::to_string(Arena::kNodeBytes) + " bytes per node)");
+      }
+    });
   }
 
  private:
@@ -165,14 +175,21 @@ class ArenaWrap : public Napi::ObjectWrap<ArenaWrap<A>> {
   }
 
   // Views over the arena's (host) memory. Each buffer holds a reference to the arena, so
-  // the memory outlives every view of it.
+  // the memory outlives every view of it. napi is called directly: when Node refuses a
+  // buffer (Node 20: one over 4 GiB) it has already run the finalizer, and node-addon-api's
+  // ArrayBuffer::New then deleted its finalizer data a second time, the `double free` of
+  // `--n 100000` (issue 15). So a refusal here frees nothing: Node ran the finalizer, or it
+  // never will and one reference to the arena leaks, which is far better than a double
+  // free. TypeScript sizes arenas (validateSearchOptions) so that neither happens.
+  static void drop(napi_env, void*, void* owner) { delete static_cast<std::shared_ptr<A>*>(owner); }
+
   template <typename Array, typename T>
   Array view(Napi::Env env, T* data, int64_t length) {
-    auto buffer = Napi::ArrayBuffer::New(
-        env, data, size_t(length) * sizeof(T),
-        [](Napi::Env, void*, std::shared_ptr<A>* owner) { delete owner; },
-        new std::shared_ptr<A>(arena_));
-    return Array::New(env, size_t(length), buffer, 0);
+    napi_value buffer;
+    const napi_status status = napi_create_external_arraybuffer(env, data, size_t(length) * sizeof(T), drop,
+                                                                new std::shared_ptr<A>(arena_), &buffer);
+    NAPI_THROW_IF_FAILED(env, status, Array());
+    return Array::New(env, size_t(length), Napi::ArrayBuffer(env, buffer), 0);
   }
 
   Napi::Value Arrays(const Napi::CallbackInfo& info) {
@@ -224,6 +241,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c.Set("invalid", Napi::Number::New(env, rstar::kInvalid));
   c.Set("selectExhausted", Napi::Number::New(env, rstar::kSelectExhausted));
   c.Set("selectBlocked", Napi::Number::New(env, rstar::kSelectBlocked));
+  c.Set("nodeBytes", Napi::Number::New(env, double(Arena::kNodeBytes)));
   exports.Set("constants", c);
   return exports;
 }

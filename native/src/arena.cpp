@@ -31,16 +31,20 @@ inline double uct(int32_t n, float w, int32_t vl, double ln_parent, double c) {
 
 void Arena::Free::operator()(void* p) const { std::free(p); }
 
+// Throws std::bad_alloc when calloc fails; the buffers taken so far are freed by buffers_.
 template <typename T>
 T* Arena::allocate(int64_t count) {
   void* p = std::calloc(size_t(count), sizeof(T));
   if (p == nullptr) throw std::bad_alloc();
-  buffers_.emplace_back(p);
+  buffers_.emplace_back(p);  // reserved: cannot throw and leak p
+  allocated_ += count * int64_t(sizeof(T));
   return static_cast<T*>(p);
 }
 
+// Slots refuses sizes past int32 node indices before anything is allocated.
 Arena::Arena(int32_t trees, int32_t nodes_per_tree) : slots_(trees, nodes_per_tree) {
   const int64_t n = capacity();
+  buffers_.reserve(10);
   parent = allocate<int32_t>(n);
   first_child = allocate<int32_t>(n);
   child_count = allocate<int32_t>(n);
@@ -52,6 +56,7 @@ Arena::Arena(int32_t trees, int32_t nodes_per_tree) : slots_(trees, nodes_per_tr
   flags = allocate<uint8_t>(n);
   terminal = allocate<uint8_t>(n);
   tree_size = slots_.tree_size();
+  if (allocated_ != n * kNodeBytes) throw std::logic_error("Arena: kNodeBytes does not match the node arrays");
 }
 
 // Fresh nodes [first, first + count), one array at a time: plain streaming stores.

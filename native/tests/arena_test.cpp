@@ -217,6 +217,15 @@ void test_exhaustion() {
   CHECK(none == root + 1 && (a.flags[root] & rstar::kExhausted));
 }
 
+// The sizes TypeScript checks an arena against before asking for one (issue 15).
+void test_sizes() {
+  static_assert(Arena::kNodeBytes == 8 * 4 + 2);
+  CHECK(Arena::bytes(64, 3073) == int64_t(64) * 3073 * 34 + 64 * 4);
+  CHECK(Arena::bytes(64, 1000000000) == int64_t(64) * 1000000000 * 34 + 64 * 4);  // no int32 overflow
+  CHECK(throws<std::invalid_argument>([] { Arena a(64, 1000000000); }));        // past int32 node indices
+  CHECK(throws<std::invalid_argument>([] { Arena a(0, 8); }));
+}
+
 void test_expand_errors_change_nothing() {
   Arena a(2, 4);
   const int32_t r0 = a.root(a.acquire());
@@ -295,6 +304,7 @@ int main() {
   test_backup_kinds();
   test_modes_and_ppm_values();
   test_exhaustion();
+  test_sizes();
   test_expand_errors_change_nothing();
   test_ppm_head_and_fused_step();
   if (failures > 0) {

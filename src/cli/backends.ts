@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
 import { deviceChoices, searchDefaults, type SearchBackends, type SearchOptions } from '../engine/scheduler.js';
+import { contextOf, readConfig } from '../model/decoder.js';
 import { ThreadedOnnxPolicy, ThreadedOnnxPpm } from '../model/threaded.js';
 import { OpenAIPolicy } from '../policy/openai.js';
 import { renderPrompt } from '../policy/prompt.js';
@@ -32,6 +33,7 @@ export function modelOptions<T>(y: Argv<T>, defaults: { policy: string; ppm: str
     .option('top-p', { type: 'number', default: 0.95, describe: 'real policies: nucleus mass' })
     .option('top-k', { type: 'number', default: 0, describe: 'onnx policy: most candidate tokens (0: no limit)' })
     .option('max-tokens', { type: 'number', default: 1024, describe: 'real policies: most tokens of one step' })
+    .option('max-prompt-tokens', { type: 'number', describe: "onnx policy: a problem whose prompt (question and steps) passes this many tokens is refused (default: the model's context less one)" })
     .option('prompt-template', { type: 'string', describe: "real models: the prompt around the question, with {problem} (default: the model's config.json rstar_prompt_template, else '{problem}\\n\\n')" })
     .option('threads', { type: 'number', default: 0, describe: 'onnx models: ONNX Runtime threads (0: its default, all cores)' })
     .option('cache-mb', { type: 'number', default: 1024, describe: "onnx models: MB of prefixes' KV kept for reuse, each model (0: no reuse)" })
@@ -118,8 +120,13 @@ export async function openBackends(args: ModelArgs): Promise<Backends> {
     let policy: ThreadedOnnxPolicy | OpenAIPolicy;
     const onnx = /^onnx:(.+)$/.exec(args.policy);
     const openai = /^openai:(https?:\/\/[^#\s]+)#(\S+)$/.exec(args.policy);
+    const ppmOnnx = /^onnx:(.+)$/.exec(args.ppm);
+    const maxPromptTokens = args['max-prompt-tokens'];
+    if (maxPromptTokens !== undefined && !onnx) throw new RangeError('--max-prompt-tokens needs an onnx policy (a server counts tokens itself)');
     if (onnx) {
-      const p = await ThreadedOnnxPolicy.open({ dir: onnx[1]!, device: args.device, threads: args.threads, topK: args['top-k'], cacheBytes, template, ...sampling });
+      // steps end where the shorter context ends, so that an ONNX PPM can score prompt and step
+      const context = ppmOnnx ? contextOf(readConfig(ppmOnnx[1]!)) : undefined;
+      const p = await ThreadedOnnxPolicy.open({ dir: onnx[1]!, device: args.device, threads: args.threads, topK: args['top-k'], cacheBytes, template, maxPromptTokens, context, ...sampling });
       closing.push(() => p.close());
       console.error(`rstar: policy ${onnx[1]} on the ${p.provider} provider (${p.providerReason})`);
       policy = p;
@@ -129,7 +136,6 @@ export async function openBackends(args: ModelArgs): Promise<Backends> {
       throw new RangeError(`policy must be sim, onnx:DIR or openai:URL#MODEL, e.g. openai:http://127.0.0.1:8000/v1#Qwen2.5-Math-7B (got ${args.policy})`);
     }
     let ppm: ThreadedOnnxPpm | HttpPpm | undefined;
-    const ppmOnnx = /^onnx:(.+)$/.exec(args.ppm);
     const ppmHttp = /^http:(https?:\/\/[^#\s]+)#(\S+)$/.exec(args.ppm);
     if (ppmOnnx) {
       const p = await ThreadedOnnxPpm.open({ dir: ppmOnnx[1]!, device: args.device, threads: args.threads, incremental: args['ppm-reuse'], cacheBytes, template });
@@ -149,7 +155,7 @@ export async function openBackends(args: ModelArgs): Promise<Backends> {
     closing.push(() => pool.close(), () => grader.close());
     return {
       backends: { policy, ...(ppm ? { ppm } : {}), verifier: new PythonVerifier(pool, args['exec-mode']), grader },
-      content: { sampling: { ...sampling, ...(onnx ? { topK: args['top-k'] } : {}) }, promptTemplate: template ?? null },
+      content: { sampling: { ...sampling, ...(onnx ? { topK: args['top-k'] } : {}) }, promptTemplate: template ?? null, ...(maxPromptTokens !== undefined ? { maxPromptTokens } : {}) },
       stats: async () => ({
         ...(policy instanceof ThreadedOnnxPolicy ? { policy: await policy.stats() } : {}),
         ...(ppm instanceof ThreadedOnnxPpm ? { ppm: await ppm.stats() } : {}),

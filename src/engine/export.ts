@@ -35,6 +35,8 @@ export interface ExportedTree {
   exhausted: boolean;
   /** at least one answer node is correct */
   solved: boolean;
+  /** why the search of this problem stopped early: a model refused it ("prompt too long: N tokens > M") */
+  error?: string;
   nodes: ExportedNode[];
 }
 
@@ -46,6 +48,7 @@ export interface NodeTexts {
   correct: readonly (boolean | undefined)[];
   /** PPM scores the engine does not hold: terminal answers scored without the fused head */
   ppm?: readonly (number | undefined)[];
+  error?: string | undefined;
 }
 
 /** Tree `tree` of the arena, whose root is node `root`. */
@@ -81,6 +84,7 @@ export function exportTree(a: TreeArrays, tree: number, root: number, rollouts: 
     rollouts,
     exhausted: (a.flags[root]! & Flag.exhausted) !== 0,
     solved,
+    ...(texts.error !== undefined ? { error: texts.error } : {}),
     nodes,
   };
 }

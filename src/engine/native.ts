@@ -2,7 +2,7 @@
 // by node-gyp from binding.gyp) and presents its arenas as TreeEngines: the CPU arena, and
 // the GPU arena when the addon was built with CUDA and a device is usable.
 import { createRequire } from 'node:module';
-import { Flag, SelectResult, Terminal, type TreeArrays, type TreeEngine } from './tree.js';
+import { Flag, nodeBytes, SelectResult, Terminal, type TreeArrays, type TreeEngine } from './tree.js';
 
 /** The addon's Arena: the engine operations, plus the fused PPM step and the arrays. */
 interface NativeArena extends Pick<TreeEngine, 'acquire' | 'release' | 'select' | 'expand' | 'initValues' | 'backup' | 'unwind'> {
@@ -58,6 +58,7 @@ function checkConstants(c: Record<string, number>): void {
     invalid: Terminal.invalid,
     selectExhausted: SelectResult.exhausted,
     selectBlocked: SelectResult.blocked,
+    nodeBytes, // arenas are sized (validateSearchOptions) with this number
   };
   for (const [name, value] of Object.entries(expected)) {
     if (c[name] !== value) throw new Error(`native addon constant ${name} is ${c[name]}, TypeScript expects ${value}: rebuild the addon`);

@@ -13,8 +13,14 @@
 // Each of those steps is a Stage that takes everything waiting for it as one batch, so
 // while the policy generates for one batch the verifier checks the previous one; there is
 // no barrier per tree level and no tree waits for another.
+//
+// A model may refuse a request (a prompt longer than its context: generateOrRefuse,
+// scoreOrRefuse). That ends the problem, not the run: its tree starts no more rollouts, the
+// ones in flight end at their next selection, and it is written with the reason as `error`.
+import { constants as bufferConstants } from 'node:buffer';
+import { totalmem } from 'node:os';
 import type { Problem } from '../io/problems.js';
-import type { Policy } from '../policy/policy.js';
+import type { Policy, Refused } from '../policy/policy.js';
 import type { Ppm } from '../ppm/ppm.js';
 import { closesBlock, renderTrajectory } from '../verify/step.js';
 import type { Grader, Verdict, Verifier } from '../verify/verifier.js';
@@ -22,7 +28,7 @@ import { exportTree, type ExportedTree } from './export.js';
 import { CudaTree, cudaStatus, NativeTree } from './native.js';
 import { ReferenceTree } from './reference.js';
 import { Stage, type StageStats } from './stage.js';
-import { Flag, nodesPerTreeBound, SelectMode, SelectResult, Terminal, type Device, type SelectModeName, type TreeEngine } from './tree.js';
+import { arenaBytes, Flag, nodesPerTreeBound, SelectMode, SelectResult, Terminal, type Device, type SelectModeName, type TreeEngine } from './tree.js';
 
 export interface SearchOptions {
   /** completed rollouts per problem (fewer when the tree is exhausted first) */
@@ -89,6 +95,8 @@ export interface SearchStats {
   duplicateSteps: number;
   /** trees dropped unwritten by abandon() (a stop that could not wait for them) */
   abandonedTrees: number;
+  /** problems ended by a model's refusal (their trees carry the reason as `error`) */
+  refusedProblems: number;
   elapsedMs: number;
   stages: Record<string, StageStats>;
 }
@@ -109,6 +117,8 @@ interface ActiveTree {
   parked: Rollout[];
   finished: boolean;
   startedAt: number;
+  /** why a model refused this problem: the tree stops and is written with it */
+  error?: string;
   // Per node, by index within the tree.
   step: string[];
   output: (string | undefined)[];
@@ -141,6 +151,8 @@ interface Expansion {
   /** invalid terminals: they back up -1 onto themselves */
   invalidNodes: number[];
   joins: number;
+  /** the policy refused the prompt: the leaf gets no children and the tree stops */
+  refused?: boolean;
 }
 
 export function validateSearchOptions(o: SearchOptions): void {
@@ -155,6 +167,30 @@ export function validateSearchOptions(o: SearchOptions): void {
   if (o.engine !== 'native' && o.engine !== 'reference') throw new RangeError(`engine must be native or reference (got ${o.engine})`);
   if (!deviceChoices.includes(o.device)) throw new RangeError(`device must be one of ${deviceChoices.join(', ')} (got ${o.device})`);
   if (o.engine === 'reference' && o.device === 'cuda') throw new RangeError('device cuda needs the native engine (the reference runs on the CPU)');
+  checkArenaSize(o);
+}
+
+/**
+ * The arena holds `concurrency` trees of the most nodes a tree can need, allocated up front
+ * (calloc: untouched pages stay unresident, but a tree may touch all of its own). Refused,
+ * naming the options and the bytes, when its node indices pass int32, when one of its
+ * arrays is more than a typed array may view here (Node 20: 4 GiB), or when it is more than
+ * this machine's memory.
+ */
+function checkArenaSize(o: SearchOptions): void {
+  const perTree = nodesPerTreeBound(o.rollouts, o.maxDepth, o.n);
+  const nodes = perTree * o.concurrency;
+  const largest = nodes * Int32Array.BYTES_PER_ELEMENT; // the widest node array
+  const bytes = arenaBytes(o.concurrency, perTree);
+  let why: string | undefined;
+  if (nodes > 0x7fffffff) why = `more nodes than int32 node indices reach (${0x7fffffff})`;
+  else if (bytes > totalmem()) why = `more than this machine's memory (${totalmem()} bytes)`;
+  else if (largest > bufferConstants.MAX_LENGTH) why = `arrays of ${largest} bytes, more than a JavaScript typed array may view here (${bufferConstants.MAX_LENGTH} bytes)`;
+  if (why === undefined) return;
+  throw new RangeError(
+    `the tree arena for --rollouts ${o.rollouts} × --max-depth ${o.maxDepth} × --n ${o.n} + 1 = ${perTree} nodes per tree × --concurrency ${o.concurrency} ` +
+      `= ${nodes} nodes needs ${bytes} bytes (${(bytes / 2 ** 30).toFixed(1)} GiB): ${why}; lower --rollouts, --n, --max-depth or --concurrency`,
+  );
 }
 
 export const deviceChoices = ['auto', 'cpu', 'cuda'] as const;
@@ -236,6 +272,7 @@ export class Search {
       voidRollouts: 0,
       duplicateSteps: 0,
       abandonedTrees: 0,
+      refusedProblems: 0,
       elapsedMs: 0,
       stages: Object.fromEntries(stages.map((s) => [s.name, s.stats])),
     };
@@ -340,7 +377,7 @@ export class Search {
   private launch(t: ActiveTree): void {
     const o = this.options;
     const exhausted = (this.engine.arrays.flags[t.root]! & Flag.exhausted) !== 0;
-    while (!exhausted && t.inFlight < o.rolloutsInFlight && t.started < o.rollouts && this.error === undefined) {
+    while (!exhausted && t.error === undefined && t.inFlight < o.rolloutsInFlight && t.started < o.rollouts && this.error === undefined) {
       t.started++;
       t.inFlight++;
       this.select.push({ tree: t, node: t.root, expansions: 0 });
@@ -348,11 +385,13 @@ export class Search {
     if (t.inFlight === 0) this.finishTree(t);
   }
 
-  private runSelect(batch: Rollout[]): void {
+  private runSelect(all: Rollout[]): void {
+    // a refused tree's rollouts end here, where they hold no pending expansion
+    const ended = all.filter((r) => r.tree.error !== undefined);
+    const batch = ended.length > 0 ? all.filter((r) => r.tree.error === undefined) : all;
     const starts = Int32Array.from(batch, (r) => r.node);
     const leaves = new Int32Array(batch.length);
     this.engine.select(starts, leaves, SelectMode[this.options.mode], this.options.c);
-    const ended: Rollout[] = [];
     batch.forEach((r, i) => {
       const leaf = leaves[i]!;
       if (leaf >= 0) {
@@ -383,10 +422,18 @@ export class Search {
     const { n } = this.options;
     const policy = this.backends.policy;
     for (const e of batch) e.steps = this.trajectory(e.rollout.tree, e.leaf);
-    const out = await policy.generate(batch.map((e) => ({ problem: e.rollout.tree.problem, steps: e.steps, n })));
+    const requests = batch.map((e) => ({ problem: e.rollout.tree.problem, steps: e.steps, n }));
+    const out = policy.generateOrRefuse ? await policy.generateOrRefuse(requests) : await policy.generate(requests);
     if (out.length !== batch.length) throw new Error(`policy ${policy.name}: ${out.length} results for ${batch.length} requests`);
     batch.forEach((e, i) => {
       const candidates = out[i];
+      if (isRefused(candidates)) {
+        // the leaf is expanded with no children (so no longer pending) and the tree stops
+        this.refuse(e.rollout.tree, candidates.refused);
+        e.refused = true;
+        this.verify.push(e);
+        return;
+      }
       if (!Array.isArray(candidates) || candidates.length > n || candidates.some((c) => typeof c !== 'string')) {
         throw new Error(`policy ${policy.name}: request ${i} must give at most ${n} candidate steps as strings`);
       }
@@ -400,7 +447,7 @@ export class Search {
     const { maxDepth, errorsThreshold } = this.options;
     const verifier = this.backends.verifier;
     const requests = batch.flatMap((e) => e.candidates.map((step) => ({ problem: e.rollout.tree.problem, steps: e.steps, step })));
-    const verdicts = await verifier.verify(requests);
+    const verdicts = requests.length > 0 ? await verifier.verify(requests) : []; // refused expansions have no steps
     if (verdicts.length !== requests.length) throw new Error(`verifier ${verifier.name}: ${verdicts.length} verdicts for ${requests.length} steps`);
 
     const a = this.engine.arrays;
@@ -459,29 +506,53 @@ export class Search {
       const t = e.rollout.tree;
       return e.scoreNodes.map((node) => ({ problem: t.problem, steps: [...e.steps, t.step[node - t.root]!] }));
     });
+    // A refused step stops its tree and goes unscored: an open node keeps N = 0, a terminal
+    // answer (inference) backs up nothing.
+    const drop = (e: Expansion, refused: (Refused | undefined)[], k: number): number[] => {
+      const kept: number[] = [];
+      e.scoreNodes.forEach((_, j) => {
+        const r = refused[k + j];
+        if (r) this.refuse(e.rollout.tree, r.refused);
+        else kept.push(j);
+      });
+      if (kept.length < e.scoreNodes.length) e.scoreNodes = kept.map((j) => e.scoreNodes[j]!);
+      return kept;
+    };
     if (ppm.head && ppm.hidden) {
       const H = ppm.head.weight.length;
-      const hidden = await ppm.hidden(requests);
+      const { hidden, refused } = ppm.hiddenOrRefuse ? await ppm.hiddenOrRefuse(requests) : { hidden: await ppm.hidden(requests), refused: [] };
       if (hidden.length !== requests.length * H) throw new Error(`ppm ${ppm.name}: ${hidden.length} hidden floats for ${requests.length} steps of ${H}`);
       let k = 0;
       for (const e of batch) {
-        e.scoreHidden = hidden.subarray(k * H, (k + e.scoreNodes.length) * H);
-        k += e.scoreNodes.length;
+        const count = e.scoreNodes.length;
+        const kept = drop(e, refused, k);
+        e.scoreHidden = kept.length === count ? hidden.subarray(k * H, (k + count) * H) : gatherRows(hidden, kept.map((j) => k + j), H);
+        k += count;
         this.join(e);
       }
       return;
     }
-    const scores = await ppm.score(requests);
+    const scores = ppm.scoreOrRefuse ? await ppm.scoreOrRefuse(requests) : await ppm.score(requests);
     if (scores.length !== requests.length) throw new Error(`ppm ${ppm.name}: ${scores.length} scores for ${requests.length} steps`);
+    const refused = scores.map((s) => (isRefused(s) ? s : undefined));
     let k = 0;
     for (const e of batch) {
-      for (let j = 0; j < e.scoreNodes.length; j++, k++) {
-        const s = scores[k]!;
+      const count = e.scoreNodes.length;
+      for (const j of drop(e, refused, k)) {
+        const s = scores[k + j] as number;
         if (!(s >= -1 && s <= 1)) throw new Error(`ppm ${ppm.name}: score ${s} is outside [-1, 1]`);
         e.scoreValues.push(s);
       }
+      k += count;
       this.join(e);
     }
+  }
+
+  /** Ends the problem: the first reason is kept; no rollout starts, those in flight end. */
+  private refuse(t: ActiveTree, reason: string): void {
+    if (t.error !== undefined) return;
+    t.error = reason;
+    this.stats.refusedProblems++;
   }
 
   private async runGrade(batch: Expansion[]): Promise<void> {
@@ -551,8 +622,10 @@ export class Search {
     if (nodes.length > 0) this.engine.backup(Int32Array.from(nodes), Float32Array.from(values));
     const touched = new Set<ActiveTree>();
     for (const e of batch) {
-      e.rollout.expansions++;
-      this.stats.expansions++;
+      if (!e.refused) {
+        e.rollout.expansions++;
+        this.stats.expansions++;
+      }
       this.select.push(e.rollout);
       touched.add(e.rollout.tree);
     }
@@ -601,6 +674,17 @@ export class Search {
       }
     }
   }
+}
+
+function isRefused(x: unknown): x is Refused {
+  return typeof x === 'object' && x !== null && !Array.isArray(x) && typeof (x as Refused).refused === 'string';
+}
+
+/** The rows `rows` of a [*, width] array, in order. */
+function gatherRows(a: Float32Array, rows: number[], width: number): Float32Array {
+  const out = new Float32Array(rows.length * width);
+  rows.forEach((r, i) => out.set(a.subarray(r * width, (r + 1) * width), i * width));
+  return out;
 }
 
 function newExpansion(rollout: Rollout, leaf: number): Expansion {

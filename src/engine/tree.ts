@@ -86,6 +86,28 @@ export interface TreeEngine {
   scoreFused(nodes: Int32Array, hidden: Float32Array, weight: Float32Array, bias: number, scores: Float32Array): void;
 }
 
+/** The arrays of TreeArrays with one entry per node: arena.hpp's layout, field for field. */
+export const nodeArrays = {
+  parent: Int32Array,
+  firstChild: Int32Array,
+  childCount: Int32Array,
+  depth: Int32Array,
+  visits: Int32Array,
+  valueSum: Float32Array,
+  virtualLoss: Int32Array,
+  ppmValue: Float32Array,
+  flags: Uint8Array,
+  terminal: Uint8Array,
+} as const;
+
+/** One node's bytes over those arrays (34); native.ts checks the addon's Arena::kNodeBytes agrees. */
+export const nodeBytes = Object.values(nodeArrays).reduce((sum, a) => sum + a.BYTES_PER_ELEMENT, 0);
+
+/** What an arena of `trees` trees of `nodesPerTree` nodes allocates: its node arrays and treeSize. */
+export function arenaBytes(trees: number, nodesPerTree: number): number {
+  return trees * nodesPerTree * nodeBytes + trees * Int32Array.BYTES_PER_ELEMENT;
+}
+
 /** The most nodes one tree can need: every rollout expands at most maxDepth nodes. */
 export function nodesPerTreeBound(rollouts: number, maxDepth: number, n: number): number {
   return 1 + rollouts * maxDepth * n;

@@ -130,6 +130,19 @@ function dim(meta: readonly ort.InferenceSession.ValueMetadata[], name: string, 
   return typeof d === 'number' && d > 0 ? d : undefined;
 }
 
+/**
+ * The positions the model was trained on (config.json: max_position_embeddings, or another
+ * family's name for it); undefined when the config does not say. Past them a model with
+ * learned positions fails and one with rotary positions degrades.
+ */
+export function contextOf(config: Record<string, unknown>): number | undefined {
+  for (const key of ['max_position_embeddings', 'n_positions', 'max_sequence_length', 'seq_length', 'n_ctx']) {
+    const v = config[key];
+    if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
+  }
+  return undefined;
+}
+
 export class Decoder {
   readonly shape: ModelShape;
   private readonly pastNames: string[];

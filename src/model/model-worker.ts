@@ -15,8 +15,11 @@ export type ModelTask =
   | { op: 'stats' }
   | { op: 'close' }
   | { op: 'generate'; requests: StepRequest[] }
+  | { op: 'generateOrRefuse'; requests: StepRequest[] }
   | { op: 'score'; requests: ScoreRequest[] }
-  | { op: 'hidden'; requests: ScoreRequest[] };
+  | { op: 'hidden'; requests: ScoreRequest[] }
+  | { op: 'scoreOrRefuse'; requests: ScoreRequest[] }
+  | { op: 'hiddenOrRefuse'; requests: ScoreRequest[] };
 
 const data = workerData as ModelWorkerData;
 let opened: Promise<OnnxPolicy | OnnxPpm> | undefined;
@@ -35,9 +38,15 @@ export default async function run(task: ModelTask): Promise<unknown> {
       return m.close();
     case 'generate':
       return (m as OnnxPolicy).generate(task.requests);
+    case 'generateOrRefuse':
+      return (m as OnnxPolicy).generateOrRefuse(task.requests);
     case 'score':
       return (m as OnnxPpm).score(task.requests);
     case 'hidden':
       return Piscina.move(await (m as OnnxPpm).hidden(task.requests));
+    case 'scoreOrRefuse':
+      return (m as OnnxPpm).scoreOrRefuse(task.requests);
+    case 'hiddenOrRefuse':
+      return (m as OnnxPpm).hiddenOrRefuse(task.requests); // copied: small next to the model run
   }
 }

@@ -2,7 +2,7 @@
 // Policy / Ppm interfaces: the search's main thread only sends requests and takes results.
 import { Piscina } from 'piscina';
 import { onnxPolicyDefaults, type OnnxPolicyOptions, type OnnxPolicyStats } from '../policy/onnx.js';
-import type { Policy, StepRequest } from '../policy/policy.js';
+import type { Policy, Refused, StepRequest } from '../policy/policy.js';
 import type { PpmHead } from '../ppm/head.js';
 import { onnxPpmDefaults, type OnnxPpmOptions, type OnnxPpmStats } from '../ppm/onnx.js';
 import type { Ppm, ScoreRequest } from '../ppm/ppm.js';
@@ -71,6 +71,10 @@ export class ThreadedOnnxPolicy implements Policy {
     return this.thread.run({ op: 'generate', requests });
   }
 
+  generateOrRefuse(requests: StepRequest[]): Promise<(string[] | Refused)[]> {
+    return this.thread.run({ op: 'generateOrRefuse', requests });
+  }
+
   stats(): Promise<OnnxPolicyStats> {
     return this.thread.run({ op: 'stats' });
   }
@@ -108,6 +112,14 @@ export class ThreadedOnnxPpm implements Ppm {
 
   hidden(requests: ScoreRequest[]): Promise<Float32Array> {
     return this.thread.run({ op: 'hidden', requests });
+  }
+
+  scoreOrRefuse(requests: ScoreRequest[]): Promise<(number | Refused)[]> {
+    return this.thread.run({ op: 'scoreOrRefuse', requests });
+  }
+
+  hiddenOrRefuse(requests: ScoreRequest[]): Promise<{ hidden: Float32Array; refused: (Refused | undefined)[] }> {
+    return this.thread.run({ op: 'hiddenOrRefuse', requests });
   }
 
   stats(): Promise<OnnxPpmStats> {

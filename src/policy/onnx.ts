@@ -6,14 +6,20 @@
 // is new); its n samples then share that prompt's KV and decode together with every other
 // request's samples, ragged, each stopping at its own stop token. Finished rows are dropped
 // from the batch once they are half of it.
+//
+// The model's context bounds both: a prompt is refused when it leaves no position for a step
+// (more than context - 1 tokens, or more than maxPromptTokens), and a step stops where the
+// context ends, as at maxTokens (cut there, it has no stop token and reads as invalid). So a
+// prompt and its step always fit, which is what the PPM scores. Refusing rather than reserving
+// maxTokens positions keeps deep trajectories searchable: steps are far shorter than maxTokens.
 import { join } from 'node:path';
-import { Decoder, type ProviderChoice, type SeqKv } from '../model/decoder.js';
+import { contextOf, Decoder, type ProviderChoice, type SeqKv } from '../model/decoder.js';
 import { PrefixCache, type PrefixCacheStats } from '../model/prefix-cache.js';
 import { sampleToken, validateSampling, type SamplingOptions } from '../model/sampler.js';
 import { Tokenizer } from '../model/tokenizer.js';
 import { hashKey, rng } from '../util/random.js';
 import { stopStrings } from '../verify/step.js';
-import type { Policy, StepRequest } from './policy.js';
+import type { Policy, Refused, StepRequest } from './policy.js';
 import { modelTemplate, promptSegments } from './prompt.js';
 
 export interface OnnxPolicyOptions extends SamplingOptions {
@@ -35,6 +41,10 @@ export interface OnnxPolicyOptions extends SamplingOptions {
   cacheSteps: boolean;
   /** the prompt around the question; undefined: config.json's rstar_prompt_template or the plain one */
   template?: string | undefined;
+  /** positions a prompt and its step may fill: the model's context (config.json), or fewer (a shorter PPM's) */
+  context?: number | undefined;
+  /** a lower limit on prompt tokens than the context's */
+  maxPromptTokens?: number | undefined;
 }
 
 export const onnxPolicyDefaults: Omit<OnnxPolicyOptions, 'dir'> = {
@@ -56,6 +66,8 @@ export interface OnnxPolicyStats {
   calls: number;
   /** candidate steps generated */
   steps: number;
+  /** requests refused: their prompt passed promptLimit */
+  refusedPrompts: number;
   generatedTokens: number;
   decodeSteps: number;
   /** prompt tokens encoded and reused (from the prefix cache) */
@@ -69,6 +81,8 @@ interface Sample {
   prompt: number[];
   kv: SeqKv;
   tokens: number[];
+  /** the most tokens of this step: maxTokens, or fewer where the context ends */
+  room: number;
   random: () => number;
   text?: string;
 }
@@ -84,7 +98,11 @@ export class OnnxPolicy implements Policy {
   /** stop strings that are not one token: found in the decoded text instead */
   private readonly textStops: string[];
   private readonly prefillTokens: number;
-  private readonly counters = { calls: 0, steps: 0, generatedTokens: 0, decodeSteps: 0, modelMs: 0 };
+  /** positions a prompt and its step may fill; Infinity when the model does not say */
+  readonly context: number;
+  /** the most tokens of a prompt run: one position must be left for the step */
+  readonly promptLimit: number;
+  private readonly counters = { calls: 0, steps: 0, refusedPrompts: 0, generatedTokens: 0, decodeSteps: 0, modelMs: 0 };
 
   private constructor(
     readonly decoder: Decoder,
@@ -107,6 +125,8 @@ export class OnnxPolicy implements Policy {
     // The logits of every position of a prompt run come back: keep them near 256 MB.
     const v = decoder.shape.vocab;
     this.prefillTokens = options.prefillTokens > 0 ? options.prefillTokens : Math.max(16, Math.min(4096, Math.floor(2 ** 28 / (4 * v))));
+    this.context = Math.min(options.context ?? Infinity, contextOf(decoder.config) ?? Infinity);
+    this.promptLimit = Math.min(this.context - 1, options.maxPromptTokens ?? Infinity);
   }
 
   static async open(options: Partial<OnnxPolicyOptions> & Pick<OnnxPolicyOptions, 'dir'>): Promise<OnnxPolicy> {
@@ -114,6 +134,10 @@ export class OnnxPolicy implements Policy {
     validateSampling(o, 'policy onnx');
     for (const key of ['maxTokens', 'batchRows'] as const) {
       if (!(Number.isInteger(o[key]) && o[key] >= 1)) throw new RangeError(`policy onnx: ${key} must be an integer >= 1 (got ${o[key]})`);
+    }
+    for (const key of ['context', 'maxPromptTokens'] as const) {
+      const v = o[key];
+      if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new RangeError(`policy onnx: ${key} must be an integer >= 1 (got ${v})`);
     }
     const tokenizer = Tokenizer.load(join(o.dir, 'tokenizer.json'));
     const decoder = await Decoder.open(o.dir, o.device, o.threads);
@@ -126,10 +150,40 @@ export class OnnxPolicy implements Policy {
     return { provider: this.decoder.provider, providerReason: this.decoder.providerReason, ...this.counters, prefix: { ...this.cache.stats } };
   }
 
+  /** Steps for each request; a prompt past promptLimit fails the call (generateOrRefuse does not). */
   async generate(requests: StepRequest[]): Promise<string[][]> {
+    const out = await this.generateOrRefuse(requests);
+    return out.map((o, i) => {
+      if ('refused' in o) throw new Error(`policy onnx: problem ${requests[i]!.problem.id}: ${o.refused}`);
+      return o;
+    });
+  }
+
+  /** Steps for each request whose prompt fits (promptLimit), the reason for the others. */
+  async generateOrRefuse(requests: StepRequest[]): Promise<(string[] | Refused)[]> {
     this.counters.calls++;
+    const limit = this.promptLimit;
+    const counted = await Promise.all(requests.map((r) => this.tokenizer.encodeWithin(promptSegments(this.template, r.problem, r.steps), limit)));
+    const out: (string[] | Refused)[] = new Array(requests.length);
+    const run: number[] = [];
+    counted.forEach((c, i) => {
+      if ('atLeast' in c) out[i] = { refused: `prompt too long: at least ${c.atLeast} tokens > ${limit}` };
+      else if (c.tokens > limit) out[i] = { refused: `prompt too long: ${c.tokens} tokens > ${limit}` };
+      else run.push(i);
+    });
+    this.counters.refusedPrompts += requests.length - run.length;
+    if (run.length === 0) return out;
+    const steps = await this.sample(
+      run.map((i) => requests[i]!),
+      run.map((i) => (counted[i] as { pieces: number[][] }).pieces.flat()),
+    );
+    run.forEach((i, k) => (out[i] = steps[k]!));
+    return out;
+  }
+
+  /** Each request's n steps, from its prompt's token ids (each piece encoded on its own, see promptSegments). */
+  private async sample(requests: StepRequest[], prompts: number[][]): Promise<string[][]> {
     const o = this.options;
-    const prompts = await Promise.all(requests.map((r) => this.encodePrompt(r)));
     // with reuse off the cache stays empty: every lookup is a miss that counts its tokens
     const found = prompts.map((ids) => this.cache.lookup(ids));
     const started = performance.now();
@@ -148,7 +202,8 @@ export class OnnxPolicy implements Policy {
       const key = o.seed === undefined ? 0 : hashKey(o.seed, ...prompts[i]!);
       for (let j = 0; j < r.n; j++) {
         const random = rng(o.seed === undefined ? (Math.random() * 2 ** 32) >>> 0 : hashKey(key, j));
-        samples.push({ request: i, prompt: prompts[i]!, kv: encoded[i]!.kv, tokens: [], random });
+        const room = Math.min(o.maxTokens, this.context - prompts[i]!.length);
+        samples.push({ request: i, prompt: prompts[i]!, kv: encoded[i]!.kv, tokens: [], room, random });
         firsts.push(sampleToken(encoded[i]!.out, o, random));
       }
     });
@@ -159,12 +214,6 @@ export class OnnxPolicy implements Policy {
     for (const s of samples) out[s.request]!.push(s.text!);
     this.counters.steps += samples.length;
     return out;
-  }
-
-  /** The prompt's token ids: each piece encoded on its own (see promptSegments). */
-  private async encodePrompt(r: StepRequest): Promise<number[]> {
-    const pieces = await this.tokenizer.encodeBatch(promptSegments(this.template, r.problem, r.steps));
-    return pieces.flat();
   }
 
   /** Decodes samples together, each from its first token until a stop or maxTokens. */
@@ -219,10 +268,10 @@ export class OnnxPolicy implements Policy {
     }
   }
 
-  /** Sets s.text once the sample is done: a stop token or string, EOS, or maxTokens. */
+  /** Sets s.text once the sample is done: a stop token or string, EOS, or its room (maxTokens, the context). */
   private async finished(s: Sample): Promise<boolean> {
     const last = s.tokens[s.tokens.length - 1]!;
-    let done = this.stopIds.has(last) || s.tokens.length >= this.options.maxTokens;
+    let done = this.stopIds.has(last) || s.tokens.length >= s.room;
     if (!done && this.textStops.length > 0) {
       const tail = await this.tokenizer.decode(s.tokens.slice(-8));
       done = this.textStops.some((stop) => tail.includes(stop));

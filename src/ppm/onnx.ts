@@ -13,11 +13,14 @@
 // Incremental (default): a step is encoded on top of its parent's cached prefix, and its
 // own prefix is kept for its children. Naive: the whole trajectory is encoded each time,
 // as the authors do, for checking that both agree and for the benchmark.
+// A request longer than the model's context is refused (scoreOrRefuse, hiddenOrRefuse), and
+// the search ends that problem's tree with the reason, as for the policy's refusals.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Decoder, type OutputName, type ProviderChoice } from '../model/decoder.js';
+import { contextOf, Decoder, type OutputName, type ProviderChoice } from '../model/decoder.js';
 import { PrefixCache, type PrefixCacheStats } from '../model/prefix-cache.js';
-import { Tokenizer } from '../model/tokenizer.js';
+import { Tokenizer, type Counted } from '../model/tokenizer.js';
+import type { Refused } from '../policy/policy.js';
 import { modelTemplate, promptSegments } from '../policy/prompt.js';
 import { ppmScore, rawScore, type PpmHead } from './head.js';
 import type { Ppm, ScoreRequest } from './ppm.js';
@@ -61,6 +64,8 @@ export class OnnxPpm implements Ppm {
   readonly output: OutputName;
   private readonly cache: PrefixCache;
   private readonly counters = { steps: 0, modelMs: 0 };
+  /** the positions a request may fill (config.json); Infinity when the model does not say */
+  readonly context: number;
 
   private constructor(
     readonly decoder: Decoder,
@@ -81,6 +86,18 @@ export class OnnxPpm implements Ppm {
     }
     this.head = reviewer || useScore ? undefined : readHead(join(dir, 'ppm_head.json'), decoder.shape.hidden);
     this.cache = new PrefixCache(options.incremental ? options.cacheBytes : 0);
+    this.context = contextOf(decoder.config) ?? Infinity;
+  }
+
+  /** Each request's pieces tokenized, or why they do not fit the context. */
+  private encodeFitting(texts: readonly string[][]): Promise<(number[][] | Refused)[]> {
+    return Promise.all(
+      texts.map(async (pieces) => {
+        const c: Counted = await this.tokenizer.encodeWithin(pieces, this.context);
+        if ('atLeast' in c) return { refused: `prompt too long: at least ${c.atLeast} tokens > ${this.context}` };
+        return c.tokens > this.context ? { refused: `prompt too long: ${c.tokens} tokens > ${this.context}` } : c.pieces;
+      }),
+    );
   }
 
   static async open(options: Partial<OnnxPpmOptions> & Pick<OnnxPpmOptions, 'dir'>): Promise<OnnxPpm> {
@@ -95,26 +112,37 @@ export class OnnxPpm implements Ppm {
     return { provider: this.decoder.provider, providerReason: this.decoder.providerReason, output: this.output, ...this.counters, prefix: { ...this.cache.stats } };
   }
 
+  /** Scores; a request past the context fails the call (scoreOrRefuse does not). */
   async score(requests: ScoreRequest[]): Promise<number[]> {
+    return orThrow(requests, await this.scoreOrRefuse(requests));
+  }
+
+  async scoreOrRefuse(requests: ScoreRequest[]): Promise<(number | Refused)[]> {
     if (this.output === 'logits') return this.review(requests);
-    const out = await this.run(requests);
-    if (this.head) {
-      const H = this.decoder.shape.hidden;
-      return requests.map((_, i) => ppmScore(out, i * H, this.head!));
-    }
-    return Array.from(out, rawScore);
+    const { out, refused } = await this.run(requests);
+    const H = this.decoder.shape.hidden;
+    return requests.map((_, i) => refused[i] ?? (this.head ? ppmScore(out, i * H, this.head) : rawScore(out[i]!)));
   }
 
   /** The last hidden state of each request's last token, [requests, hidden], for the fused head. */
   async hidden(requests: ScoreRequest[]): Promise<Float32Array> {
-    if (!this.head) throw new Error('ppm onnx: this export outputs scores, not hidden states');
-    return this.run(requests);
+    const { hidden, refused } = await this.hiddenOrRefuse(requests);
+    orThrow(requests, refused.map((r) => r ?? 0));
+    return hidden;
   }
 
-  private async run(requests: ScoreRequest[]): Promise<Float32Array> {
+  /** hidden(), with the requests past the context refused: their rows are zero. */
+  async hiddenOrRefuse(requests: ScoreRequest[]): Promise<{ hidden: Float32Array; refused: (Refused | undefined)[] }> {
+    if (!this.head) throw new Error('ppm onnx: this export outputs scores, not hidden states');
+    const { out, refused } = await this.run(requests);
+    return { hidden: out, refused };
+  }
+
+  private async run(requests: ScoreRequest[]): Promise<{ out: Float32Array; refused: (Refused | undefined)[] }> {
     const o = this.options;
-    const texts = requests.map((r) => promptSegments(this.template, r.problem, r.steps));
-    const ids = await Promise.all(texts.map(async (pieces) => (await this.tokenizer.encodeBatch(pieces)).flat()));
+    const counted = await this.encodeFitting(requests.map((r) => promptSegments(this.template, r.problem, r.steps)));
+    const todo = counted.flatMap((c, i) => ('refused' in c ? [] : [i]));
+    const ids = todo.map((i) => (counted[i] as number[][]).flat());
     // naive mode keeps the cache empty: every lookup is a miss that counts its tokens
     const found = ids.map((x) => this.cache.lookup(x));
     const started = performance.now();
@@ -125,13 +153,13 @@ export class OnnxPpm implements Ppm {
       o.prefillTokens,
     );
     this.counters.modelMs += performance.now() - started;
-    this.counters.steps += requests.length;
+    this.counters.steps += todo.length;
     // a scored node's prefix is what its children are scored on
-    encoded.forEach(({ kv }, i) => this.cache.store(ids[i]!, kv));
+    encoded.forEach(({ kv }, k) => this.cache.store(ids[k]!, kv));
     const width = this.decoder.width(this.output);
     const out = new Float32Array(requests.length * width);
-    encoded.forEach((e, i) => out.set(e.out, i * width));
-    return out;
+    encoded.forEach((e, k) => out.set(e.out, todo[k]! * width));
+    return { out, refused: counted.map((c) => ('refused' in c ? c : undefined)) };
   }
 
   /**
@@ -140,13 +168,18 @@ export class OnnxPpm implements Ppm {
    * children. The last token, the template's tail and the question then run teacher-forced,
    * and only the question's own tokens count.
    */
-  private async review(requests: ScoreRequest[]): Promise<number[]> {
+  private async review(all: ScoreRequest[]): Promise<(number | Refused)[]> {
     const o = this.options;
     const at = this.template.indexOf('{problem}');
     const [before, after] = [this.template.slice(0, at), this.template.slice(at + '{problem}'.length)];
-    const prefixes = await Promise.all(requests.map(async (r) => (await this.tokenizer.encodeBatch([before, ...r.steps])).flat()));
+    // each request's pieces: the prefix's, then the template's tail and the question
+    const counted = await this.encodeFitting(all.map((r) => [before, ...r.steps, after, r.problem.problem]));
+    const kept = counted.flatMap((c, i) => ('refused' in c ? [] : [i]));
+    const requests = kept.map((i) => all[i]!);
+    const pieces = kept.map((i) => counted[i] as number[][]);
+    const prefixes = pieces.map((p) => p.slice(0, -2).flat());
     if (prefixes.some((x) => x.length === 0)) throw new Error('ppm onnx: reviewer: a request has no trajectory to review');
-    const questions = await Promise.all(requests.map((r) => this.tokenizer.encodeBatch([after, r.problem.problem])));
+    const questions = pieces.map((p) => p.slice(-2));
     const started = performance.now();
     // the prefix without its last token: what the cache can hold and the children reuse
     const cacheable = prefixes.map((x) => x.slice(0, -1));
@@ -170,19 +203,29 @@ export class OnnxPpm implements Ppm {
     );
     this.counters.modelMs += performance.now() - started;
     this.counters.steps += requests.length;
-    return lps.map((lp, i) => {
+    const out: (number | Refused)[] = counted.map((c) => ('refused' in c ? c : 0));
+    lps.forEach((lp, i) => {
       const own = lp.subarray(questions[i]![0]!.length);
       if (own.length === 0) throw new Error(`ppm onnx: reviewer: problem ${requests[i]!.problem.id} has an empty question`);
       let sum = 0;
       for (const x of own) sum += x;
-      return Math.fround(2 * Math.exp(sum / own.length) - 1);
+      out[kept[i]!] = Math.fround(2 * Math.exp(sum / own.length) - 1);
     });
+    return out;
   }
 
   async close(): Promise<void> {
     this.cache.clear();
     await this.decoder.release();
   }
+}
+
+/** The results, or the first refusal as an error naming its problem. */
+function orThrow<T>(requests: ScoreRequest[], results: (T | Refused)[]): T[] {
+  return results.map((x, i) => {
+    if (typeof x === 'object' && x !== null && 'refused' in x) throw new Error(`ppm onnx: problem ${requests[i]!.problem.id}: ${x.refused}`);
+    return x as T;
+  });
 }
 
 function readHead(path: string, hidden: number): PpmHead {

@@ -1,4 +1,5 @@
 import type { Problem } from '../io/problems.js';
+import type { Refused } from '../policy/policy.js';
 import type { PpmHead } from './head.js';
 
 export interface ScoreRequest {
@@ -18,4 +19,11 @@ export interface Ppm {
   readonly head?: PpmHead | undefined;
   /** the last hidden state of each request's step, [requests, head.weight.length] */
   hidden?(requests: ScoreRequest[]): Promise<Float32Array>;
+  /**
+   * score() and hidden(), where a request the model cannot take (longer than its context) is
+   * answered with why (a refused request's hidden row is zero): the search ends that
+   * problem's tree with the reason. The search calls these when a PPM has them.
+   */
+  scoreOrRefuse?(requests: ScoreRequest[]): Promise<(number | Refused)[]>;
+  hiddenOrRefuse?(requests: ScoreRequest[]): Promise<{ hidden: Float32Array; refused: (Refused | undefined)[] }>;
 }

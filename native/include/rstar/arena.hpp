@@ -129,6 +129,18 @@ class Arena {
   // Per tree.
   int32_t* tree_size;
 
+  // One node's bytes over the arrays above. The constructor checks that it allocated
+  // exactly capacity() of them; the addon exports it (constants.nodeBytes), so TypeScript
+  // sizes an arena from the same number before asking for one.
+  static constexpr int64_t kNodeBytes = sizeof(*parent) + sizeof(*first_child) + sizeof(*child_count) +
+                                        sizeof(*depth) + sizeof(*visits) + sizeof(*value_sum) +
+                                        sizeof(*virtual_loss) + sizeof(*ppm_value) + sizeof(*flags) +
+                                        sizeof(*terminal);
+  // What an arena of this shape allocates: the node arrays and tree_size.
+  static int64_t bytes(int32_t trees, int32_t nodes_per_tree) {
+    return int64_t(trees) * nodes_per_tree * kNodeBytes + int64_t(trees) * int64_t(sizeof(*tree_size));
+  }
+
  private:
   struct Free {
     void operator()(void* p) const;
@@ -143,6 +155,7 @@ class Arena {
                   const uint8_t* kinds);
 
   std::vector<Buffer> buffers_;
+  int64_t allocated_ = 0;  // bytes of the node arrays
   Slots slots_;
   std::vector<int32_t> first_;  // expand() scratch
   std::vector<float> run_;      // backup() scratch
