@@ -155,6 +155,8 @@ function summary(s: Search, resumed: number, failed: boolean, interrupted: NodeJ
     rollouts: st.rollouts,
     voidRollouts: st.voidRollouts,
     duplicateSteps: st.duplicateSteps,
+    /** problems a model refused (a prompt past its context): their trees carry `error` */
+    refusedProblems: st.refusedProblems,
     expansions: st.expansions,
     nodes: st.nodes,
     seconds,

@@ -1,7 +1,6 @@
-// Loads the N-API addon (build/Release/rstar.node, built by `npm ci` through cmake-js or
-// by node-gyp from binding.gyp) and presents its arenas as TreeEngines: the CPU arena, and
+// Presents the N-API addon's arenas (util/addon.ts loads it) as TreeEngines: the CPU arena, and
 // the GPU arena when the addon was built with CUDA and a device is usable.
-import { createRequire } from 'node:module';
+import { requireAddon } from '../util/addon.js';
 import { Flag, nodeBytes, SelectResult, Terminal, type TreeArrays, type TreeEngine } from './tree.js';
 
 /** The addon's Arena: the engine operations, plus the fused PPM step and the arrays. */
@@ -33,17 +32,12 @@ interface Addon {
 
 let addon: Addon | undefined;
 
-/** The addon, loaded once; throws with the build command when it is missing. */
+/** The addon's arenas, loaded once and checked against tree.ts; throws with the build command when it is missing. */
 export function loadAddon(): Addon {
   if (addon) return addon;
-  const require = createRequire(import.meta.url);
-  try {
-    // Both src/engine and dist/engine sit two levels below the package root.
-    addon = require('../../build/Release/rstar.node') as Addon;
-  } catch (cause) {
-    throw new Error('the native addon is not built (build/Release/rstar.node): run `npm ci` or `npm run build:native`', { cause });
-  }
-  checkConstants(addon.constants);
+  const loaded = requireAddon() as Addon;
+  checkConstants(loaded.constants);
+  addon = loaded;
   return addon;
 }
 
