@@ -226,7 +226,7 @@ describe('rstar synth', () => {
       const args = ['synth', '--problems', file, '--out', out, '--rollouts', '4', '--n', '3', '--concurrency', '2', '--no-progress'];
 
       const r1 = rstar(args);
-      assertExit(r1, 1);
+      assertExit(r1, 2);
       assert.ok(r1.stderr.includes(`${file}:6: ${bad.field}`), `stderr: ${r1.stderr}`);
       const first = readTrees(out);
       // every tree of the problems before the bad line is written, complete, and none after it
@@ -306,7 +306,7 @@ describe('rstar synth', () => {
     const runBefore = readFileSync(join(out, 'run.json'), 'utf8');
 
     const r = rstar([...base, '--rollouts', '6']);
-    assertExit(r, 1);
+    assertExit(r, 2);
     assert.match(r.stderr, /rollouts = 4, not 6/);
     assert.ok(r.stderr.includes(join(out, 'run.json')));
     assert.equal(readFileSync(join(out, 'trees.jsonl'), 'utf8'), before, 'a refused run touched trees.jsonl');
@@ -340,11 +340,35 @@ describe('rstar synth', () => {
     assert.equal(readJson(join(out, 'run.json')).ppm, 'sim');
   });
 
+  test('--policy sim without --ppm takes the sim PPM', () => {
+    const dir = tempDir();
+    const problems = writeProblems(join(dir, 'problems.jsonl'), problemRows(2).map(line));
+    const out = join(dir, 'out');
+    // the helper adds --ppm none when no --ppm is given; here the CLI's own default is tested
+    const r = spawnSync(process.execPath, [cli, 'synth', '--policy', 'sim', '--problems', problems, '--out', out, ...small, '--no-progress'], { cwd: root, encoding: 'utf8' });
+    assertExit(r, 0);
+    assert.equal(readJson(join(out, 'run.json')).ppm, 'sim');
+  });
+
+  test('an unreadable run.json is refused, not taken for "no earlier run"', () => {
+    const dir = tempDir();
+    const problems = writeProblems(join(dir, 'problems.jsonl'), problemRows(3).map(line));
+    const out = join(dir, 'out');
+    assertExit(rstar(['synth', '--problems', problems, '--out', out, ...small, '--no-progress']), 0);
+    const trees = readFileSync(join(out, 'trees.jsonl'), 'utf8');
+    writeFileSync(join(out, 'run.json'), '{"policy": "sim", "rollo');
+    const r = rstar(['synth', '--problems', problems, '--out', out, ...small, '--no-progress']);
+    assertExit(r, 2);
+    assert.match(r.stderr, /run\.json: the earlier run's settings are not JSON .*--overwrite/);
+    assert.equal(readFileSync(join(out, 'trees.jsonl'), 'utf8'), trees, 'nothing written');
+    assertExit(rstar(['synth', '--problems', problems, '--out', out, ...small, '--no-progress', '--overwrite']), 0);
+  });
+
   test('a bad option value fails with a message naming it', () => {
     const dir = tempDir();
     const problems = writeProblems(join(dir, 'problems.jsonl'), problemRows(2).map(line));
     const r = rstar(['synth', '--problems', problems, '--out', join(dir, 'out'), '--rollouts', '0', '--no-progress']);
-    assertExit(r, 1);
+    assertExit(r, 2);
     assert.match(r.stderr, /rollouts must be an integer >= 1 \(got 0\)/);
     assert.equal(existsSync(join(dir, 'out', 'run.json')), false, 'a refused run writes nothing');
     const fixed = rstar(['synth', '--problems', problems, '--out', join(dir, 'out'), '--rollouts', '2', '--no-progress']);
@@ -356,7 +380,7 @@ describe('rstar synth', () => {
     const dir = tempDir();
     const problems = writeProblems(join(dir, 'problems.jsonl'), problemRows(2).map(line));
     const r = rstar(['synth', '--problems', problems, '--out', join(dir, 'out'), '--device', 'cuda', '--no-progress']);
-    assertExit(r, 1);
+    assertExit(r, 2);
     assert.match(r.stderr, /device cuda: no usable CUDA device: \S/);
     assert.doesNotMatch(r.stderr, /    at /, 'no stack trace');
     assert.equal(existsSync(join(dir, 'out', 'run.json')), false, 'a refused run writes nothing');
@@ -365,7 +389,7 @@ describe('rstar synth', () => {
   test('a missing problems file is named, without a stack trace', () => {
     const dir = tempDir();
     const r = rstar(['synth', '--problems', join(dir, 'nope.jsonl'), '--out', join(dir, 'out'), '--no-progress']);
-    assertExit(r, 1);
+    assertExit(r, 2);
     assert.match(r.stderr, /^rstar: ENOENT: no such file or directory, open '.*nope\.jsonl'/m);
     assert.doesNotMatch(r.stderr, /    at /);
   });
@@ -407,7 +431,7 @@ describe('rstar exec', () => {
     assertExit(bad, 3);
     assert.deepEqual((({ ok, error, message }) => ({ ok, error, message }))(JSON.parse(bad.stdout)), { ok: false, error: 'timeout', message: 'timed out after 1 s' });
     const missing = rstar(['exec', '--file', join(dir, 'nope.py')]);
-    assertExit(missing, 1);
+    assertExit(missing, 2);
     assert.match(missing.stderr, /nope\.py/);
   });
 });

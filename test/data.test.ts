@@ -268,7 +268,7 @@ describe('rstar data synth-problems', () => {
     assert.deepEqual(Object.keys(lines[0]!), ['id', 'prompt', 'chosen', 'rejected', 'perturbation']);
   });
 
-  test('bad options exit 1 with the reason, and write nothing', () => {
+  test('bad options exit 2 with the reason, and write nothing', () => {
     for (const [args, why] of [
       [['--count', '2', '--pairs', '0'], /--pairs must be an integer >= 1/],
       [['--count', '2', '--pairs', '1', '--sft'], /--pairs writes pairs: it does not go with --sft/],
@@ -278,7 +278,7 @@ describe('rstar data synth-problems', () => {
     ] as const) {
       const out = join(root, 'bad.jsonl');
       const r = rstar([...args, '--out', out]);
-      assert.equal(r.status, 1, r.stderr);
+      assert.equal(r.status, 2, r.stderr);
       assert.match(r.stderr, why);
       assert.ok(!readdirSync(root).includes('bad.jsonl'));
     }

@@ -389,7 +389,7 @@ describe('rstar grade', () => {
   test('a line that has a verdict already (rstar_grade) is refused, not overwritten', () => {
     const file = join(root, 'graded-before.jsonl');
     writeFileSync(file, '{"pred": "1", "gold": "1"}\n{"pred": "2", "gold": "3", "rstar_grade": {"equal": true}}\n');
-    const r = rstarGrade(['--file', file], 1);
+    const r = rstarGrade(['--file', file], 2);
     assert.ok(r.stderr.includes(`rstar: ${file}:2: field "rstar_grade" is where the verdict goes`), r.stderr);
     assert.equal(r.stdout, '');
   });
@@ -398,21 +398,21 @@ describe('rstar grade', () => {
     const file = join(root, 'bad.jsonl');
     writeFileSync(file, '{"pred": "1", "gold": "1"}\n{"pred": "2"}\n');
     const outFile = join(root, 'never.jsonl');
-    const r = rstarGrade(['--file', file, '--out', outFile], 1);
+    const r = rstarGrade(['--file', file, '--out', outFile], 2);
     assert.ok(r.stderr.includes(`rstar: ${file}:2: missing field "gold"`), r.stderr);
     assert.doesNotMatch(r.stderr, /    at /, 'no stack trace');
     assert.equal(existsSync(outFile), false);
 
     writeFileSync(file, '{"pred": "1", "gold": "1"}\n{"pred": "2", "gold": [2]}\nnot json\n');
-    const r2 = rstarGrade(['--file', file], 1);
+    const r2 = rstarGrade(['--file', file], 2);
     assert.ok(r2.stderr.includes(`${file}:2: field "gold" must be a string or a number`), r2.stderr);
     assert.equal(r2.stdout, '');
   });
 
   test('contradictory or missing arguments are refused', () => {
-    assert.match(rstarGrade(['1'], 1).stderr, /PRED needs a GOLD/);
-    assert.match(rstarGrade([], 1).stderr, /give PRED GOLD, or --file/);
-    const both = rstarGrade(['1', '1', '--file', 'x.jsonl'], 1);
+    assert.match(rstarGrade(['1'], 2).stderr, /PRED needs a GOLD/);
+    assert.match(rstarGrade([], 2).stderr, /give PRED GOLD, or --file/);
+    const both = rstarGrade(['1', '1', '--file', 'x.jsonl'], 2);
     assert.match(both.stderr, /either PRED GOLD or --file, not both/);
   });
 });

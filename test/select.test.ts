@@ -112,7 +112,7 @@ test('rstar data select writes both files and names a bad line', () => {
     assert.equal(readFileSync(join(dir, 'steps.jsonl'), 'utf8').trim().split('\n').length, 3);
     writeFileSync(trees, JSON.stringify(tree) + '\n{"id": "x", "problem": "?"}\n');
     const bad = spawnSync(process.execPath, [...cli, '--trees', trees, '--sft', join(dir, 'sft2.jsonl')], { encoding: 'utf8' });
-    assert.equal(bad.status, 1);
+    assert.equal(bad.status, 2);
     assert.match(bad.stderr, /trees\.jsonl:2: field "answer" is missing/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

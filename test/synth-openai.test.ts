@@ -96,13 +96,13 @@ test('synth refuses a malformed policy, a sim PPM with a real policy, and names 
   const problems = join(root, 'one.jsonl');
   writeFileSync(problems, JSON.stringify({ id: 'a', problem: 'What is 1 + 1?', answer: '2' }));
   const bad = await rstar(['synth', '--problems', problems, '--out', join(root, 'bad'), '--policy', 'openai:nowhere', '--ppm', 'none', '--no-progress']);
-  assert.equal(bad.status, 1);
+  assert.equal(bad.status, 2);
   assert.match(bad.stderr, /policy must be sim, onnx:DIR or openai:URL#MODEL/);
   assert.equal(existsSync(join(root, 'bad', 'run.json')), false);
   const ppm = await rstar(['synth', '--problems', problems, '--out', join(root, 'ppm'), '--policy', `openai:${url}#tiny`, '--ppm', 'sim', '--no-progress']);
   assert.match(ppm.stderr, /use --ppm none, onnx:DIR or http:URL#MODEL with a real policy/);
   const wrong = await rstar(['synth', '--problems', problems, '--out', join(root, 'wrong'), '--policy', `openai:${url}#nope`, '--ppm', 'none', '--no-progress']);
-  assert.equal(wrong.status, 1);
+  assert.equal(wrong.status, 2);
   assert.match(wrong.stderr, /has no model "nope"/);
 });
 
@@ -129,7 +129,7 @@ test('synth with an ONNX policy and PPM in-process: trees written, model stats i
   assert.equal(stats.models.ppm.output, 'last_hidden_state');
 
   const missing = await rstar(['synth', '--problems', problems, '--out', join(root, 'none'), '--policy', `onnx:${join(root, 'no-such-model')}`, '--ppm', 'none', '--no-progress']);
-  assert.equal(missing.status, 1);
+  assert.equal(missing.status, 2);
   assert.match(missing.stderr, /tokenizer: .*no-such-model\/tokenizer\.json does not exist/);
   assert.equal(existsSync(join(root, 'none', 'run.json')), false);
 });

@@ -37,6 +37,7 @@ import json
 import math
 import os
 import random
+import secrets
 import shutil
 import subprocess
 import sys
@@ -131,31 +132,46 @@ def code_lines(step):
 # --------------------------------------------------------------------------- execution
 
 class Executor:
-    """rstar's Python executor server (cumulative mode: each program run fresh)."""
+    """rstar's Python executor server (cumulative mode: each program run fresh), spoken to as
+    src/verify/executor.ts does: one request at a time under a random id; a reply under any
+    other id (a program that reached the protocol) fails that run as `sandbox` and a fresh
+    server takes the next."""
 
     def __init__(self, python=sys.executable):
+        self.python = python
         self.scratch = tempfile.mkdtemp(prefix="rstar-rollouts-")
+        self.start()
+
+    def start(self):
         config = {"scratch": self.scratch, "isolation": "inprocess", "preimport_optional": False,
-                  "max_snapshots": 1, "limits": {"timeout_s": 5, "memory_mb": 1024, "cpu_s": 10, "file_mb": 16,
-                                                 "keep_chars": 4000, "output_chars": 1_000_000}}
+                  "max_snapshots": 1, "parent_pid": os.getpid(),
+                  "limits": {"timeout_s": 5, "memory_mb": 1024, "cpu_s": 10, "file_mb": 16,
+                             "keep_chars": 4000, "output_chars": 1_000_000}}
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
-        self.child = subprocess.Popen([python, EXECUTOR, json.dumps(config)], stdin=subprocess.PIPE,
+        self.child = subprocess.Popen([self.python, EXECUTOR, json.dumps(config)], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, text=True, env=env)
         hello = json.loads(self.child.stdout.readline() or "{}")
         if not hello.get("ready"):
             raise RuntimeError(f"python executor did not start ({EXECUTOR})")
-        self.next_id = 1
 
     def run(self, prog):
         """(output as the context shows it, error kind or None): an error shows its message,
         as src/verify/python-verifier.ts does."""
-        self.child.stdin.write(json.dumps({"id": self.next_id, "program": prog}) + "\n")
+        rid = secrets.token_hex(16)
+        self.child.stdin.write(json.dumps({"id": rid, "program": prog}) + "\n")
         self.child.stdin.flush()
-        self.next_id += 1
         line = self.child.stdout.readline()
         if not line:
             raise RuntimeError("python executor exited")
-        r = json.loads(line)
+        try:
+            r = json.loads(line)
+        except ValueError:
+            r = None
+        if not isinstance(r, dict) or r.get("id") != rid:
+            self.child.kill()
+            self.child.wait()
+            self.start()
+            return "sandbox: the protocol was broken; the interpreter was replaced", "sandbox"
         return (r["stdout"], None) if r["ok"] else (r.get("message") or r["error"], r["error"])
 
     def close(self):

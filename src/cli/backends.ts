@@ -15,6 +15,7 @@ import { ExecutorPool } from '../verify/executor-pool.js';
 import { MathGrader } from '../verify/math-grader.js';
 import { PythonVerifier } from '../verify/python-verifier.js';
 import { SimVerifier } from '../verify/sim.js';
+import { UsageError } from '../errors.js';
 
 /** The shipped model of this kind (models/ in the package), as a --policy / --ppm value. */
 export function defaultModel(kind: 'policy' | 'ppm'): string {
@@ -26,7 +27,12 @@ export function modelOptions<T>(y: Argv<T>, defaults: { policy: string; ppm: str
     .option('policy', { type: 'string', default: defaults.policy, describe: 'step generator: sim (simulated, for testing the search), onnx:DIR (an ONNX export run in-process) or openai:URL#MODEL (an OpenAI-compatible completions server: vLLM, SGLang...)' })
     .option('isolation', { choices: ['inprocess', 'fork'] as const, default: 'inprocess' as const, describe: "real policies: run each program in a fresh namespace of a persistent interpreter (fast; a Python-level sandbox), or in a forked child the kernel contains (seccomp, Landlock; cumulative mode only): README \"Sandbox\"" })
     .option('exec-mode', { choices: ['cumulative', 'incremental'] as const, default: 'cumulative' as const, describe: "real policies: run each step with its block's earlier code again, or on its parent's saved interpreter state" })
-    .option('ppm', { type: 'string', default: defaults.ppm, describe: 'step scorer: none (round 1, terminal-guided values), sim, onnx:DIR, or http:URL#MODEL (a pooling endpoint, e.g. vLLM /pooling)' })
+    // no default here: the middleware below picks it (the cast says what it then always is)
+    .option('ppm', { type: 'string', default: undefined as unknown as string, defaultDescription: `${defaults.ppm}; sim with --policy sim`, describe: 'step scorer: none (round 1, terminal-guided values), sim, onnx:DIR, or http:URL#MODEL (a pooling endpoint, e.g. vLLM /pooling)' })
+    // a simulated policy writes steps only the simulated PPM can score
+    .middleware((argv) => {
+      (argv as { ppm?: string }).ppm ??= argv['policy'] === 'sim' ? 'sim' : defaults.ppm;
+    })
     .option('ppm-reuse', { type: 'boolean', default: true, describe: "onnx PPM: score a step on its parent's cached prefix (--no-ppm-reuse: encode the whole trajectory, as the authors do)" })
     .option('ppm-values', { choices: ['raw', 'unit'] as const, default: 'raw' as const, describe: 'http PPM: the endpoint returns raw scores r (value tanh(r/5)) or values already in [-1, 1]' })
     .option('temperature', { type: 'number', default: 0.7, describe: 'real policies: sampling temperature (0: greedy)' })
@@ -94,7 +100,7 @@ export interface Backends {
  */
 export async function openBackends(args: ModelArgs): Promise<Backends> {
   if (args.policy === 'sim') {
-    if (args.ppm !== 'none' && args.ppm !== 'sim') throw new RangeError(`the sim policy writes simulated steps: use --ppm none or sim with it (got ${args.ppm})`);
+    if (args.ppm !== 'none' && args.ppm !== 'sim') throw new UsageError(`the sim policy writes simulated steps: use --ppm none or sim with it (got ${args.ppm})`);
     const sim = { seed: args.seed, pCorrect: args['sim-p-correct'], pError: args['sim-p-error'], latencyMs: args['sim-latency-ms'] };
     const policy = new SimPolicy(sim);
     const { latencyMs: _latency, ...simContent } = policy.options;
@@ -110,11 +116,11 @@ export async function openBackends(args: ModelArgs): Promise<Backends> {
       close: async () => {},
     };
   }
-  if (args.ppm === 'sim') throw new RangeError('ppm sim scores simulated steps only: use --ppm none, onnx:DIR or http:URL#MODEL with a real policy');
+  if (args.ppm === 'sim') throw new UsageError('ppm sim scores simulated steps only: use --ppm none, onnx:DIR or http:URL#MODEL with a real policy');
   const template = args['prompt-template'];
   const sampling = { temperature: args.temperature, topP: args['top-p'], maxTokens: args['max-tokens'], seed: args.seed };
   const cacheBytes = Math.round(args['cache-mb'] * 2 ** 20);
-  if (!(cacheBytes >= 0)) throw new RangeError(`cache-mb must be >= 0 (got ${args['cache-mb']})`);
+  if (!(cacheBytes >= 0)) throw new UsageError(`cache-mb must be >= 0 (got ${args['cache-mb']})`);
   const closing: (() => Promise<void>)[] = [];
   try {
     let policy: ThreadedOnnxPolicy | OpenAIPolicy;
@@ -122,7 +128,7 @@ export async function openBackends(args: ModelArgs): Promise<Backends> {
     const openai = /^openai:(https?:\/\/[^#\s]+)#(\S+)$/.exec(args.policy);
     const ppmOnnx = /^onnx:(.+)$/.exec(args.ppm);
     const maxPromptTokens = args['max-prompt-tokens'];
-    if (maxPromptTokens !== undefined && !onnx) throw new RangeError('--max-prompt-tokens needs an onnx policy (a server counts tokens itself)');
+    if (maxPromptTokens !== undefined && !onnx) throw new UsageError('--max-prompt-tokens needs an onnx policy (a server counts tokens itself)');
     if (onnx) {
       // steps end where the shorter context ends, so that an ONNX PPM can score prompt and step
       const context = ppmOnnx ? contextOf(readConfig(ppmOnnx[1]!)) : undefined;
@@ -133,7 +139,7 @@ export async function openBackends(args: ModelArgs): Promise<Backends> {
     } else if (openai) {
       policy = new OpenAIPolicy({ baseURL: openai[1]!, model: openai[2]!, ...sampling, ...(template !== undefined ? { prompt: (q, steps) => renderPrompt(template, q, steps) } : {}) });
     } else {
-      throw new RangeError(`policy must be sim, onnx:DIR or openai:URL#MODEL, e.g. openai:http://127.0.0.1:8000/v1#Qwen2.5-Math-7B (got ${args.policy})`);
+      throw new UsageError(`policy must be sim, onnx:DIR or openai:URL#MODEL, e.g. openai:http://127.0.0.1:8000/v1#Qwen2.5-Math-7B (got ${args.policy})`);
     }
     let ppm: ThreadedOnnxPpm | HttpPpm | undefined;
     const ppmHttp = /^http:(https?:\/\/[^#\s]+)#(\S+)$/.exec(args.ppm);
@@ -145,10 +151,10 @@ export async function openBackends(args: ModelArgs): Promise<Backends> {
     } else if (ppmHttp) {
       ppm = new HttpPpm({ url: ppmHttp[1]!, model: ppmHttp[2]!, values: args['ppm-values'], ...(template !== undefined ? { template } : {}) });
     } else if (args.ppm !== 'none') {
-      throw new RangeError(`ppm must be none, sim, onnx:DIR or http:URL#MODEL (got ${args.ppm})`);
+      throw new UsageError(`ppm must be none, sim, onnx:DIR or http:URL#MODEL (got ${args.ppm})`);
     }
     if (args.isolation === 'fork' && args['exec-mode'] === 'incremental') {
-      throw new RangeError('exec-mode incremental keeps interpreter states between runs: it needs --isolation inprocess');
+      throw new UsageError('exec-mode incremental keeps interpreter states between runs: it needs --isolation inprocess');
     }
     const pool = new ExecutorPool({ isolation: args.isolation });
     const grader = new MathGrader();

@@ -1,7 +1,7 @@
 // The rstar commands (main.ts starts them).
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { InputError } from '../io/problems.js';
+import { InputError, UsageError } from '../errors.js';
 import { benchTree, benchTreeOptions } from './bench.js';
 import { dataCommand } from './data.js';
 import { evaluate, evalOptions } from './eval.js';
@@ -37,9 +37,13 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  // Input and option errors are the user's to fix: the message says what and where.
+  // Input and option errors are the user's to fix: the message says what and where (exit 2).
+  // Anything else is a bug: its stack goes with it (exit 1).
   const missingFile = (e as NodeJS.ErrnoException)?.code === 'ENOENT';
-  if (e instanceof InputError || e instanceof RangeError || missingFile) console.error(`rstar: ${(e as Error).message}`);
-  else console.error('rstar:', e);
+  if (e instanceof InputError || e instanceof UsageError || missingFile) {
+    console.error(`rstar: ${(e as Error).message}`);
+    process.exit(2);
+  }
+  console.error('rstar: a bug (please report it with what follows):', e);
   process.exit(1);
 });

@@ -13,6 +13,7 @@ import { writeTextAtomic } from '../io/atomic.js';
 import { readTrees } from '../io/trees.js';
 import { generateProblems, toSft, maxLevel, minLevel, parseLevels, type Split, type SyntheticProblem } from '../data/synthetic.js';
 import { perturbations, perturbedPairs } from '../data/synthetic-pairs.js';
+import { UsageError } from '../errors.js';
 
 export function synthProblemsOptions(y: Argv) {
   return y
@@ -51,8 +52,8 @@ export function dataCommand(y: Argv) {
 
 /** Reads trees and writes the SFT examples and preference pairs they hold (DESIGN.md, "Training data"). */
 export async function select(args: SelectArgs): Promise<void> {
-  if (args.sft === undefined && args.pairs === undefined) throw new RangeError('give --sft FILE, --pairs FILE or both');
-  if (!(Number.isInteger(args.top) && args.top >= 1)) throw new RangeError(`--top must be an integer >= 1 (got ${args.top})`);
+  if (args.sft === undefined && args.pairs === undefined) throw new UsageError('give --sft FILE, --pairs FILE or both');
+  if (!(Number.isInteger(args.top) && args.top >= 1)) throw new UsageError(`--top must be an integer >= 1 (got ${args.top})`);
   const sft: string[] = [];
   const pairs: string[] = [];
   let trees = 0;
@@ -87,14 +88,14 @@ export function problemLine(p: SyntheticProblem, withSolution: boolean): string 
 
 export async function synthProblems(args: SynthProblemsArgs): Promise<void> {
   const { count, seed } = args;
-  if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`--count must be an integer >= 1 (got ${count})`);
-  if (!Number.isSafeInteger(seed)) throw new RangeError(`--seed must be an integer (got ${seed})`);
+  if (!(Number.isInteger(count) && count >= 1)) throw new UsageError(`--count must be an integer >= 1 (got ${count})`);
+  if (!Number.isSafeInteger(seed)) throw new UsageError(`--seed must be an integer (got ${seed})`);
   const levels = parseLevels(args.levels);
   const split = args.split;
   await mkdir(dirname(args.out), { recursive: true });
   if (args.pairs !== undefined) {
-    if (!(Number.isInteger(args.pairs) && args.pairs >= 1)) throw new RangeError(`--pairs must be an integer >= 1 (got ${args.pairs})`);
-    if (args.sft || args['with-solutions']) throw new RangeError('--pairs writes pairs: it does not go with --sft or --with-solutions');
+    if (!(Number.isInteger(args.pairs) && args.pairs >= 1)) throw new UsageError(`--pairs must be an integer >= 1 (got ${args.pairs})`);
+    if (args.sft || args['with-solutions']) throw new UsageError('--pairs writes pairs: it does not go with --sft or --with-solutions');
     const pairs = [...perturbedPairs({ levels, count, seed, split, perProblem: args.pairs })];
     await writeTextAtomic(args.out, pairs.map((p) => JSON.stringify(p) + '\n').join(''));
     const byKind = perturbations.map((k) => `${k} ${pairs.filter((p) => p.perturbation === k).length}`).join(', ');

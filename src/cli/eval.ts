@@ -17,6 +17,7 @@ import { MathGrader } from '../verify/math-grader.js';
 import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from './backends.js';
 import { handleInterrupts } from './interrupt.js';
 import { progressBar } from './progress.js';
+import { UsageError } from '../errors.js';
 
 export function evalOptions(y: Argv) {
   return searchOptions(modelOptions(y, { policy: defaultModel('policy'), ppm: defaultModel('ppm') }), { rollouts: 16, n: 4, concurrency: 16 })
@@ -53,7 +54,7 @@ export interface EvalResult {
 /** The search settings of a greedy run or a PPM-guided one; greedy also fixes sampling. */
 export function inferenceSettings(args: { greedy: boolean; ppm: string }, search: Partial<SearchOptions>): Partial<SearchOptions> {
   if (args.greedy) return { ...search, rollouts: 1, n: 1, rolloutsInFlight: 1, answers: args.ppm === 'none' ? 'graded' : 'ppm' };
-  if (args.ppm === 'none') throw new RangeError('a search without ground truth needs a PPM to choose the answer: give --ppm, or --greedy');
+  if (args.ppm === 'none') throw new UsageError('a search without ground truth needs a PPM to choose the answer: give --ppm, or --greedy');
   return { ...search, answers: 'ppm' };
 }
 

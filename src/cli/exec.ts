@@ -1,10 +1,11 @@
 // `rstar exec`: one program through the sandboxed executor, its classified result printed
 // as one JSON line: {"ok", "stdout", "error", "message", "ms"}. Exits 3 when the program
-// failed (the line says how), 1 on bad options or a missing file.
+// failed (the line says how), 2 on bad options or a missing file.
 import { readFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { executorDefaults } from '../verify/executor.js';
 import { ExecutorPool } from '../verify/executor-pool.js';
+import { UsageError } from '../errors.js';
 
 export function execOptions(y: Argv) {
   const d = executorDefaults;
@@ -20,8 +21,8 @@ export function execOptions(y: Argv) {
 type ExecArgs = Awaited<ReturnType<ReturnType<typeof execOptions>['parseAsync']>>;
 
 export async function exec(args: ExecArgs): Promise<void> {
-  if (!(args.timeout > 0)) throw new RangeError(`timeout must be a number > 0 (got ${args.timeout})`);
-  if (!(args['memory-mb'] >= 16)) throw new RangeError(`memory-mb must be >= 16 (got ${args['memory-mb']})`);
+  if (!(args.timeout > 0)) throw new UsageError(`timeout must be a number > 0 (got ${args.timeout})`);
+  if (!(args['memory-mb'] >= 16)) throw new UsageError(`memory-mb must be >= 16 (got ${args['memory-mb']})`);
   const program = await readFile(args.file, 'utf8');
   const pool = new ExecutorPool({
     workers: 1,

@@ -5,6 +5,7 @@ import type { Argv } from 'yargs';
 import { InputError, parseObjectLine } from '../io/problems.js';
 import { MathGrader, mathGraderDefaults, type GradeResult, type PredGold } from '../verify/math-grader.js';
 import { progressBar } from './progress.js';
+import { UsageError } from '../errors.js';
 
 export function gradeOptions(y: Argv) {
   return y
@@ -22,10 +23,10 @@ type GradeArgs = Awaited<ReturnType<ReturnType<typeof gradeOptions>['parseAsync'
 /** Refuses contradictory arguments (a RangeError: main prints its message). */
 function checkArgs(a: GradeArgs): void {
   const pair = a.pred !== undefined || a.gold !== undefined;
-  if (pair && a.file !== undefined) throw new RangeError('give either PRED GOLD or --file, not both');
-  if (!pair && a.file === undefined) throw new RangeError('give PRED GOLD, or --file CASES.jsonl');
-  if (pair && (a.pred === undefined || a.gold === undefined)) throw new RangeError('PRED needs a GOLD to compare with');
-  if (a.out !== undefined && a.file === undefined) throw new RangeError('--out goes with --file');
+  if (pair && a.file !== undefined) throw new UsageError('give either PRED GOLD or --file, not both');
+  if (!pair && a.file === undefined) throw new UsageError('give PRED GOLD, or --file CASES.jsonl');
+  if (pair && (a.pred === undefined || a.gold === undefined)) throw new UsageError('PRED needs a GOLD to compare with');
+  if (a.out !== undefined && a.file === undefined) throw new UsageError('--out goes with --file');
 }
 
 /** Lines graded at once: one progress step, and what is held in flight. */

@@ -6,6 +6,7 @@ import { Search, searchDefaults, validateSearchOptions } from '../engine/schedul
 import { MathGrader } from '../verify/math-grader.js';
 import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from './backends.js';
 import { blindGrader, inferenceSettings } from './eval.js';
+import { UsageError } from '../errors.js';
 
 export function solveOptions(y: Argv) {
   return searchOptions(modelOptions(y, { policy: defaultModel('policy'), ppm: defaultModel('ppm') }), { rollouts: 16, n: 4 })
@@ -19,7 +20,7 @@ type SolveArgs = Awaited<ReturnType<ReturnType<typeof solveOptions>['parseAsync'
 
 export async function solve(args: SolveArgs): Promise<void> {
   const text = String(args.problem ?? '').trim();
-  if (text === '') throw new RangeError('give the problem text: rstar solve "Tom has 5 apples..."');
+  if (text === '') throw new UsageError('give the problem text: rstar solve "Tom has 5 apples..."');
   const search = { ...inferenceSettings(args, searchFromArgs(args)), concurrency: 1 };
   validateSearchOptions({ ...searchDefaults, ...search });
   const { backends, close } = await openBackends(args.greedy ? { ...args, temperature: 0 } : args);

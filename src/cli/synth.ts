@@ -109,11 +109,19 @@ function report(s: ReturnType<typeof summary>, treesFile: string): void {
 }
 
 async function checkSameRun(runFile: string, run: Record<string, unknown>): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(runFile, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // no earlier run
+    throw new InputError(`${runFile}: cannot read the earlier run's settings (${(e as Error).message}); fix or remove it, or pass --overwrite`);
+  }
   let before: Record<string, unknown>;
   try {
-    before = JSON.parse(await readFile(runFile, 'utf8')) as Record<string, unknown>;
-  } catch {
-    return;
+    before = JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    // resuming over settings no one can read could mix two runs in one trees.jsonl
+    throw new InputError(`${runFile}: the earlier run's settings are not JSON (${(e as Error).message}); fix or remove it, or pass --overwrite`);
   }
   for (const [key, value] of Object.entries(run)) {
     if (JSON.stringify(before[key]) !== JSON.stringify(value)) {

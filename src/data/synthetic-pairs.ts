@@ -22,6 +22,7 @@ import { defaultPromptTemplate, renderPrompt } from '../policy/prompt.js';
 import { renderTrajectory } from '../verify/step.js';
 import { hashKey, rng } from '../util/random.js';
 import { drawProblems, freshName, otherOp, solutionSteps, type DrawnProblem, type GenerateOptions, type Op, type Split } from './synthetic.js';
+import { UsageError } from '../errors.js';
 
 export const perturbations = ['swap', 'misread', 'skip', 'extra'] as const;
 export type Perturbation = (typeof perturbations)[number];
@@ -174,7 +175,7 @@ function perturbed(d: DrawnProblem, split: Split, kind: Perturbation, k: number,
  * each. Deterministic, like the problems.
  */
 export function* perturbedPairs(options: GenerateOptions & { perProblem: number }): Generator<PerturbedPair> {
-  if (!(Number.isInteger(options.perProblem) && options.perProblem >= 1)) throw new RangeError(`perProblem must be an integer >= 1 (got ${options.perProblem})`);
+  if (!(Number.isInteger(options.perProblem) && options.perProblem >= 1)) throw new UsageError(`perProblem must be an integer >= 1 (got ${options.perProblem})`);
   for (const d of drawProblems(options)) {
     const { record } = d;
     const r = rng(hashKey('rstar-synthetic-pairs', options.seed, options.split ?? 'train', record.id));

@@ -24,6 +24,7 @@
 //   whether the policy maps unseen wording to known operations.
 import { renderTrajectory, type TrajectoryStep } from '../verify/step.js';
 import { hashKey, rng } from '../util/random.js';
+import { UsageError } from '../errors.js';
 
 export type Split = 'train' | 'test';
 export const minLevel = 1;
@@ -751,12 +752,12 @@ export interface DrawnProblem {
 
 export function* drawProblems(options: GenerateOptions): Generator<DrawnProblem> {
   const { levels, count, seed, split = 'train' } = options;
-  if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be an integer >= 0 (got ${count})`);
-  if (!Number.isSafeInteger(seed)) throw new RangeError(`seed must be an integer (got ${seed})`);
-  if (split !== 'train' && split !== 'test') throw new RangeError(`split must be train or test (got ${String(split)})`);
-  if (levels.length === 0) throw new RangeError('give at least one level');
-  for (const l of levels) if (!(Number.isInteger(l) && l >= minLevel && l <= maxLevel)) throw new RangeError(`levels must be integers ${minLevel}..${maxLevel} (got ${l})`);
-  if (new Set(levels).size !== levels.length) throw new RangeError(`levels repeat (${levels.join(',')})`);
+  if (!Number.isInteger(count) || count < 0) throw new UsageError(`count must be an integer >= 0 (got ${count})`);
+  if (!Number.isSafeInteger(seed)) throw new UsageError(`seed must be an integer (got ${seed})`);
+  if (split !== 'train' && split !== 'test') throw new UsageError(`split must be train or test (got ${String(split)})`);
+  if (levels.length === 0) throw new UsageError('give at least one level');
+  for (const l of levels) if (!(Number.isInteger(l) && l >= minLevel && l <= maxLevel)) throw new UsageError(`levels must be integers ${minLevel}..${maxLevel} (got ${l})`);
+  if (new Set(levels).size !== levels.length) throw new UsageError(`levels repeat (${levels.join(',')})`);
   const seen = new Set<string>();
   const counts = perLevel(levels, count);
   for (const [li, level] of levels.entries()) {
@@ -783,12 +784,12 @@ export function parseLevels(text: string): number[] {
   const out: number[] = [];
   for (const part of text.split(',').map((s) => s.trim())) {
     const m = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(part);
-    if (!m) throw new RangeError(`levels: "${text}" is not like 3, 2,4 or 1-6`);
+    if (!m) throw new UsageError(`levels: "${text}" is not like 3, 2,4 or 1-6`);
     const lo = Number(m[1]);
     const hi = m[2] === undefined ? lo : Number(m[2]);
-    if (lo > hi) throw new RangeError(`levels: ${part} is an empty range`);
+    if (lo > hi) throw new UsageError(`levels: ${part} is an empty range`);
     for (let l = lo; l <= hi; l++) {
-      if (l < minLevel || l > maxLevel) throw new RangeError(`levels must be ${minLevel}..${maxLevel} (got ${l})`);
+      if (l < minLevel || l > maxLevel) throw new UsageError(`levels must be ${minLevel}..${maxLevel} (got ${l})`);
       if (!out.includes(l)) out.push(l);
     }
   }

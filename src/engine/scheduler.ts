@@ -29,6 +29,7 @@ import { CudaTree, cudaStatus, NativeTree } from './native.js';
 import { ReferenceTree } from './reference.js';
 import { Stage, type StageStats } from './stage.js';
 import { arenaBytes, Flag, nodesPerTreeBound, SelectMode, SelectResult, Terminal, type Device, type SelectModeName, type TreeEngine } from './tree.js';
+import { UsageError } from '../errors.js';
 
 export interface SearchOptions {
   /** completed rollouts per problem (fewer when the tree is exhausted first) */
@@ -159,14 +160,14 @@ export function validateSearchOptions(o: SearchOptions): void {
   const positive: (keyof SearchOptions)[] = ['rollouts', 'n', 'concurrency', 'rolloutsInFlight', 'maxDepth', 'errorsThreshold', 'policyBatch', 'policyConcurrency'];
   for (const key of positive) {
     const v = o[key] as number;
-    if (!(Number.isInteger(v) && v >= 1)) throw new RangeError(`${key} must be an integer >= 1 (got ${v})`);
+    if (!(Number.isInteger(v) && v >= 1)) throw new UsageError(`${key} must be an integer >= 1 (got ${v})`);
   }
-  if (!(Number.isFinite(o.c) && o.c >= 0)) throw new RangeError(`c must be a number >= 0 (got ${o.c})`);
-  if (!(o.mode in SelectMode)) throw new RangeError(`mode must be rstar or classic (got ${o.mode})`);
-  if (o.answers !== 'graded' && o.answers !== 'ppm') throw new RangeError(`answers must be graded or ppm (got ${o.answers})`);
-  if (o.engine !== 'native' && o.engine !== 'reference') throw new RangeError(`engine must be native or reference (got ${o.engine})`);
-  if (!deviceChoices.includes(o.device)) throw new RangeError(`device must be one of ${deviceChoices.join(', ')} (got ${o.device})`);
-  if (o.engine === 'reference' && o.device === 'cuda') throw new RangeError('device cuda needs the native engine (the reference runs on the CPU)');
+  if (!(Number.isFinite(o.c) && o.c >= 0)) throw new UsageError(`c must be a number >= 0 (got ${o.c})`);
+  if (!(o.mode in SelectMode)) throw new UsageError(`mode must be rstar or classic (got ${o.mode})`);
+  if (o.answers !== 'graded' && o.answers !== 'ppm') throw new UsageError(`answers must be graded or ppm (got ${o.answers})`);
+  if (o.engine !== 'native' && o.engine !== 'reference') throw new UsageError(`engine must be native or reference (got ${o.engine})`);
+  if (!deviceChoices.includes(o.device)) throw new UsageError(`device must be one of ${deviceChoices.join(', ')} (got ${o.device})`);
+  if (o.engine === 'reference' && o.device === 'cuda') throw new UsageError('device cuda needs the native engine (the reference runs on the CPU)');
   checkArenaSize(o);
 }
 
@@ -187,7 +188,7 @@ function checkArenaSize(o: SearchOptions): void {
   else if (bytes > totalmem()) why = `more than this machine's memory (${totalmem()} bytes)`;
   else if (largest > bufferConstants.MAX_LENGTH) why = `arrays of ${largest} bytes, more than a JavaScript typed array may view here (${bufferConstants.MAX_LENGTH} bytes)`;
   if (why === undefined) return;
-  throw new RangeError(
+  throw new UsageError(
     `the tree arena for --rollouts ${o.rollouts} × --max-depth ${o.maxDepth} × --n ${o.n} + 1 = ${perTree} nodes per tree × --concurrency ${o.concurrency} ` +
       `= ${nodes} nodes needs ${bytes} bytes (${(bytes / 2 ** 30).toFixed(1)} GiB): ${why}; lower --rollouts, --n, --max-depth or --concurrency`,
   );
@@ -203,7 +204,7 @@ export function chooseDevice(engine: 'native' | 'reference', choice: DeviceChoic
   const status = cudaStatus();
   if (status.usable) return { device: 'cuda', reason: `${choice === 'auto' ? 'auto: ' : ''}${status.device}` };
   // An option this machine cannot honour: reported like any bad option value.
-  if (choice === 'cuda') throw new RangeError(`device cuda: no usable CUDA device: ${status.reason}`);
+  if (choice === 'cuda') throw new UsageError(`device cuda: no usable CUDA device: ${status.reason}`);
   return { device: 'cpu', reason: `auto: no usable CUDA device: ${status.reason}` };
 }
 
@@ -246,7 +247,7 @@ export class Search {
     this.options = { ...searchDefaults, ...options };
     validateSearchOptions(this.options);
     const o = this.options;
-    if (o.answers === 'ppm' && !backends.ppm) throw new RangeError('answers ppm (inference without ground truth) needs a PPM to score the answers');
+    if (o.answers === 'ppm' && !backends.ppm) throw new UsageError('answers ppm (inference without ground truth) needs a PPM to score the answers');
     const { device, reason } = chooseDevice(o.engine, o.device);
     this.engine = createEngine(o.engine, o.concurrency, nodesPerTreeBound(o.rollouts, o.maxDepth, o.n), device);
     this.deviceReason = reason;

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { InputError } from '../errors.js';
 
 // A failed CUDA provider attempt logs an error line of its own (through ORT's process-wide
 // logger, read once when its environment starts); its message is reported in the provider
@@ -107,7 +108,7 @@ export function readConfig(dir: string): Record<string, unknown> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new Error(`model: ${path} is missing (a model dir holds model.onnx, config.json and tokenizer.json)`, { cause: e });
+    throw new InputError(`model: ${path} is missing (a model dir holds model.onnx, config.json and tokenizer.json)`, { cause: e });
   }
   try {
     return JSON.parse(text) as Record<string, unknown>;

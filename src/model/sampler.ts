@@ -1,5 +1,6 @@
 // Next-token sampling over one row of logits: temperature, top-k, top-p (nucleus).
 // Temperature 0 is greedy (ties to the lowest id).
+import { UsageError } from '../errors.js';
 
 export interface SamplingOptions {
   temperature: number;
@@ -17,9 +18,9 @@ export interface SamplingOptions {
 const FLOOR_NATS = 30;
 
 export function validateSampling(o: SamplingOptions, who: string): void {
-  if (!(o.temperature >= 0)) throw new RangeError(`${who}: temperature must be >= 0 (got ${o.temperature})`);
-  if (!(o.topP > 0 && o.topP <= 1)) throw new RangeError(`${who}: top-p must be in (0, 1] (got ${o.topP})`);
-  if (!(Number.isInteger(o.topK) && o.topK >= 0)) throw new RangeError(`${who}: top-k must be an integer >= 0 (got ${o.topK})`);
+  if (!(o.temperature >= 0)) throw new UsageError(`${who}: temperature must be >= 0 (got ${o.temperature})`);
+  if (!(o.topP > 0 && o.topP <= 1)) throw new UsageError(`${who}: top-p must be in (0, 1] (got ${o.topP})`);
+  if (!(Number.isInteger(o.topK) && o.topK >= 0)) throw new UsageError(`${who}: top-k must be an integer >= 0 (got ${o.topK})`);
 }
 
 export function argmax(logits: Float32Array): number {

@@ -1,5 +1,6 @@
 // The ONNX policy and PPM, each on its own worker thread (model-worker.ts), behind the same
 // Policy / Ppm interfaces: the search's main thread only sends requests and takes results.
+import { join } from 'node:path';
 import { Piscina } from 'piscina';
 import { onnxPolicyDefaults, type OnnxPolicyOptions, type OnnxPolicyStats } from '../policy/onnx.js';
 import type { Policy, Refused, StepRequest } from '../policy/policy.js';
@@ -7,7 +8,8 @@ import type { PpmHead } from '../ppm/head.js';
 import { onnxPpmDefaults, type OnnxPpmOptions, type OnnxPpmStats } from '../ppm/onnx.js';
 import type { Ppm, ScoreRequest } from '../ppm/ppm.js';
 import { workerFile } from '../util/worker-file.js';
-import type { OutputName } from './decoder.js';
+import { readConfig, type OutputName } from './decoder.js';
+import { checkTokenizerFile } from './tokenizer.js';
 import type { ModelTask, ModelWorkerData } from './model-worker.js';
 
 interface Info {
@@ -25,6 +27,10 @@ class ModelThread {
   ) {}
 
   static async open(data: ModelWorkerData): Promise<ModelThread> {
+    // An error crosses the thread boundary as a plain Error: what the user must fix about the
+    // model dir is found here first, as the InputError it is.
+    checkTokenizerFile(join(data.options.dir, 'tokenizer.json'));
+    readConfig(data.options.dir);
     const pool = new Piscina({
       filename: workerFile(import.meta.url, './model-worker'),
       minThreads: 1,

@@ -4,9 +4,15 @@
 // so `<end_of_step>` and friends survive a round trip.
 import { existsSync, readFileSync } from 'node:fs';
 import { Tokenizer as HfTokenizer } from 'tokenizers';
+import { InputError } from '../errors.js';
 
 /** Each piece's token ids, or, for text refused from its length alone, a lower bound of its count. */
 export type Counted = { pieces: number[][]; tokens: number } | { atLeast: number };
+
+/** Refuses a missing tokenizer.json, naming it (a user's error, not a bug). */
+export function checkTokenizerFile(path: string): void {
+  if (!existsSync(path)) throw new InputError(`tokenizer: ${path} does not exist (a model dir needs its tokenizer.json)`);
+}
 
 export class Tokenizer {
   private constructor(
@@ -17,7 +23,7 @@ export class Tokenizer {
   ) {}
 
   static load(path: string): Tokenizer {
-    if (!existsSync(path)) throw new Error(`tokenizer: ${path} does not exist (a model dir needs its tokenizer.json)`);
+    checkTokenizerFile(path);
     let hf: HfTokenizer;
     try {
       hf = HfTokenizer.fromFile(path);

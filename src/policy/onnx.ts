@@ -21,6 +21,7 @@ import { hashKey, rng } from '../util/random.js';
 import { stopStrings } from '../verify/step.js';
 import type { Policy, Refused, StepRequest } from './policy.js';
 import { modelTemplate, promptSegments } from './prompt.js';
+import { UsageError } from '../errors.js';
 
 export interface OnnxPolicyOptions extends SamplingOptions {
   /** the model dir: model.onnx, config.json, tokenizer.json */
@@ -133,11 +134,11 @@ export class OnnxPolicy implements Policy {
     const o: OnnxPolicyOptions = { ...onnxPolicyDefaults, ...options };
     validateSampling(o, 'policy onnx');
     for (const key of ['maxTokens', 'batchRows'] as const) {
-      if (!(Number.isInteger(o[key]) && o[key] >= 1)) throw new RangeError(`policy onnx: ${key} must be an integer >= 1 (got ${o[key]})`);
+      if (!(Number.isInteger(o[key]) && o[key] >= 1)) throw new UsageError(`policy onnx: ${key} must be an integer >= 1 (got ${o[key]})`);
     }
     for (const key of ['context', 'maxPromptTokens'] as const) {
       const v = o[key];
-      if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new RangeError(`policy onnx: ${key} must be an integer >= 1 (got ${v})`);
+      if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new UsageError(`policy onnx: ${key} must be an integer >= 1 (got ${v})`);
     }
     const tokenizer = Tokenizer.load(join(o.dir, 'tokenizer.json'));
     const decoder = await Decoder.open(o.dir, o.device, o.threads);

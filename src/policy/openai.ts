@@ -13,6 +13,7 @@ import { Limiter } from '../util/limiter.js';
 import { stopStrings } from '../verify/step.js';
 import type { Policy, StepRequest } from './policy.js';
 import { defaultPromptTemplate, renderPrompt } from './prompt.js';
+import { UsageError } from '../errors.js';
 
 export interface OpenAIPolicyOptions {
   /** the server's OpenAI base URL, e.g. http://127.0.0.1:8000/v1 */
@@ -65,9 +66,10 @@ export function explainApiError(e: unknown, who: string, url: string, model: str
     // fetch wraps the system error: the code (ECONNREFUSED...) sits down the cause chain
     let why: string = e.message;
     for (let c: unknown = e.cause; c instanceof Error; c = c.cause) why = (c as NodeJS.ErrnoException).code ?? c.message;
-    return new Error(`${who}: cannot reach ${url} (${why})`, { cause: e });
+    // the flag names a server that is not there: the user's to fix
+    return new UsageError(`${who}: cannot reach ${url} (${why})`, { cause: e });
   }
-  if (e instanceof OpenAI.NotFoundError) return new Error(`${who}: ${url} has no model "${model}" or no such endpoint (404: ${e.message})`, { cause: e });
+  if (e instanceof OpenAI.NotFoundError) return new UsageError(`${who}: ${url} has no model "${model}" or no such endpoint (404: ${e.message})`, { cause: e });
   if (e instanceof OpenAI.APIError) return new Error(`${who}: ${url} answered ${e.status ?? 'an error'}: ${e.message}`, { cause: e });
   return e instanceof Error ? e : new Error(String(e));
 }
@@ -90,7 +92,7 @@ export class OpenAIPolicy implements Policy {
   constructor(options: Partial<OpenAIPolicyOptions> & Pick<OpenAIPolicyOptions, 'baseURL' | 'model'>) {
     this.options = { ...openAIPolicyDefaults, ...options };
     const o = this.options;
-    if (!(o.maxTokens >= 1)) throw new RangeError(`policy openai: maxTokens must be >= 1 (got ${o.maxTokens})`);
+    if (!(o.maxTokens >= 1)) throw new UsageError(`policy openai: maxTokens must be >= 1 (got ${o.maxTokens})`);
     this.limiter = new Limiter(o.concurrency);
     this.client = new OpenAI({ baseURL: o.baseURL, apiKey: o.apiKey, maxRetries: o.maxRetries, timeout: o.timeoutMs });
   }

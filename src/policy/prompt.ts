@@ -2,11 +2,12 @@
 // The default is plain (question, blank line, steps); a model trained with a chat template
 // takes it through --prompt-template or its config.json's "rstar_prompt_template".
 import type { Problem } from '../io/problems.js';
+import { UsageError } from '../errors.js';
 
 export const defaultPromptTemplate = '{problem}\n\n';
 
 export function validateTemplate(template: string, where: string): void {
-  if (!template.includes('{problem}')) throw new RangeError(`${where}: a prompt template must contain {problem} (got ${JSON.stringify(template)})`);
+  if (!template.includes('{problem}')) throw new UsageError(`${where}: a prompt template must contain {problem} (got ${JSON.stringify(template)})`);
 }
 
 /**

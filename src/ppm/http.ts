@@ -13,6 +13,7 @@ import { defaultPromptTemplate, renderPrompt } from '../policy/prompt.js';
 import { Limiter } from '../util/limiter.js';
 import { rawScore } from './head.js';
 import type { Ppm, ScoreRequest } from './ppm.js';
+import { UsageError } from '../errors.js';
 
 export interface HttpPpmOptions {
   /** the scoring endpoint, e.g. http://127.0.0.1:8001/pooling */
@@ -52,7 +53,7 @@ export class HttpPpm implements Ppm {
   constructor(options: Partial<HttpPpmOptions> & Pick<HttpPpmOptions, 'url' | 'model'>) {
     this.options = { ...httpPpmDefaults, ...options };
     const o = this.options;
-    if (!(Number.isInteger(o.batch) && o.batch >= 1)) throw new RangeError(`ppm http: batch must be an integer >= 1 (got ${o.batch})`);
+    if (!(Number.isInteger(o.batch) && o.batch >= 1)) throw new UsageError(`ppm http: batch must be an integer >= 1 (got ${o.batch})`);
     this.limiter = new Limiter(o.concurrency);
     this.client = new OpenAI({ baseURL: new URL(o.url).origin, apiKey: o.apiKey, maxRetries: o.maxRetries, timeout: o.timeoutMs });
   }

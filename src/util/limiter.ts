@@ -1,10 +1,12 @@
 // At most `slots` async calls in flight; the rest wait in order.
+import { UsageError } from '../errors.js';
+
 export class Limiter {
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
 
   constructor(readonly slots: number) {
-    if (!(Number.isInteger(slots) && slots >= 1)) throw new RangeError(`concurrency must be an integer >= 1 (got ${slots})`);
+    if (!(Number.isInteger(slots) && slots >= 1)) throw new UsageError(`concurrency must be an integer >= 1 (got ${slots})`);
   }
 
   async run<T>(f: () => Promise<T>): Promise<T> {

@@ -7,6 +7,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { executorDefaults, PythonProcess, type ExecRequest, type ExecResult, type ExecutorOptions } from './executor.js';
+import { UsageError } from '../errors.js';
 
 export interface PoolOptions extends Partial<ExecutorOptions> {
   /** interpreters (default: one per core) */
@@ -19,7 +20,7 @@ export class ExecutorPool {
 
   constructor(options: PoolOptions = {}) {
     const { workers = availableParallelism(), scratch, ...rest } = options;
-    if (!(Number.isInteger(workers) && workers >= 1)) throw new RangeError(`workers must be an integer >= 1 (got ${workers})`);
+    if (!(Number.isInteger(workers) && workers >= 1)) throw new UsageError(`workers must be an integer >= 1 (got ${workers})`);
     this.scratch = scratch ?? join(tmpdir(), `rstar-exec-${process.pid}-${Date.now().toString(36)}`);
     const lanes: PythonProcess[] = [];
     try {

@@ -10,6 +10,7 @@ import { workerFile } from '../util/worker-file.js';
 import { SharedResults, type GradeResult } from './grader-shared.js';
 import type { GradeTask } from './grader-worker.js';
 import type { GradeRequest, Grader } from './verifier.js';
+import { UsageError } from '../errors.js';
 
 export type { GradeResult } from './grader-shared.js';
 
@@ -54,9 +55,9 @@ export class MathGrader implements Grader {
   constructor(options: Partial<MathGraderOptions> = {}) {
     this.options = { ...mathGraderDefaults, ...options };
     const { threads, timeLimitMs, workerHeapMb } = this.options;
-    if (!(Number.isInteger(threads) && threads >= 1)) throw new RangeError(`threads must be an integer >= 1 (got ${threads})`);
-    if (!(timeLimitMs > 0)) throw new RangeError(`the time limit must be > 0 ms (got ${timeLimitMs})`);
-    if (!(workerHeapMb >= 16)) throw new RangeError(`the worker heap must be >= 16 MB (got ${workerHeapMb})`);
+    if (!(Number.isInteger(threads) && threads >= 1)) throw new UsageError(`threads must be an integer >= 1 (got ${threads})`);
+    if (!(timeLimitMs > 0)) throw new UsageError(`the time limit must be > 0 ms (got ${timeLimitMs})`);
+    if (!(workerHeapMb >= 16)) throw new UsageError(`the worker heap must be >= 16 MB (got ${workerHeapMb})`);
     this.pool = new Piscina({
       filename: workerFile(import.meta.url, './grader-worker'),
       minThreads: threads,
