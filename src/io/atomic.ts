@@ -1,15 +1,15 @@
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 
 /**
- * Writes text to a temp file next to `file`, syncs it and renames it over `file`: readers
- * see old or new, never half. The directory must exist.
+ * Writes a temp file next to `file` with `write`, syncs it and renames it over `file`:
+ * readers see old or new, never half. The directory must exist.
  */
-export async function writeTextAtomic(file: string, text: string): Promise<void> {
+export async function writeFileAtomic(file: string, write: (fh: FileHandle) => Promise<void>): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
   try {
     const fh = await open(tmp, 'w');
     try {
-      await fh.writeFile(text);
+      await write(fh);
       await fh.sync();
     } finally {
       await fh.close();
@@ -19,6 +19,10 @@ export async function writeTextAtomic(file: string, text: string): Promise<void>
     await rm(tmp, { force: true });
     throw e;
   }
+}
+
+export function writeTextAtomic(file: string, text: string): Promise<void> {
+  return writeFileAtomic(file, (fh) => fh.writeFile(text));
 }
 
 export function writeJsonAtomic(file: string, value: unknown): Promise<void> {

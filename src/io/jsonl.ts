@@ -3,7 +3,8 @@
 // most the lines not yet acknowledged. Reopening a file cuts a torn last line, checks every
 // other line, moves bad ones aside and reports the ids of the good ones, so a run resumes
 // where it stopped and redoes what was lost.
-import { open, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { open, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic.js';
 import { InputError } from '../errors.js';
 import { fileLines } from './lines.js';
 
@@ -77,22 +78,11 @@ async function moveAside(file: string, keep: number, bad: { n: number; bytes: Bu
     await rejected.close();
   }
   const badLines = new Set(bad.map((b) => b.n));
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    const out = await open(tmp, 'w');
-    try {
-      for await (const { bytes, n } of fileLines(file, keep)) {
-        if (!badLines.has(n)) await out.write(Buffer.concat([bytes, Buffer.from('\n')]));
-      }
-      await out.sync();
-    } finally {
-      await out.close();
+  await writeFileAtomic(file, async (out) => {
+    for await (const { bytes, n } of fileLines(file, keep)) {
+      if (!badLines.has(n)) await out.write(Buffer.concat([bytes, Buffer.from('\n')]));
     }
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  });
 }
 
 /** Offset just past the last newline (0 when there is none). */
