@@ -7,7 +7,7 @@ import { constants } from 'node:os';
 import type { Search } from '../engine/scheduler.js';
 
 /** How long the trees in flight may take to finish after the first signal. */
-export const STOP_GRACE_MS = 10_000;
+const graceMs = 10_000;
 
 export interface Interrupt {
   /** the signal that stopped the run, if one did */
@@ -16,7 +16,7 @@ export interface Interrupt {
   dispose(): void;
 }
 
-export function handleInterrupts(search: Search, graceMs = STOP_GRACE_MS): Interrupt {
+export function handleInterrupts(search: Search): Interrupt {
   let first: NodeJS.Signals | undefined;
   let timer: NodeJS.Timeout | undefined;
   const on = (signal: NodeJS.Signals) => {

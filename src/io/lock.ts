@@ -11,7 +11,7 @@ export const LOCK_FILE = '.rstar.lock';
 
 /**
  * Takes the output directory for this process; a second run into it is refused with the
- * owner's pid. Returns the release function (also called by the process's exit).
+ * owner's pid. Returns the release function (the kernel releases it anyway when the process ends).
  */
 export function lockOutput(dir: string): () => void {
   const file = join(dir, LOCK_FILE);
