@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import { ExecutorPool } from '../src/verify/executor-pool.js';
 import { PythonVerifier, type ExecMode } from '../src/verify/python-verifier.js';
-import type { VerifyRequest } from '../src/verify/verifier.js';
+import type { VerifyRequest } from '../src/engine/backend.js';
 
 const { values } = parseArgs({
   options: {

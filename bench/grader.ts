@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { checks, evaluateSet, readGoldSet, runPool, type CheckName, type SetReport } from '../src/bench/grader-bench.js';
-import type { PredGold } from '../src/verify/math-grader.js';
+import type { PredGold } from '../src/grade/math-grader.js';
 
 const { values } = parseArgs({
   options: {

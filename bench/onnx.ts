@@ -10,9 +10,9 @@
 // Each comparison runs both sides in this process on the same prompts and prints a ratio.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { OnnxPolicy } from '../src/policy/onnx.js';
-import type { StepRequest } from '../src/policy/policy.js';
-import { OnnxPpm } from '../src/ppm/onnx.js';
+import { OnnxPolicy } from '../src/backends/onnx/policy.js';
+import type { StepRequest } from '../src/engine/backend.js';
+import { OnnxPpm } from '../src/backends/onnx/ppm.js';
 import { tuneMalloc } from '../src/util/malloc.js';
 
 const fixtures = new URL('../test/fixtures/models/', import.meta.url).pathname;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { exactEqual } from '../src/verify/exact-grader.js';
+import { exactEqual } from '../src/grade/exact-grader.js';
 import type { ExportedTree } from '../src/engine/export.js';
 import { cudaStatus } from '../src/engine/native.js';
 

@@ -14,11 +14,11 @@ import { problemLine } from '../src/cli/data.js';
 import { perturbedPairs } from '../src/data/synthetic-pairs.js';
 import { generateProblems, parseLevels, perLevel, templates, testOnlyTemplates, toSft, type SyntheticProblem } from '../src/data/synthetic.js';
 import { readProblems } from '../src/io/problems.js';
-import { defaultPromptTemplate, renderPrompt } from '../src/policy/prompt.js';
+import { defaultPromptTemplate, renderPrompt } from '../src/format/prompt.js';
 import { ExecutorPool } from '../src/verify/executor-pool.js';
-import { equivalent } from '../src/verify/grader.js';
+import { equivalent } from '../src/grade/equivalence.js';
 import { PythonVerifier } from '../src/verify/python-verifier.js';
-import { parseStep, renderTrajectory, splitTrajectory } from '../src/verify/step.js';
+import { parseStep, renderTrajectory, splitTrajectory } from '../src/format/step.js';
 import { pythonSkip } from './python-skip.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');

@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cudaStatus, CudaTree, loadAddon, NativeTree } from '../src/engine/native.js';
-import { chooseDevice, createEngine, Search } from '../src/engine/scheduler.js';
+import { chooseDevice, createEngine, Search } from '../src/engine/search.js';
 import { SelectMode, Terminal, type TreeEngine } from '../src/engine/tree.js';
-import { SimPolicy } from '../src/policy/sim.js';
-import { SimPpm } from '../src/ppm/sim.js';
-import { SimVerifier } from '../src/verify/sim.js';
-import { ExactGrader } from '../src/verify/exact-grader.js';
+import { SimPolicy } from '../src/sim/policy.js';
+import { SimPpm } from '../src/sim/ppm.js';
+import { SimVerifier } from '../src/sim/verifier.js';
+import { ExactGrader } from '../src/grade/exact-grader.js';
 import type { ExportedTree } from '../src/engine/export.js';
 
 const status = cudaStatus();

@@ -11,7 +11,7 @@ import type { ExecResult } from '../src/verify/executor.js';
 import { pythonSkip } from './python-skip.js';
 import { ExecutorPool } from '../src/verify/executor-pool.js';
 import { PythonVerifier } from '../src/verify/python-verifier.js';
-import { blockProgram, parseStep } from '../src/verify/step.js';
+import { blockProgram, parseStep } from '../src/format/step.js';
 
 
 describe('python executor', { skip: pythonSkip }, () => {

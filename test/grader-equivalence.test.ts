@@ -7,8 +7,8 @@
 // measured tables, short answers and extraction, whose rates are asserted and printed.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { extractAnswer } from '../src/verify/answer-text.js';
-import { equivalent } from '../src/verify/grader.js';
+import { extractAnswer } from '../src/grade/answer-text.js';
+import { equivalent } from '../src/grade/equivalence.js';
 
 type Pair = [pred: string, gold: string];
 

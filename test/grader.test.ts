@@ -10,8 +10,8 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readGoldSet, unboxable, withoutSpaces } from '../src/bench/grader-bench.js';
-import { equivalent } from '../src/verify/grader.js';
-import { MathGrader, type MathGraderOptions } from '../src/verify/math-grader.js';
+import { equivalent } from '../src/grade/equivalence.js';
+import { MathGrader, type MathGraderOptions } from '../src/grade/math-grader.js';
 
 type Pair = [pred: string, gold: string];
 

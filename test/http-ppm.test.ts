@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { HttpPpm } from '../src/ppm/http.js';
+import { HttpPpm } from '../src/backends/server/http-ppm.js';
 
 type Handler = (body: { model: string; input: string[] }, res: ServerResponse) => void | Promise<void>;
 let handler: Handler;

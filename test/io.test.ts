@@ -8,11 +8,11 @@ import { after, describe, test } from 'node:test';
 import { writeJsonAtomic } from '../src/io/atomic.js';
 import { JsonlAppender, rejectedFile, reopen } from '../src/io/jsonl.js';
 import { countProblems, InputError, parseProblem, readProblems, type Problem } from '../src/io/problems.js';
-import { treeLineProblem } from '../src/io/trees.js';
-import { SimPolicy, simDefaults, simTag, solutionLength, type SimOptions } from '../src/policy/sim.js';
-import { exactEqual } from '../src/verify/exact-grader.js';
-import { SimVerifier } from '../src/verify/sim.js';
-import { answerEnd, codeEnd, lastBoxed, stepEnd, stopStrings } from '../src/verify/step.js';
+import { treeLineProblem } from '../src/engine/export.js';
+import { SimPolicy, simDefaults, simTag, solutionLength, type SimOptions } from '../src/sim/policy.js';
+import { exactEqual } from '../src/grade/exact-grader.js';
+import { SimVerifier } from '../src/sim/verifier.js';
+import { answerEnd, codeEnd, lastBoxed, stepEnd, stopStrings } from '../src/format/step.js';
 
 const root = mkdtempSync(join(tmpdir(), 'rstar-io-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Decoder } from '../src/model/decoder.js';
-import { argmax } from '../src/model/sampler.js';
-import { OnnxPpm } from '../src/ppm/onnx.js';
+import { Decoder } from '../src/backends/onnx/decoder.js';
+import { argmax } from '../src/backends/onnx/sampler.js';
+import { OnnxPpm } from '../src/backends/onnx/ppm.js';
 import { pythonSkip } from './python-skip.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

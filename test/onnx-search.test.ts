@@ -5,11 +5,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ExportedNode, ExportedTree } from '../src/engine/export.js';
-import { Search } from '../src/engine/scheduler.js';
-import type { Policy, StepRequest } from '../src/policy/policy.js';
-import { OnnxPpm } from '../src/ppm/onnx.js';
-import { ExactGrader } from '../src/verify/exact-grader.js';
-import type { Verdict, Verifier, VerifyRequest } from '../src/verify/verifier.js';
+import { Search } from '../src/engine/search.js';
+import type { Policy, StepRequest, Verdict, Verifier, VerifyRequest } from '../src/engine/backend.js';
+import { OnnxPpm } from '../src/backends/onnx/ppm.js';
+import { ExactGrader } from '../src/grade/exact-grader.js';
 
 const models = new URL('./fixtures/models/', import.meta.url).pathname;
 

@@ -9,16 +9,16 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Decoder, type KvBatch } from '../src/model/decoder.js';
-import { PrefixCache } from '../src/model/prefix-cache.js';
-import { argmax, sampleToken } from '../src/model/sampler.js';
-import { Tokenizer } from '../src/model/tokenizer.js';
-import { OnnxPolicy, type OnnxPolicyOptions } from '../src/policy/onnx.js';
-import { ppmScore, rawScore } from '../src/ppm/head.js';
-import { OnnxPpm } from '../src/ppm/onnx.js';
-import type { ScoreRequest } from '../src/ppm/ppm.js';
+import { Decoder, type KvBatch } from '../src/backends/onnx/decoder.js';
+import { PrefixCache } from '../src/backends/onnx/prefix-cache.js';
+import { argmax, sampleToken } from '../src/backends/onnx/sampler.js';
+import { Tokenizer } from '../src/backends/onnx/tokenizer.js';
+import { OnnxPolicy, type OnnxPolicyOptions } from '../src/backends/onnx/policy.js';
+import { ppmScore, rawScore } from '../src/engine/head.js';
+import { OnnxPpm } from '../src/backends/onnx/ppm.js';
+import type { ScoreRequest } from '../src/engine/backend.js';
 import { rng } from '../src/util/random.js';
-import { stopStrings } from '../src/verify/step.js';
+import { stopStrings } from '../src/format/step.js';
 
 const models = new URL('./fixtures/models/', import.meta.url).pathname;
 const policyDir = join(models, 'policy');
@@ -396,7 +396,7 @@ test('bad model dirs are refused with the file and what is wrong', async () => {
 });
 
 test('on a worker thread: the same steps, scores and hidden states as in-process, and open errors surface', async () => {
-  const { ThreadedOnnxPolicy, ThreadedOnnxPpm } = await import('../src/model/threaded.js');
+  const { ThreadedOnnxPolicy, ThreadedOnnxPpm } = await import('../src/backends/onnx/threaded.js');
   const options = { dir: policyDir, device: 'cpu' as const, threads: 1, temperature: 1, maxTokens: 16, seed: 5 };
   const requests = [{ problem: { id: 'a', problem: 'What is 2 + 3?', answer: '' }, steps: [], n: 3 }];
   const local = await OnnxPolicy.open(options);

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { OpenAIPolicy, stepText } from '../src/policy/openai.js';
-import { stopStrings } from '../src/verify/step.js';
+import { OpenAIPolicy, stepText } from '../src/backends/server/openai.js';
+import { stopStrings } from '../src/format/step.js';
 
 type Handler = (body: Record<string, unknown>, res: ServerResponse) => void | Promise<void>;
 let handler: Handler;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { etaSeconds, formatEta } from '../src/cli/progress.js';
+import { etaSeconds, formatEta } from '../src/run/progress.js';
 
 test('the ETA is the time left at the rate since the start', () => {
   // 41 of 238 problems in 11m55s (a real synth run): 197 left at 17.4 s each.

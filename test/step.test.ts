@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { blockProgram, lastBoxed, parseStep, renderTrajectory, splitTrajectory, stepCode, stripText } from '../src/verify/step.js';
+import { blockProgram, lastBoxed, parseStep, renderTrajectory, splitTrajectory, stepCode, stripText } from '../src/format/step.js';
 
 const solution = [
   '<code>\n# Step 1: Tom has 5 apples and buys 3 bags of 4\napples = 5\nbags = 3 * 4\n<end_of_step>',

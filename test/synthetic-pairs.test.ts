@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { generateProblems } from '../src/data/synthetic.js';
 import { evaluate, perturbations, perturbedPairs, type PerturbedPair } from '../src/data/synthetic-pairs.js';
 import { ExecutorPool } from '../src/verify/executor-pool.js';
-import { blockProgram, lastBoxed, splitTrajectory, stepCode } from '../src/verify/step.js';
+import { blockProgram, lastBoxed, splitTrajectory, stepCode } from '../src/format/step.js';
 import { pythonSkip } from './python-skip.js';
 
 const options = { levels: [1, 2, 3, 4, 5, 6], count: 60, seed: 11, perProblem: 3 };

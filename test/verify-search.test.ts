@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ExportedTree } from '../src/engine/export.js';
-import { Search } from '../src/engine/scheduler.js';
-import type { Policy, StepRequest } from '../src/policy/policy.js';
+import { Search } from '../src/engine/search.js';
+import type { Policy, StepRequest } from '../src/engine/backend.js';
 import { pythonSkip } from './python-skip.js';
 import { ExecutorPool } from '../src/verify/executor-pool.js';
-import { MathGrader } from '../src/verify/math-grader.js';
+import { MathGrader } from '../src/grade/math-grader.js';
 import { PythonVerifier } from '../src/verify/python-verifier.js';
-import { outputEnd, outputStart } from '../src/verify/step.js';
+import { outputEnd, outputStart } from '../src/format/step.js';
 
 /** "What is A + B?": read the numbers, add them and print, then box the printed value. */
 class ScriptedPolicy implements Policy {

@@ -63,7 +63,7 @@ OUTPUT_CLOSE = "<end_of_output>\n"
 # --------------------------------------------------------------------------- the step format
 
 def split_steps(text):
-    """(step, shown) per step, as src/verify/step.ts splitTrajectory does: shown adds a code
+    """(step, shown) per step, as src/format/step.ts splitTrajectory does: shown adds a code
     block's output block, as the next step's context shows it."""
     steps, at = [], 0
     while at < len(text):

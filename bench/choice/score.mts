@@ -9,11 +9,10 @@
 // With the PPM the trees were searched with, its scores must equal the stored ones: the
 // largest difference is printed (a check of this script, ~1e-6 from float sums).
 import { writeFileSync } from 'node:fs';
-import { nodePath, shownStep } from '../../src/engine/export.js';
-import { readTrees } from '../../src/io/trees.js';
-import { defaultPromptTemplate, renderPrompt } from '../../src/policy/prompt.js';
-import { OnnxPpm } from '../../src/ppm/onnx.js';
-import { equivalent } from '../../src/verify/grader.js';
+import { nodePath, readTrees, shownStep } from '../../src/engine/export.js';
+import { defaultPromptTemplate, renderPrompt } from '../../src/format/prompt.js';
+import { OnnxPpm } from '../../src/backends/onnx/ppm.js';
+import { equivalent } from '../../src/grade/equivalence.js';
 
 const [treesFile, outFile, ...ppmDirs] = process.argv.slice(2);
 if (treesFile === undefined || outFile === undefined) {

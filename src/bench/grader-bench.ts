@@ -6,11 +6,11 @@
 // same; listed for a human to judge). Then the same comparisons run through MathGrader with
 // one worker and with several, for comparisons/s.
 import { readFileSync } from 'node:fs';
-import { equivalent } from '../verify/grader.js';
-import { engineRendering, realValue, withCas } from '../verify/cas.js';
-import { cleanAnswer, compactAnswer } from '../verify/answer-text.js';
-import { parseAnswer } from '../verify/answer-parse.js';
-import { MathGrader, type PredGold } from '../verify/math-grader.js';
+import { equivalent } from '../grade/equivalence.js';
+import { engineRendering, realValue, withCas } from '../grade/cas.js';
+import { cleanAnswer, compactAnswer } from '../grade/answer-text.js';
+import { parseAnswer } from '../grade/answer-parse.js';
+import { MathGrader, type PredGold } from '../grade/math-grader.js';
 
 export interface GoldRow {
   id: string;

@@ -3,7 +3,7 @@
 // `rollouts` rollouts one at a time (the batch is across trees); each expansion gets `n`
 // children whose terminal kinds and PPM values come from fixed tables indexed by node, so
 // both engines do exactly the same operations and must end with identical trees.
-import { createEngine } from '../engine/scheduler.js';
+import { createEngine } from '../engine/search.js';
 import { Flag, nodesPerTreeBound, SelectMode, Terminal, type TreeEngine } from '../engine/tree.js';
 import { rng } from '../util/random.js';
 

@@ -8,9 +8,9 @@
 import type { Argv } from 'yargs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { answerPairs, preferencePairs, sftExamples } from '../evolve/select.js';
+import { answerPairs, preferencePairs, sftExamples } from '../evolve/training-data.js';
 import { writeTextAtomic } from '../io/atomic.js';
-import { readTrees } from '../io/trees.js';
+import { readTrees } from '../engine/export.js';
 import { generateProblems, toSft, maxLevel, minLevel, parseLevels, type Split, type SyntheticProblem } from '../data/synthetic.js';
 import { perturbations, perturbedPairs } from '../data/synthetic-pairs.js';
 import { UsageError } from '../errors.js';

@@ -7,16 +7,16 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import { chooseAnswer, type Chosen } from '../engine/answer.js';
-import { chooseDevice, Search, searchDefaults, validateSearchOptions, type SearchOptions } from '../engine/scheduler.js';
+import { chooseDevice, Search, searchDefaults, validateSearchOptions, type SearchOptions } from '../engine/search.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { JsonlAppender, rejectedFile, reopen } from '../io/jsonl.js';
 import { lockOutput } from '../io/lock.js';
-import { treeLineProblem } from '../io/trees.js';
+import { treeLineProblem } from '../engine/export.js';
 import { countProblems, readProblems, type Problem } from '../io/problems.js';
-import { MathGrader } from '../verify/math-grader.js';
-import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from './backends.js';
-import { handleInterrupts } from './interrupt.js';
-import { progressBar } from './progress.js';
+import { MathGrader } from '../grade/math-grader.js';
+import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from '../backends/open.js';
+import { handleInterrupts } from '../run/interrupt.js';
+import { progressBar } from '../run/progress.js';
 import { UsageError } from '../errors.js';
 
 export function evalOptions(y: Argv) {

@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { InputError, parseObjectLine } from '../io/problems.js';
-import { MathGrader, mathGraderDefaults, type GradeResult, type PredGold } from '../verify/math-grader.js';
-import { progressBar } from './progress.js';
+import { MathGrader, mathGraderDefaults, type GradeResult, type PredGold } from '../grade/math-grader.js';
+import { progressBar } from '../run/progress.js';
 import { UsageError } from '../errors.js';
 
 export function gradeOptions(y: Argv) {

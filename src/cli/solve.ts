@@ -2,9 +2,9 @@
 // trajectory); prints the chosen trajectory with its execution output and the answer.
 import type { Argv } from 'yargs';
 import { chooseAnswer, type Chosen } from '../engine/answer.js';
-import { Search, searchDefaults, validateSearchOptions } from '../engine/scheduler.js';
-import { MathGrader } from '../verify/math-grader.js';
-import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from './backends.js';
+import { Search, searchDefaults, validateSearchOptions } from '../engine/search.js';
+import { MathGrader } from '../grade/math-grader.js';
+import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from '../backends/open.js';
 import { blindGrader, inferenceSettings } from './eval.js';
 import { UsageError } from '../errors.js';
 

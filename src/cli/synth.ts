@@ -2,15 +2,15 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
-import { chooseDevice, Search, searchDefaults, validateSearchOptions } from '../engine/scheduler.js';
+import { chooseDevice, Search, searchDefaults, validateSearchOptions } from '../engine/search.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { JsonlAppender, rejectedFile, reopen } from '../io/jsonl.js';
 import { lockOutput } from '../io/lock.js';
-import { treeLineProblem } from '../io/trees.js';
+import { treeLineProblem } from '../engine/export.js';
 import { countProblems, InputError, readProblems, type Problem } from '../io/problems.js';
-import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from './backends.js';
-import { handleInterrupts } from './interrupt.js';
-import { progressBar } from './progress.js';
+import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from '../backends/open.js';
+import { handleInterrupts } from '../run/interrupt.js';
+import { progressBar } from '../run/progress.js';
 
 export function synthOptions(y: Argv) {
   return searchOptions(modelOptions(y, { policy: defaultModel('policy'), ppm: defaultModel('ppm') }))

@@ -18,8 +18,8 @@
 // step vs the wrong one under the gold steps before it) and an answer pair (the whole gold
 // solution vs the whole wrong one, under the question). This adds to rStar-Math's method,
 // whose PPM learns from MCTS pairs alone: hard negatives that cost no search.
-import { defaultPromptTemplate, renderPrompt } from '../policy/prompt.js';
-import { renderTrajectory } from '../verify/step.js';
+import { defaultPromptTemplate, renderPrompt } from '../format/prompt.js';
+import { renderTrajectory } from '../format/step.js';
 import { hashKey, rng } from '../util/random.js';
 import { drawProblems, freshName, otherOp, solutionSteps, type DrawnProblem, type GenerateOptions, type Op, type Split } from './synthetic.js';
 import { UsageError } from '../errors.js';

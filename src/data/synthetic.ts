@@ -1,6 +1,6 @@
 // A seeded synthetic domain of English multi-step arithmetic word problems (GSM8K-like),
 // small and regular enough for a tiny character-level policy trained from scratch, with a
-// reference solution in the rStar step format (see DESIGN.md, src/verify/step.ts).
+// reference solution in the rStar step format (see DESIGN.md, src/format/step.ts).
 //
 // A problem of level L is a chain of L operations on one quantity of a named person: a
 // start template (two numbers from the first sentence: "Tom buys 4 boxes of 6 pencils")
@@ -22,7 +22,7 @@
 //   uses at least one of them. Each test-only template has the code shape (`kind`) of some
 //   training template, with a new sentence and situation, so test accuracy measures
 //   whether the policy maps unseen wording to known operations.
-import { renderTrajectory, type TrajectoryStep } from '../verify/step.js';
+import { renderTrajectory, type TrajectoryStep } from '../format/step.js';
 import { hashKey, rng } from '../util/random.js';
 import { UsageError } from '../errors.js';
 
@@ -80,7 +80,7 @@ export interface SftExample {
 
 /**
  * The trainer's pair for a record. The policy's prompt is `{problem}\n\n` followed by the
- * steps (src/policy/prompt.ts defaultPromptTemplate), so `query + "\n\n" + response` is
+ * steps (src/format/prompt.ts defaultPromptTemplate), so `query + "\n\n" + response` is
  * exactly the text the policy sees and continues: the training text.
  */
 export function toSft(record: SyntheticProblem): SftExample {

@@ -1,5 +1,7 @@
-// One finished tree as plain JSON: the line written to trees.jsonl.
-import { closesBlock, renderTrajectory } from '../verify/step.js';
+// One finished tree as plain JSON: the line written to trees.jsonl (`rstar synth`, `rstar
+// eval --trees`), and those files read back, streamed; a bad line names the file and line.
+import { closesBlock, renderTrajectory } from '../format/step.js';
+import { InputError, jsonlLines, parseObjectLine } from '../io/problems.js';
 import { Flag, terminalNames, type TreeArrays } from './tree.js';
 
 export interface ExportedNode {
@@ -99,4 +101,24 @@ export function nodePath(t: ExportedTree, node: ExportedNode): ExportedNode[] {
 /** A step as the next step's context shows it: with its output when it closes a code block. */
 export function shownStep(n: ExportedNode): string {
   return n.output !== undefined && closesBlock(n.step) ? renderTrajectory([{ text: n.step, output: n.output }]) : n.step;
+}
+
+/** What is wrong with a trees.jsonl line (io/jsonl.ts reopen() checks each on resume). */
+export function treeLineProblem(o: Record<string, unknown>): string | undefined {
+  for (const field of ['problem', 'answer'] as const) if (typeof o[field] !== 'string') return `no string "${field}"`;
+  if (!Array.isArray(o['nodes']) || o['nodes'].length === 0) return 'no "nodes" list';
+  if (typeof o['rollouts'] !== 'number') return 'no number "rollouts"';
+  if (typeof o['solved'] !== 'boolean') return 'no boolean "solved"';
+  return undefined;
+}
+
+export async function* readTrees(file: string): AsyncGenerator<ExportedTree> {
+  for await (const { line, where } of jsonlLines(file)) {
+    const o = parseObjectLine(line, where);
+    for (const field of ['id', 'problem', 'answer', 'nodes'] as const) {
+      if (!(field in o)) throw new InputError(`${where}: field "${field}" is missing (is this a trees.jsonl from rstar synth?)`);
+    }
+    if (!Array.isArray(o['nodes'])) throw new InputError(`${where}: field "nodes" must be a list`);
+    yield o as unknown as ExportedTree;
+  }
 }

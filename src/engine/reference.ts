@@ -1,7 +1,7 @@
 // The TypeScript reference of the tree arena: the same operations as
 // native/src/arena.cpp, line for line, on the same struct of arrays. It is the oracle of
 // the property tests and the baseline of the tree benchmark; keep the two in step.
-import { ppmScore } from '../ppm/head.js';
+import { ppmScore } from './head.js';
 import { Flag, SelectMode, SelectResult, Terminal, terminalKinds, type TreeArrays, type TreeEngine } from './tree.js';
 
 /** A scratch bit of flags, set only inside one expand() call. */

@@ -9,8 +9,8 @@
 import { createHash } from 'node:crypto';
 import type { ExecRequest } from './executor.js';
 import type { ExecutorPool } from './executor-pool.js';
-import { blockProgram, parseStep } from './step.js';
-import type { Verdict, Verifier, VerifyRequest } from './verifier.js';
+import { blockProgram, parseStep } from '../format/step.js';
+import type { Verdict, Verifier, VerifyRequest } from '../engine/backend.js';
 
 export type ExecMode = 'cumulative' | 'incremental';
 

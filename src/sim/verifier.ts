@@ -1,9 +1,9 @@
 // SIMULATED verifier: classifies the simulated policy's steps by their [sim:...] tags
 // instead of running their code. It pairs with SimPolicy only; real steps need the Python
 // executor.
-import { simTag } from '../policy/sim.js';
-import { lastBoxed, stopStrings } from './step.js';
-import type { Verdict, Verifier, VerifyRequest } from './verifier.js';
+import { simTag } from './policy.js';
+import { lastBoxed, stopStrings } from '../format/step.js';
+import type { Verdict, Verifier, VerifyRequest } from '../engine/backend.js';
 
 export class SimVerifier implements Verifier {
   readonly name = 'sim';

@@ -20,10 +20,10 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { totalmem } from 'node:os';
 import type { Problem } from '../io/problems.js';
-import type { Policy, Refused } from '../policy/policy.js';
-import type { Ppm } from '../ppm/ppm.js';
-import { closesBlock, renderTrajectory } from '../verify/step.js';
-import type { Grader, Verdict, Verifier } from '../verify/verifier.js';
+import type { Policy, Refused } from './backend.js';
+import type { Ppm } from './backend.js';
+import { closesBlock, renderTrajectory } from '../format/step.js';
+import type { Grader, Verdict, Verifier } from './backend.js';
 import { exportTree, type ExportedTree } from './export.js';
 import { CudaTree, cudaStatus, NativeTree } from './native.js';
 import { ReferenceTree } from './reference.js';

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ExportedNode, ExportedTree } from '../src/engine/export.js';
-import { answerPairs, preferencePairs, sftExamples } from '../src/evolve/select.js';
-import { renderTrajectory } from '../src/verify/step.js';
+import { answerPairs, preferencePairs, sftExamples } from '../src/evolve/training-data.js';
+import { renderTrajectory } from '../src/format/step.js';
 
 const node = (id: number, parent: number, step: string, Q: number, extra: Partial<ExportedNode> = {}): ExportedNode => ({
   id,

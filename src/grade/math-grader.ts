@@ -9,7 +9,7 @@ import { Piscina } from 'piscina';
 import { workerFile } from '../util/worker-file.js';
 import { SharedResults, type GradeResult } from './grader-shared.js';
 import type { GradeTask } from './grader-worker.js';
-import type { GradeRequest, Grader } from './verifier.js';
+import type { GradeRequest, Grader } from '../engine/backend.js';
 import { UsageError } from '../errors.js';
 
 export type { GradeResult } from './grader-shared.js';

@@ -1,6 +1,6 @@
 // Next-token sampling over one row of logits: temperature, top-k, top-p (nucleus).
 // Temperature 0 is greedy (ties to the lowest id).
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../errors.js';
 
 export interface SamplingOptions {
   temperature: number;

@@ -1,5 +1,5 @@
 // A policy run in-process by onnxruntime-node: a decoder-only ONNX export with a KV cache
-// (see src/model/decoder.ts for the I/O convention) and its tokenizer.json.
+// (see src/backends/onnx/decoder.ts for the I/O convention) and its tokenizer.json.
 //
 // One generate() call: every request's prompt is encoded once, on top of the longest
 // cached prefix (a child's prompt is its parent's plus one step, so usually only that step
@@ -13,15 +13,15 @@
 // prompt and its step always fit, which is what the PPM scores. Refusing rather than reserving
 // maxTokens positions keeps deep trajectories searchable: steps are far shorter than maxTokens.
 import { join } from 'node:path';
-import { contextOf, Decoder, type ProviderChoice, type SeqKv } from '../model/decoder.js';
-import { PrefixCache, type PrefixCacheStats } from '../model/prefix-cache.js';
-import { sampleToken, validateSampling, type SamplingOptions } from '../model/sampler.js';
-import { Tokenizer } from '../model/tokenizer.js';
-import { hashKey, rng } from '../util/random.js';
-import { stopStrings } from '../verify/step.js';
-import type { Policy, Refused, StepRequest } from './policy.js';
-import { modelTemplate, promptSegments } from './prompt.js';
-import { UsageError } from '../errors.js';
+import { contextOf, Decoder, type ProviderChoice, type SeqKv } from './decoder.js';
+import { PrefixCache, type PrefixCacheStats } from './prefix-cache.js';
+import { sampleToken, validateSampling, type SamplingOptions } from './sampler.js';
+import { Tokenizer } from './tokenizer.js';
+import { hashKey, rng } from '../../util/random.js';
+import { stopStrings } from '../../format/step.js';
+import type { Policy, Refused, StepRequest } from '../../engine/backend.js';
+import { modelTemplate, promptSegments } from '../../format/prompt.js';
+import { UsageError } from '../../errors.js';
 
 export interface OnnxPolicyOptions extends SamplingOptions {
   /** the model dir: model.onnx, config.json, tokenizer.json */

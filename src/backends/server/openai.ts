@@ -8,12 +8,12 @@
 // (sent), or reports it as `stop_reason`; SGLang reports it as `matched_stop`. A server that
 // does neither returns unterminated steps, which the verifier classifies as invalid.
 import OpenAI from 'openai';
-import type { Problem } from '../io/problems.js';
-import { Limiter } from '../util/limiter.js';
-import { stopStrings } from '../verify/step.js';
-import type { Policy, StepRequest } from './policy.js';
-import { defaultPromptTemplate, renderPrompt } from './prompt.js';
-import { UsageError } from '../errors.js';
+import type { Problem } from '../../io/problems.js';
+import { Limiter } from '../../util/limiter.js';
+import { stopStrings } from '../../format/step.js';
+import type { Policy, StepRequest } from '../../engine/backend.js';
+import { defaultPromptTemplate, renderPrompt } from '../../format/prompt.js';
+import { UsageError } from '../../errors.js';
 
 export interface OpenAIPolicyOptions {
   /** the server's OpenAI base URL, e.g. http://127.0.0.1:8000/v1 */

@@ -8,12 +8,12 @@
 // Calls go through the official openai client for its retries (backoff on 408/409/429/5xx
 // and dropped connections, honouring retry-after), with bounded concurrency.
 import OpenAI from 'openai';
-import { explainApiError } from '../policy/openai.js';
-import { defaultPromptTemplate, renderPrompt } from '../policy/prompt.js';
-import { Limiter } from '../util/limiter.js';
-import { rawScore } from './head.js';
-import type { Ppm, ScoreRequest } from './ppm.js';
-import { UsageError } from '../errors.js';
+import { explainApiError } from './openai.js';
+import { defaultPromptTemplate, renderPrompt } from '../../format/prompt.js';
+import { Limiter } from '../../util/limiter.js';
+import { rawScore } from '../../engine/head.js';
+import type { Ppm, ScoreRequest } from '../../engine/backend.js';
+import { UsageError } from '../../errors.js';
 
 export interface HttpPpmOptions {
   /** the scoring endpoint, e.g. http://127.0.0.1:8001/pooling */

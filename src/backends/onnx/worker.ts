@@ -3,10 +3,9 @@
 // model computes while the main thread keeps the search's other stages moving.
 import { Piscina } from 'piscina';
 import { workerData } from 'node:worker_threads';
-import { OnnxPolicy, type OnnxPolicyOptions } from '../policy/onnx.js';
-import type { StepRequest } from '../policy/policy.js';
-import { OnnxPpm, type OnnxPpmOptions } from '../ppm/onnx.js';
-import type { ScoreRequest } from '../ppm/ppm.js';
+import { OnnxPolicy, type OnnxPolicyOptions } from './policy.js';
+import type { ScoreRequest, StepRequest } from '../../engine/backend.js';
+import { OnnxPpm, type OnnxPpmOptions } from './ppm.js';
 
 export type ModelWorkerData = { kind: 'policy'; options: OnnxPolicyOptions } | { kind: 'ppm'; options: OnnxPpmOptions };
 

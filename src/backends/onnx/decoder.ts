@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { InputError } from '../errors.js';
+import { InputError } from '../../errors.js';
 
 // A failed CUDA provider attempt logs an error line of its own (through ORT's process-wide
 // logger, read once when its environment starts); its message is reported in the provider

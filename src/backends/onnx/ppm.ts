@@ -1,5 +1,5 @@
 // A PPM run in-process by onnxruntime-node, in the decoder's KV-cache I/O convention
-// (src/model/decoder.ts). Three kinds, named by config.json's rstar_ppm.output:
+// (src/backends/onnx/decoder.ts). Three kinds, named by config.json's rstar_ppm.output:
 //   - `score`: the policy's backbone with a scalar head; the model's raw score r per
 //     position; the PPM value is tanh(r / 5);
 //   - `hidden`: the same, exported with `last_hidden_state` and ppm_head.json
@@ -17,13 +17,12 @@
 // the search ends that problem's tree with the reason, as for the policy's refusals.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { contextOf, Decoder, type OutputName, type ProviderChoice } from '../model/decoder.js';
-import { PrefixCache, type PrefixCacheStats } from '../model/prefix-cache.js';
-import { Tokenizer, type Counted } from '../model/tokenizer.js';
-import type { Refused } from '../policy/policy.js';
-import { modelTemplate, promptSegments } from '../policy/prompt.js';
-import { ppmScore, rawScore, type PpmHead } from './head.js';
-import type { Ppm, ScoreRequest } from './ppm.js';
+import { contextOf, Decoder, type OutputName, type ProviderChoice } from './decoder.js';
+import { PrefixCache, type PrefixCacheStats } from './prefix-cache.js';
+import { Tokenizer, type Counted } from './tokenizer.js';
+import { modelTemplate, promptSegments } from '../../format/prompt.js';
+import { ppmScore, rawScore, type PpmHead } from '../../engine/head.js';
+import type { Ppm, Refused, ScoreRequest } from '../../engine/backend.js';
 
 export interface OnnxPpmOptions {
   dir: string;

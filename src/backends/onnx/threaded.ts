@@ -1,16 +1,15 @@
-// The ONNX policy and PPM, each on its own worker thread (model-worker.ts), behind the same
+// The ONNX policy and PPM, each on its own worker thread (worker.ts), behind the same
 // Policy / Ppm interfaces: the search's main thread only sends requests and takes results.
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
-import { onnxPolicyDefaults, type OnnxPolicyOptions, type OnnxPolicyStats } from '../policy/onnx.js';
-import type { Policy, Refused, StepRequest } from '../policy/policy.js';
-import type { PpmHead } from '../ppm/head.js';
-import { onnxPpmDefaults, type OnnxPpmOptions, type OnnxPpmStats } from '../ppm/onnx.js';
-import type { Ppm, ScoreRequest } from '../ppm/ppm.js';
-import { workerFile } from '../util/worker-file.js';
+import { onnxPolicyDefaults, type OnnxPolicyOptions, type OnnxPolicyStats } from './policy.js';
+import type { Policy, Ppm, Refused, ScoreRequest, StepRequest } from '../../engine/backend.js';
+import type { PpmHead } from '../../engine/head.js';
+import { onnxPpmDefaults, type OnnxPpmOptions, type OnnxPpmStats } from './ppm.js';
+import { workerFile } from '../../util/worker-file.js';
 import { readConfig, type OutputName } from './decoder.js';
 import { checkTokenizerFile } from './tokenizer.js';
-import type { ModelTask, ModelWorkerData } from './model-worker.js';
+import type { ModelTask, ModelWorkerData } from './worker.js';
 
 interface Info {
   provider: string;
@@ -32,7 +31,7 @@ class ModelThread {
     checkTokenizerFile(join(data.options.dir, 'tokenizer.json'));
     readConfig(data.options.dir);
     const pool = new Piscina({
-      filename: workerFile(import.meta.url, './model-worker'),
+      filename: workerFile(import.meta.url, './worker'),
       minThreads: 1,
       maxThreads: 1,
       // calls queue here, and each runs whole: decoding batches are built per call

@@ -4,7 +4,7 @@
 // so `<end_of_step>` and friends survive a round trip.
 import { existsSync, readFileSync } from 'node:fs';
 import { Tokenizer as HfTokenizer } from 'tokenizers';
-import { InputError } from '../errors.js';
+import { InputError } from '../../errors.js';
 
 /** Each piece's token ids, or, for text refused from its length alone, a lower bound of its count. */
 export type Counted = { pieces: number[][]; tokens: number } | { atLeast: number };

@@ -2,19 +2,19 @@
 // and grader a search runs with, and the search's own settings.
 import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
-import { deviceChoices, searchDefaults, type SearchBackends, type SearchOptions } from '../engine/scheduler.js';
-import { contextOf, readConfig } from '../model/decoder.js';
-import { ThreadedOnnxPolicy, ThreadedOnnxPpm } from '../model/threaded.js';
-import { OpenAIPolicy } from '../policy/openai.js';
-import { renderPrompt } from '../policy/prompt.js';
-import { SimPolicy, simDefaults } from '../policy/sim.js';
-import { HttpPpm } from '../ppm/http.js';
-import { SimPpm } from '../ppm/sim.js';
-import { ExactGrader } from '../verify/exact-grader.js';
+import { deviceChoices, searchDefaults, type SearchBackends, type SearchOptions } from '../engine/search.js';
+import { contextOf, readConfig } from './onnx/decoder.js';
+import { ThreadedOnnxPolicy, ThreadedOnnxPpm } from './onnx/threaded.js';
+import { OpenAIPolicy } from './server/openai.js';
+import { renderPrompt } from '../format/prompt.js';
+import { SimPolicy, simDefaults } from '../sim/policy.js';
+import { HttpPpm } from './server/http-ppm.js';
+import { SimPpm } from '../sim/ppm.js';
+import { ExactGrader } from '../grade/exact-grader.js';
 import { ExecutorPool } from '../verify/executor-pool.js';
-import { MathGrader } from '../verify/math-grader.js';
+import { MathGrader } from '../grade/math-grader.js';
 import { PythonVerifier } from '../verify/python-verifier.js';
-import { SimVerifier } from '../verify/sim.js';
+import { SimVerifier } from '../sim/verifier.js';
 import { UsageError } from '../errors.js';
 
 /** The shipped model of this kind (models/ in the package), as a --policy / --ppm value. */

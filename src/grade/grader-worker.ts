@@ -1,6 +1,6 @@
 // A piscina worker of MathGrader: grades one batch of (pred, gold) pairs in order, writing
 // each result into the batch's shared buffer as it goes (see grader-shared.ts).
-import { equivalent } from './grader.js';
+import { equivalent } from './equivalence.js';
 import { SharedResults } from './grader-shared.js';
 
 export interface GradeTask {

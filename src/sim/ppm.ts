@@ -1,9 +1,9 @@
 // SIMULATED PPM: a noisy, deterministic score that leans positive on simulated steps of a
 // still-correct trajectory and negative after a wrong or failed step. For tests and
 // benchmarks of the search with PPM-initialised values (round >= 2 semantics).
-import { simState, simTag, sleep } from '../policy/sim.js';
+import { simState, simTag, sleep } from './policy.js';
 import { hashKey, rng } from '../util/random.js';
-import type { Ppm, ScoreRequest } from './ppm.js';
+import type { Ppm, ScoreRequest } from '../engine/backend.js';
 
 export interface SimPpmOptions {
   seed: number;

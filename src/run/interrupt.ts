@@ -4,7 +4,7 @@
 // signal's number. A second signal exits at once: every line already written is whole and
 // fsync'ed (a torn last line is cut by the next resume).
 import { constants } from 'node:os';
-import type { Search } from '../engine/scheduler.js';
+import type { Search } from '../engine/search.js';
 
 /** How long the trees in flight may take to finish after the first signal. */
 const graceMs = 10_000;

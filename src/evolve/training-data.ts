@@ -12,9 +12,9 @@
 //   inference the PPM's score of an answer step is what picks the answer: without these it
 //   would be trained on intermediate steps only.
 // The prompt text is the policy's: defaultPromptTemplate then the trajectory
-// (src/policy/prompt.ts), so SFT query + "\n\n" + response is exactly a prompt + completion.
+// (src/format/prompt.ts), so SFT query + "\n\n" + response is exactly a prompt + completion.
 import { nodePath, shownStep, type ExportedNode, type ExportedTree } from '../engine/export.js';
-import { defaultPromptTemplate, renderPrompt } from '../policy/prompt.js';
+import { defaultPromptTemplate, renderPrompt } from '../format/prompt.js';
 
 export interface SftExample {
   id: string;

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ExportedTree } from '../src/engine/export.js';
-import { Search, type SearchBackends, type SearchOptions } from '../src/engine/scheduler.js';
+import { Search, type SearchBackends, type SearchOptions } from '../src/engine/search.js';
 import type { Problem } from '../src/io/problems.js';
-import { SimPolicy } from '../src/policy/sim.js';
-import { SimPpm } from '../src/ppm/sim.js';
-import { ExactGrader } from '../src/verify/exact-grader.js';
-import { SimVerifier } from '../src/verify/sim.js';
+import { SimPolicy } from '../src/sim/policy.js';
+import { SimPpm } from '../src/sim/ppm.js';
+import { ExactGrader } from '../src/grade/exact-grader.js';
+import { SimVerifier } from '../src/sim/verifier.js';
 
 function problems(count: number): Problem[] {
   return Array.from({ length: count }, (_, i) => ({ id: `p${i}`, problem: `problem ${i}`, answer: String(10 + i) }));

@@ -1,7 +1,7 @@
 // A plain grader for the foundation: answers are equal when their normalised text is equal
 // or both are the same number. Mathematical equivalence (fractions, LaTeX, intervals...)
 // is the real grader's job.
-import type { GradeRequest, Grader } from './verifier.js';
+import type { GradeRequest, Grader } from '../engine/backend.js';
 
 export function normalizeAnswer(s: string): string {
   return s

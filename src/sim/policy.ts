@@ -6,8 +6,8 @@
 // simulated verifier and PPM can read it back.
 import type { Problem } from '../io/problems.js';
 import { hashKey, rng } from '../util/random.js';
-import { answerEnd, codeEnd, stepEnd } from '../verify/step.js';
-import type { Policy, StepRequest } from './policy.js';
+import { answerEnd, codeEnd, stepEnd } from '../format/step.js';
+import type { Policy, StepRequest } from '../engine/backend.js';
 
 export interface SimOptions {
   seed: number;
