@@ -293,10 +293,11 @@ describe('python verifier', { skip: pythonSkip }, () => {
         { problem, steps: [], step: '<code>\nx = 1' },
       ]);
       assert.deepEqual(verdicts, [
-        { kind: 'step', output: '17\n' },
-        { kind: 'error', output: 'ZeroDivisionError: division by zero (line 1)', why: 'exception' },
-        { kind: 'answer', answer: '17' },
-        { kind: 'invalid', why: 'unterminated' },
+        // a step that closes its code block shows its output to the next step; one that does not, only itself
+        { kind: 'step', output: '17\n', shown: '<code>\nx = 17\nprint(x)\n<end_of_code>\n<output>17\n<end_of_output>\n' },
+        { kind: 'error', output: 'ZeroDivisionError: division by zero (line 1)', why: 'exception', shown: '<code>\nx = 17 / 0\n<end_of_step>' },
+        { kind: 'answer', answer: '17', shown: '<answer>\\boxed{17}<end_of_answer>' },
+        { kind: 'invalid', why: 'unterminated', shown: '<code>\nx = 1' },
       ]);
     } finally {
       await pool.close();

@@ -12,7 +12,7 @@ import { treeLineProblem } from '../src/engine/export.js';
 import { SimPolicy, simDefaults, simTag, solutionLength, type SimOptions } from '../src/sim/policy.js';
 import { exactEqual } from '../src/grade/exact-grader.js';
 import { SimVerifier } from '../src/sim/verifier.js';
-import { answerEnd, codeEnd, lastBoxed, stepEnd, stopStrings } from '../src/format/step.js';
+import { answerEnd, codeEnd, lastBoxed, shownStep, stepEnd, stopStrings } from '../src/format/step.js';
 
 const root = mkdtempSync(join(tmpdir(), 'rstar-io-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -474,12 +474,12 @@ describe('SimPolicy and SimVerifier', () => {
           if (k < length) {
             assert.ok(c.endsWith(stepEnd));
             assert.equal(lastBoxed(c), undefined);
-            assert.deepEqual(verdicts[j], { kind: 'step' });
+            assert.deepEqual(verdicts[j], { kind: 'step', shown: c });
           } else {
             assert.ok(c.endsWith(answerEnd));
             assert.ok(c.includes(codeEnd));
             assert.equal(lastBoxed(c), problem.answer);
-            assert.deepEqual(verdicts[j], { kind: 'answer', answer: problem.answer, output: problem.answer });
+            assert.deepEqual(verdicts[j], { kind: 'answer', answer: problem.answer, output: problem.answer, shown: shownStep(c, problem.answer) });
           }
         }
         steps.push(cands![0]!);
@@ -539,6 +539,6 @@ describe('SimPolicy and SimVerifier', () => {
   test('the verifier reads a hand-written answer step without output', async () => {
     const step = `<answer>[sim:ok] The answer is \\boxed{\\frac{1}{2}}${answerEnd}`;
     const [v] = await new SimVerifier().verify([{ problem: problems[0]!, steps: [], step }]);
-    assert.deepEqual(v, { kind: 'answer', answer: '\\frac{1}{2}' });
+    assert.deepEqual(v, { kind: 'answer', answer: '\\frac{1}{2}', shown: step });
   });
 });

@@ -30,7 +30,7 @@ class TextVerifier implements Verifier {
   async verify(requests: VerifyRequest[]): Promise<Verdict[]> {
     return requests.map(({ step }) => {
       const m = /\\boxed\{([^}]*)\}/.exec(step);
-      return m ? { kind: 'answer', answer: m[1]! } : { kind: 'step' };
+      return m ? { kind: 'answer', answer: m[1]!, shown: step } : { kind: 'step', shown: step };
     });
   }
 }

@@ -9,7 +9,8 @@
 // With the PPM the trees were searched with, its scores must equal the stored ones: the
 // largest difference is printed (a check of this script, ~1e-6 from float sums).
 import { writeFileSync } from 'node:fs';
-import { nodePath, readTrees, shownStep } from '../../src/engine/export.js';
+import { nodePath, readTrees } from '../../src/engine/export.js';
+import { shownStep } from '../../src/format/step.js';
 import { defaultPromptTemplate, renderPrompt } from '../../src/format/prompt.js';
 import { OnnxPpm } from '../../src/backends/onnx/ppm.js';
 import { equivalent } from '../../src/grade/equivalence.js';
@@ -25,7 +26,7 @@ let storedDiff = 0;
 for await (const t of readTrees(treesFile)) {
   const nodes = t.nodes.filter((n) => n.terminal === 'answer' && n.answer !== undefined);
   const paths = nodes.map((n) => nodePath(t, n));
-  const requests = paths.map((p) => ({ problem: t, steps: [...p.slice(0, -1).map(shownStep), p.at(-1)!.step] }));
+  const requests = paths.map((p) => ({ problem: t, steps: [...p.slice(0, -1).map((n) => shownStep(n.step, n.output)), p.at(-1)!.step] }));
   const scores: Record<string, number[]> = {};
   for (const [i, ppm] of ppms.entries()) {
     const s: number[] = [];

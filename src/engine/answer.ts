@@ -1,7 +1,8 @@
 // The answer of a searched tree at inference (no ground truth): the answer step the PPM
 // scores highest (rStar-Math picks by PPM score over trajectories), with each distinct
 // answer's vote count beside it for majority voting.
-import { nodePath, shownStep, type ExportedNode, type ExportedTree } from './export.js';
+import { shownStep } from '../format/step.js';
+import { nodePath, type ExportedNode, type ExportedTree } from './export.js';
 
 export interface Chosen {
   node: ExportedNode;
@@ -22,6 +23,6 @@ export function chooseAnswer(t: ExportedTree): Chosen | undefined {
   for (const n of answers) if (score(n) > score(best)) best = n;
   const votes: Record<string, number> = {};
   for (const n of answers) votes[n.answer!] = (votes[n.answer!] ?? 0) + 1;
-  const trajectory = nodePath(t, best).map(shownStep).join('');
+  const trajectory = nodePath(t, best).map((n) => shownStep(n.step, n.output)).join('');
   return { node: best, answer: best.answer!, score: score(best), trajectory, votes };
 }

@@ -61,6 +61,8 @@ export type StepKind = 'step' | 'answer' | 'error' | 'invalid';
 
 export interface Verdict {
   kind: StepKind;
+  /** the step as the next step's prompt shows it (the rStar format: with its output when it closes a code block) */
+  shown: string;
   /** the execution output (an error's message), when there is one */
   output?: string;
   /** why: the executor's error kind (timeout, sandbox...) or the invalid step's reason */

@@ -1,6 +1,5 @@
 // One finished tree as plain JSON: the line written to trees.jsonl (`rstar synth`, `rstar
 // eval --trees`), and those files read back, streamed; a bad line names the file and line.
-import { closesBlock, renderTrajectory } from '../format/step.js';
 import { InputError, jsonlLines, parseObjectLine } from '../io/problems.js';
 import { Flag, terminalNames, type TreeArrays } from './tree.js';
 
@@ -98,10 +97,6 @@ export function nodePath(t: ExportedTree, node: ExportedNode): ExportedNode[] {
   return nodes.reverse();
 }
 
-/** A step as the next step's context shows it: with its output when it closes a code block. */
-export function shownStep(n: ExportedNode): string {
-  return n.output !== undefined && closesBlock(n.step) ? renderTrajectory([{ text: n.step, output: n.output }]) : n.step;
-}
 
 /** What is wrong with a trees.jsonl line (io/jsonl.ts reopen() checks each on resume). */
 export function treeLineProblem(o: Record<string, unknown>): string | undefined {

@@ -22,7 +22,6 @@ import { totalmem } from 'node:os';
 import type { Problem } from '../io/problems.js';
 import type { Policy, Refused } from './backend.js';
 import type { Ppm } from './backend.js';
-import { closesBlock, renderTrajectory } from '../format/step.js';
 import type { Grader, Verdict, Verifier } from './backend.js';
 import { exportTree, type ExportedTree } from './export.js';
 import { CudaTree, cudaStatus, NativeTree } from './native.js';
@@ -122,6 +121,8 @@ interface ActiveTree {
   error?: string;
   // Per node, by index within the tree.
   step: string[];
+  /** the step as the next prompt shows it (the verifier's Verdict.shown) */
+  shown: string[];
   output: (string | undefined)[];
   answer: (string | undefined)[];
   correct: (boolean | undefined)[];
@@ -365,6 +366,7 @@ export class Search {
       finished: false,
       startedAt: performance.now(),
       step: [''],
+      shown: [''],
       output: [undefined],
       answer: [undefined],
       correct: [undefined],
@@ -478,6 +480,7 @@ export class Search {
         const node = e.first + j;
         const v: Verdict = verdicts[k]!;
         t.step.push(e.candidates[j]!);
+        t.shown.push(v.shown);
         t.output.push(v.output);
         t.answer.push(v.answer);
         t.correct.push(undefined);
@@ -637,15 +640,11 @@ export class Search {
     }
   }
 
-  /** The steps from the root to node, in order; a step closing a code block carries its output, as the context shows it. */
+  /** The steps from the root to node, in order, as the context shows them (Verdict.shown). */
   private trajectory(t: ActiveTree, node: number): string[] {
     const parent = this.engine.arrays.parent;
     const steps: string[] = [];
-    for (let x = node; x !== t.root; x = parent[x]!) {
-      const step = t.step[x - t.root]!;
-      const output = t.output[x - t.root];
-      steps.push(output !== undefined && closesBlock(step) ? renderTrajectory([{ text: step, output }]) : step);
-    }
+    for (let x = node; x !== t.root; x = parent[x]!) steps.push(t.shown[x - t.root]!);
     return steps.reverse();
   }
 

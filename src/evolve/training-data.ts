@@ -13,7 +13,8 @@
 //   would be trained on intermediate steps only.
 // The prompt text is the policy's: defaultPromptTemplate then the trajectory
 // (src/format/prompt.ts), so SFT query + "\n\n" + response is exactly a prompt + completion.
-import { nodePath, shownStep, type ExportedNode, type ExportedTree } from '../engine/export.js';
+import { nodePath, type ExportedNode, type ExportedTree } from '../engine/export.js';
+import { shownStep } from '../format/step.js';
 import { defaultPromptTemplate, renderPrompt } from '../format/prompt.js';
 
 export interface SftExample {
@@ -45,7 +46,7 @@ function trajectories(t: ExportedTree, correct: boolean) {
     .map((n) => {
       const steps = nodePath(t, n);
       const qs = steps.map(q);
-      return { node: n, text: steps.map(shownStep).join(''), meanQ: qs.reduce((a, b) => a + b, 0) / qs.length, minQ: Math.min(...qs) };
+      return { node: n, text: steps.map((s) => shownStep(s.step, s.output)).join(''), meanQ: qs.reduce((a, b) => a + b, 0) / qs.length, minQ: Math.min(...qs) };
     });
 }
 
@@ -101,7 +102,7 @@ export function preferencePairs(t: ExportedTree): PreferencePair[] {
     if (chosen.length === 0 || rejected.length === 0) continue;
     const kc = rejected.length === 1 ? 4 : 2;
     const kr = chosen.length === 1 ? 4 : 2;
-    const prompt = renderPrompt(defaultPromptTemplate, t, nodePath(t, t.nodes[parent]!).map(shownStep));
+    const prompt = renderPrompt(defaultPromptTemplate, t, nodePath(t, t.nodes[parent]!).map((s) => shownStep(s.step, s.output)));
     for (const c of chosen.slice(0, kc)) {
       for (const r of rejected.slice(0, kr)) {
         if (c.id === r.id || !(q(c) > q(r))) continue;

@@ -147,13 +147,15 @@ export interface TrajectoryStep {
   output?: string;
 }
 
+/** A step as the next step's context shows it: its text, then its output when it closes a code block. */
+export function shownStep(text: string, output: string | undefined): string {
+  return output !== undefined && closesBlock(text) ? `${text}\n${renderOutput(output)}\n` : text;
+}
+
 /** The solution text a policy continues from: steps in order, each block's output after it. */
 export function renderTrajectory(steps: readonly TrajectoryStep[]): string {
   let out = '';
-  for (const s of steps) {
-    out += s.text;
-    if (s.output !== undefined && closesBlock(s.text)) out += `\n${renderOutput(s.output)}\n`;
-  }
+  for (const s of steps) out += shownStep(s.text, s.output);
   return out;
 }
 

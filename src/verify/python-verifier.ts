@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { ExecRequest } from './executor.js';
 import type { ExecutorPool } from './executor-pool.js';
-import { blockProgram, parseStep } from '../format/step.js';
+import { blockProgram, parseStep, shownStep } from '../format/step.js';
 import type { Verdict, Verifier, VerifyRequest } from '../engine/backend.js';
 
 export type ExecMode = 'cumulative' | 'incremental';
@@ -33,9 +33,9 @@ export class PythonVerifier implements Verifier {
     requests.forEach((r, i) => {
       const step = parseStep(r.step);
       if (step.kind === 'answer') {
-        verdicts[i] = { kind: 'answer', answer: step.answer };
+        verdicts[i] = { kind: 'answer', answer: step.answer, shown: r.step };
       } else if (step.kind === 'invalid') {
-        verdicts[i] = { kind: 'invalid', why: step.reason };
+        verdicts[i] = { kind: 'invalid', why: step.reason, shown: r.step };
       } else {
         const { program, blockStart } = blockProgram(r.steps, step.code);
         const run: ExecRequest = { program };
@@ -54,9 +54,10 @@ export class PythonVerifier implements Verifier {
     });
     const results = await this.pool.execute(runs);
     results.forEach((res, k) => {
-      verdicts[runFor[k]!] = res.ok
-        ? { kind: 'step', output: res.stdout }
-        : { kind: 'error', output: res.message ?? res.error, why: res.error! };
+      const step = requests[runFor[k]!]!.step;
+      const output = res.ok ? res.stdout : (res.message ?? res.error!);
+      const shown = shownStep(step, output);
+      verdicts[runFor[k]!] = res.ok ? { kind: 'step', output, shown } : { kind: 'error', output, why: res.error!, shown };
     });
     return verdicts;
   }
