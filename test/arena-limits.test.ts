@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/engine/native.js';
-import { searchDefaults, validateSearchOptions } from '../src/engine/search.js';
+import { searchDefaults, validateSearchOptions } from '../src/engine/options.js';
 import { arenaBytes, nodeBytes } from '../src/engine/tree.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ExportedTree } from '../src/engine/export.js';
-import { Search, type SearchBackends, type SearchOptions } from '../src/engine/search.js';
+import type { SearchBackends } from '../src/engine/backend.js';
+import type { SearchOptions } from '../src/engine/options.js';
+import { Search } from '../src/engine/search.js';
 import type { Problem } from '../src/io/problems.js';
 import { SimPolicy } from '../src/sim/policy.js';
 import { SimPpm } from '../src/sim/ppm.js';

@@ -3,34 +3,30 @@
 // (rStar-Math inference); --greedy writes one trajectory at temperature 0. Each problem's
 // result is appended (fsync'ed) to results.jsonl as it finishes, so a run resumes; the
 // summary (summary.json) is rewritten at the end.
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
+import { openBackends } from '../backends/open.js';
+import { backendOptionTable, type BackendOptions } from '../backends/options.js';
 import { chooseAnswer, type Chosen } from '../engine/answer.js';
-import { chooseDevice, Search, searchDefaults, validateSearchOptions, type SearchOptions } from '../engine/search.js';
-import { writeJsonAtomic } from '../io/atomic.js';
-import { JsonlAppender, rejectedFile, reopen } from '../io/jsonl.js';
-import { lockOutput } from '../io/lock.js';
 import { treeLineProblem } from '../engine/export.js';
-import { countProblems, readProblems, type Problem } from '../io/problems.js';
-import { MathGrader } from '../grade/math-grader.js';
-import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from '../backends/open.js';
-import { handleInterrupts } from '../run/interrupt.js';
+import { searchOptionTable, type SearchOptions } from '../engine/options.js';
+import { planSearch, Search } from '../engine/search.js';
+import { writeJsonAtomic } from '../io/atomic.js';
+import { countProblems, type Problem } from '../io/problems.js';
+import { blindGrader, inferenceOptions } from '../run/inference.js';
+import { runOptionTable } from '../run/options.js';
 import { progressBar } from '../run/progress.js';
-import { UsageError } from '../errors.js';
+import { ResumableRun } from '../run/resumable.js';
+import { contentOf, withDefaults } from '../util/options.js';
+import { addOptions, optionValues } from './options.js';
 
 export function evalOptions(y: Argv) {
-  return searchOptions(modelOptions(y, { policy: defaultModel('policy'), ppm: defaultModel('ppm') }), { rollouts: 16, n: 4, concurrency: 16 })
-    .option('problems', { type: 'string', demandOption: true, describe: 'problems JSONL: {"id","problem","answer"[,"level"]} a line' })
-    .option('out', { type: 'string', demandOption: true, describe: 'output directory (results.jsonl, summary.json)' })
+  const y2 = addOptions(addOptions(y, searchOptionTable, { rollouts: 16, n: 4, concurrency: 16 }), backendOptionTable);
+  return addOptions(y2, runOptionTable, {}, { out: 'output directory (results.jsonl, summary.json, run.json)' })
     .option('greedy', { type: 'boolean', default: false, describe: 'one trajectory at temperature 0 (pass@1), no search' })
-    .option('limit', { type: 'number', describe: 'only the first N problems' })
-    .option('trees', { type: 'boolean', default: false, describe: 'also write each searched tree to DIR/trees.jsonl (the synth format), to study how answers are chosen' })
-    .option('overwrite', { type: 'boolean', default: false, describe: 'start over instead of resuming' })
-    .option('progress', { type: 'boolean', default: true, describe: 'show a progress bar' });
+    .option('trees', { type: 'boolean', default: false, describe: 'also write each searched tree to DIR/trees.jsonl (the synth format), to study how answers are chosen' });
 }
-
-type EvalArgs = Awaited<ReturnType<ReturnType<typeof evalOptions>['parseAsync']>>;
 
 export interface EvalResult {
   id: string;
@@ -51,98 +47,76 @@ export interface EvalResult {
   ms: number;
 }
 
-/** The search settings of a greedy run or a PPM-guided one; greedy also fixes sampling. */
-export function inferenceSettings(args: { greedy: boolean; ppm: string }, search: Partial<SearchOptions>): Partial<SearchOptions> {
-  if (args.greedy) return { ...search, rollouts: 1, n: 1, rolloutsInFlight: 1, answers: args.ppm === 'none' ? 'graded' : 'ppm' };
-  if (args.ppm === 'none') throw new UsageError('a search without ground truth needs a PPM to choose the answer: give --ppm, or --greedy');
-  return { ...search, answers: 'ppm' };
-}
-
-export async function evaluate(args: EvalArgs): Promise<void> {
-  const search = inferenceSettings(args, searchFromArgs(args));
-  const greedyArgs = args.greedy ? { ...args, temperature: 0 } : args;
-  validateSearchOptions({ ...searchDefaults, ...search });
-  const device = chooseDevice(args.engine, args.device);
-  let total = await countProblems(args.problems);
-  if (args.limit !== undefined) total = Math.min(total, args.limit);
-  const file = join(args.out, 'results.jsonl');
-  const treesFile = join(args.out, 'trees.jsonl');
-  // The model options are checked (and the models loaded) before anything is written.
-  const { backends, close } = await openBackends(greedyArgs);
-  const grader = new MathGrader();
-  let unlock = () => {};
-  try {
-    await mkdir(args.out, { recursive: true });
-    unlock = lockOutput(args.out);
-    console.error(`rstar: ${args.engine} tree engine on ${device.device} (${device.reason})`);
-    if (args.overwrite) await Promise.all([file, treesFile].map((f) => rm(f, { force: true })));
-    const { ids: done, rejected } = await reopen(file, resultLineProblem);
-    if (rejected > 0) console.error(`rstar: moved ${rejected} bad lines of ${file} to ${rejectedFile(file)}; their problems are evaluated again`);
+export async function evaluate(args: Record<string, unknown>): Promise<void> {
+  // Everything that can be refused is checked, and the models loaded, before anything is written.
+  const greedy = args['greedy'] === true;
+  const writeTrees = args['trees'] === true;
+  const run = optionValues(runOptionTable, args);
+  const { search, backend } = inferenceOptions(greedy, withDefaults(searchOptionTable, args), optionValues(backendOptionTable, args));
+  const plan = planSearch(search);
+  let total = await countProblems(run.problems);
+  if (run.limit !== undefined) total = Math.min(total, run.limit);
+  await using backends = await openBackends(backend, search.device);
+  await using out = await ResumableRun.open({
+    out: run.out,
+    overwrite: run.overwrite,
+    settings: { ...contentOf(searchOptionTable, plan.options), ...contentOf(backendOptionTable, backend) },
+    info: { problems: run.problems },
+    results: { name: 'results.jsonl', check: resultLineProblem },
     // a tree is written before its result line: one whose result was cut off is searched and
     // written again (readers take the last tree of an id)
-    if (args.trees) await reopen(treesFile, treeLineProblem);
-    const treesWriter = args.trees ? await JsonlAppender.open(treesFile) : undefined;
-    const writer = await JsonlAppender.open(file);
-    const levels = new Map<string, Problem['level']>();
-    const bar = args.progress
-      ? progressBar('eval |{bar}| {value}/{total} problems | {correct} correct | {duration_formatted} elapsed, ETA {left}', Math.max(0, total - done.size), { correct: 0 })
-      : undefined;
-    let correctCount = 0;
-    const searcher = new Search(search, { ...backends, grader: blindGrader }, async ({ tree, ms }) => {
-      const chosen = chooseAnswer(tree);
-      const majority = chosen ? majorityAnswer(chosen) : null;
-      const [correct, majorityCorrect] = chosen ? await grader.grade([chosen.answer, majority!].map((answer) => ({ answer, gold: tree.answer }))) : [false, false];
-      if (correct) correctCount++;
-      await treesWriter?.append(tree);
-      const result: EvalResult = {
-        id: tree.id,
-        level: levels.get(tree.id) ?? null,
-        gold: tree.answer,
-        answer: chosen?.answer ?? null,
-        correct: correct === true,
-        score: chosen?.score ?? null,
-        votes: chosen?.votes ?? {},
-        majority,
-        majorityCorrect: majorityCorrect === true,
-        trajectory: chosen?.trajectory ?? '',
-        nodes: tree.nodes.length,
-        ms,
-      };
-      await writer.append(result);
-      bar?.increment({ correct: correctCount });
-    });
-    const interrupt = handleInterrupts(searcher);
-    let failure: unknown;
-    try {
-      await searcher.run(remaining(readProblems(args.problems), done, args.limit, levels));
-    } catch (e) {
-      failure = e;
-    }
-    bar?.stop();
-    interrupt.dispose();
-    // the first failure is the one reported (on a full disk the results fail, then the summary)
-    const steps = [() => writer.close(), async () => treesWriter?.close()];
-    if (failure === undefined) {
-      steps.push(async () => {
-        const summary = { ...(await summarize(file, args)), interrupted: interrupt.signal !== undefined };
-        await writeJsonAtomic(join(args.out, 'summary.json'), summary);
-        const rows = Object.entries(summary.byLevel).map(([l, s]) => `level ${l}: ${s.correct}/${s.problems} (${(100 * s.accuracy).toFixed(1)}%)`);
-        console.error(`rstar: ${summary.correct}/${summary.problems} correct (${(100 * summary.accuracy).toFixed(1)}%; majority vote ${(100 * summary.majorityAccuracy).toFixed(1)}%)${rows.length > 1 ? `; ${rows.join(', ')}` : ''}${summary.interrupted ? ' (interrupted: resume to finish)' : ''} -> ${file}`);
-      });
-    }
-    for (const step of steps) {
-      try {
-        await step();
-      } catch (e) {
-        failure ??= e;
-      }
-    }
-    if (failure !== undefined) throw failure;
-  } finally {
-    await grader.close();
-    await close();
-    unlock();
-  }
+    others: writeTrees ? [{ name: 'trees.jsonl', check: treeLineProblem }] : [],
+    redo: 'their problems are evaluated again',
+  });
+  console.error(`rstar: ${search.engine} tree engine on ${plan.device} (${plan.deviceReason})`);
+  const treesWriter = writeTrees ? await out.append('trees.jsonl') : undefined;
+  const results = await out.append('results.jsonl');
+  const levels = new Map<string, Problem['level']>();
+  const bar = run.progress
+    ? progressBar('eval |{bar}| {value}/{total} problems | {correct} correct | {duration_formatted} elapsed, ETA {left}', Math.max(0, total - out.done.size), { correct: 0 })
+    : undefined;
+  let correctCount = 0;
+  // the search never sees the gold answer; the chosen answers are graded here, by the backends' grader
+  const searcher = new Search(plan, { ...backends, grader: blindGrader }, async ({ tree, ms }) => {
+    const chosen = chooseAnswer(tree);
+    const majority = chosen ? majorityAnswer(chosen) : null;
+    const [correct, majorityCorrect] = chosen ? await backends.grader.grade([chosen.answer, majority!].map((answer) => ({ answer, gold: tree.answer }))) : [false, false];
+    if (correct) correctCount++;
+    await treesWriter?.append(tree);
+    const result: EvalResult = {
+      id: tree.id,
+      level: levels.get(tree.id) ?? null,
+      gold: tree.answer,
+      answer: chosen?.answer ?? null,
+      correct: correct === true,
+      score: chosen?.score ?? null,
+      votes: chosen?.votes ?? {},
+      majority,
+      majorityCorrect: majorityCorrect === true,
+      trajectory: chosen?.trajectory ?? '',
+      nodes: tree.nodes.length,
+      ms,
+    };
+    await results.append(result);
+    bar?.increment({ correct: correctCount });
+  });
+  const outcome = await out.search(searcher, out.remaining(run.problems, run.limit, (p) => levels.set(p.id, p.level)));
+  bar?.stop();
+  const steps =
+    outcome.failure !== undefined
+      ? []
+      : [
+          async () => {
+            const summary = { ...(await summarize(results.file, { greedy, search: plan.options, backend, problems: run.problems })), interrupted: outcome.signal !== undefined };
+            await writeJsonAtomic(join(run.out, 'summary.json'), summary);
+            const rows = Object.entries(summary.byLevel).map(([l, s]) => `level ${l}: ${s.correct}/${s.problems} (${(100 * s.accuracy).toFixed(1)}%)`);
+            console.error(
+              `rstar: ${summary.correct}/${summary.problems} correct (${(100 * summary.accuracy).toFixed(1)}%; majority vote ${(100 * summary.majorityAccuracy).toFixed(1)}%)` +
+                `${rows.length > 1 ? `; ${rows.join(', ')}` : ''}${summary.interrupted ? ' (interrupted: resume to finish)' : ''} -> ${results.file}`,
+            );
+          },
+        ];
+  await out.finish(outcome, ...steps);
 }
 
 /** What is wrong with a results.jsonl line (reopen() checks each on resume). */
@@ -158,24 +132,6 @@ function majorityAnswer(c: Chosen): string {
   return best;
 }
 
-/** During the search no answer is graded against the gold: graded mode (greedy, no PPM) sees -1 for every answer. */
-export const blindGrader = {
-  name: 'blind',
-  async grade(requests: { answer: string; gold: string }[]): Promise<boolean[]> {
-    return requests.map(() => false);
-  },
-};
-
-async function* remaining(problems: AsyncGenerator<Problem>, done: Set<string>, limit: number | undefined, levels: Map<string, Problem['level']>): AsyncGenerator<Problem> {
-  let seen = 0;
-  for await (const p of problems) {
-    if (limit !== undefined && seen++ >= limit) return;
-    if (done.has(p.id)) continue;
-    levels.set(p.id, p.level);
-    yield p;
-  }
-}
-
 interface Tally {
   problems: number;
   /** the PPM's choice */
@@ -186,7 +142,7 @@ interface Tally {
   majorityAccuracy: number;
 }
 
-async function summarize(file: string, args: EvalArgs) {
+async function summarize(file: string, run: { greedy: boolean; search: SearchOptions; backend: BackendOptions; problems: string }) {
   const results = (await readFile(file, 'utf8'))
     .split('\n')
     .filter((l) => l.trim() !== '')
@@ -201,12 +157,12 @@ async function summarize(file: string, args: EvalArgs) {
   return {
     ...tally(results),
     byLevel,
-    mode: args.greedy ? 'greedy' : 'mcts',
-    policy: args.policy,
-    ppm: args.ppm,
-    rollouts: args.greedy ? 1 : args.rollouts,
-    n: args.greedy ? 1 : args.n,
-    seed: args.seed,
-    problemsFile: args.problems,
+    mode: run.greedy ? 'greedy' : 'mcts',
+    policy: run.backend.policy,
+    ppm: run.backend.ppm,
+    rollouts: run.search.rollouts,
+    n: run.search.n,
+    seed: run.backend.seed,
+    problemsFile: run.problems,
   };
 }

@@ -1,15 +1,18 @@
 // `rstar solve "PROBLEM"`: one problem, searched without ground truth (or one greedy
 // trajectory); prints the chosen trajectory with its execution output and the answer.
 import type { Argv } from 'yargs';
+import { openBackends } from '../backends/open.js';
+import { backendOptionTable } from '../backends/options.js';
 import { chooseAnswer, type Chosen } from '../engine/answer.js';
-import { Search, searchDefaults, validateSearchOptions } from '../engine/search.js';
-import { MathGrader } from '../grade/math-grader.js';
-import { defaultModel, modelOptions, openBackends, searchFromArgs, searchOptions } from '../backends/open.js';
-import { blindGrader, inferenceSettings } from './eval.js';
+import { searchOptionTable } from '../engine/options.js';
+import { planSearch, Search } from '../engine/search.js';
 import { UsageError } from '../errors.js';
+import { blindGrader, inferenceOptions } from '../run/inference.js';
+import { withDefaults } from '../util/options.js';
+import { addOptions, optionValues } from './options.js';
 
 export function solveOptions(y: Argv) {
-  return searchOptions(modelOptions(y, { policy: defaultModel('policy'), ppm: defaultModel('ppm') }), { rollouts: 16, n: 4 })
+  return addOptions(addOptions(y, searchOptionTable, { rollouts: 16, n: 4, concurrency: 1 }), backendOptionTable)
     .positional('problem', { type: 'string', demandOption: true, describe: 'the problem text' })
     .option('greedy', { type: 'boolean', default: false, describe: 'one trajectory at temperature 0, no search' })
     .option('answer', { type: 'string', describe: 'the expected answer: say whether the chosen one equals it' })
@@ -21,33 +24,23 @@ type SolveArgs = Awaited<ReturnType<ReturnType<typeof solveOptions>['parseAsync'
 export async function solve(args: SolveArgs): Promise<void> {
   const text = String(args.problem ?? '').trim();
   if (text === '') throw new UsageError('give the problem text: rstar solve "Tom has 5 apples..."');
-  const search = { ...inferenceSettings(args, searchFromArgs(args)), concurrency: 1 };
-  validateSearchOptions({ ...searchDefaults, ...search });
-  const { backends, close } = await openBackends(args.greedy ? { ...args, temperature: 0 } : args);
+  const { search, backend } = inferenceOptions(args.greedy, withDefaults(searchOptionTable, args), optionValues(backendOptionTable, args));
+  const plan = planSearch(search);
+  await using backends = await openBackends(backend, search.device);
   let chosen: Chosen | undefined;
   let nodes = 0;
-  try {
-    const searcher = new Search(search, { ...backends, grader: blindGrader }, ({ tree }) => {
-      chosen = chooseAnswer(tree);
-      nodes = tree.nodes.length;
-    });
-    await searcher.run(
-      (async function* () {
-        yield { id: 'problem', problem: text, answer: args.answer ?? '' };
-      })(),
-    );
-  } finally {
-    await close();
-  }
+  // the search never sees the expected answer; the chosen one is graded after
+  const searcher = new Search(plan, { ...backends, grader: blindGrader }, ({ tree }) => {
+    chosen = chooseAnswer(tree);
+    nodes = tree.nodes.length;
+  });
+  await searcher.run(
+    (async function* () {
+      yield { id: 'problem', problem: text, answer: args.answer ?? '' };
+    })(),
+  );
   let correct: boolean | undefined;
-  if (chosen && args.answer !== undefined) {
-    const grader = new MathGrader();
-    try {
-      [correct] = await grader.grade([{ answer: chosen.answer, gold: args.answer }]);
-    } finally {
-      await grader.close();
-    }
-  }
+  if (chosen && args.answer !== undefined) [correct] = await backends.grader.grade([{ answer: chosen.answer, gold: args.answer }]);
   if (args.json) {
     console.log(JSON.stringify({ problem: text, answer: chosen?.answer ?? null, score: chosen?.score ?? null, votes: chosen?.votes ?? {}, trajectory: chosen?.trajectory ?? '', nodes, ...(correct !== undefined ? { correct } : {}) }));
   } else if (!chosen) {

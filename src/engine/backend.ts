@@ -96,3 +96,12 @@ export interface Grader {
   readonly name: string;
   grade(requests: GradeRequest[]): Promise<boolean[]>;
 }
+
+/** What one search runs with. */
+export interface SearchBackends {
+  policy: Policy;
+  /** none: round-1 search, values come from graded answers alone */
+  ppm?: Ppm;
+  verifier: Verifier;
+  grader: Grader;
+}

@@ -17,71 +17,15 @@
 // A model may refuse a request (a prompt longer than its context: generateOrRefuse,
 // scoreOrRefuse). That ends the problem, not the run: its tree starts no more rollouts, the
 // ones in flight end at their next selection, and it is written with the reason as `error`.
-import { constants as bufferConstants } from 'node:buffer';
-import { totalmem } from 'node:os';
 import type { Problem } from '../io/problems.js';
-import type { Policy, Refused } from './backend.js';
-import type { Ppm } from './backend.js';
-import type { Grader, Verdict, Verifier } from './backend.js';
+import type { Refused, SearchBackends, Verdict } from './backend.js';
 import { exportTree, type ExportedTree } from './export.js';
 import { CudaTree, cudaStatus, NativeTree } from './native.js';
 import { ReferenceTree } from './reference.js';
 import { Stage, type StageStats } from './stage.js';
-import { arenaBytes, Flag, nodesPerTreeBound, SelectMode, SelectResult, Terminal, type Device, type SelectModeName, type TreeEngine } from './tree.js';
+import { searchDefaults, validateSearchOptions, type DeviceChoice, type SearchOptions } from './options.js';
+import { Flag, nodesPerTreeBound, SelectMode, SelectResult, Terminal, type Device, type TreeEngine } from './tree.js';
 import { UsageError } from '../errors.js';
-
-export interface SearchOptions {
-  /** completed rollouts per problem (fewer when the tree is exhausted first) */
-  rollouts: number;
-  /** candidate steps per expansion */
-  n: number;
-  /** trees searched at once */
-  concurrency: number;
-  /** rollouts of one tree in flight at once, kept apart by virtual loss */
-  rolloutsInFlight: number;
-  /** UCT exploration constant */
-  c: number;
-  /** a step at this depth that is not an answer ends the trajectory (too deep) */
-  maxDepth: number;
-  mode: SelectModeName;
-  /** consecutive code errors that end a trajectory */
-  errorsThreshold: number;
-  engine: 'native' | 'reference';
-  /** where the native engine keeps the trees; auto: the GPU when one is usable */
-  device: DeviceChoice;
-  /** most requests in one policy call, and policy calls in flight at once */
-  policyBatch: number;
-  policyConcurrency: number;
-  /**
-   * graded: answers are graded against the gold answer and back up +1 / -1 (synthesis).
-   * ppm: inference without ground truth: the PPM scores answers and that score backs up.
-   */
-  answers: 'graded' | 'ppm';
-}
-
-export const searchDefaults: SearchOptions = {
-  rollouts: 16,
-  n: 12,
-  concurrency: 64,
-  rolloutsInFlight: 4,
-  c: 2,
-  maxDepth: 16,
-  mode: 'rstar',
-  errorsThreshold: 2,
-  engine: 'native',
-  device: 'auto',
-  policyBatch: 512,
-  policyConcurrency: 1,
-  answers: 'graded',
-};
-
-export interface SearchBackends {
-  policy: Policy;
-  /** none: round-1 search, values come from graded answers alone */
-  ppm?: Ppm;
-  verifier: Verifier;
-  grader: Grader;
-}
 
 export interface SearchStats {
   problems: number;
@@ -157,47 +101,6 @@ interface Expansion {
   refused?: boolean;
 }
 
-export function validateSearchOptions(o: SearchOptions): void {
-  const positive: (keyof SearchOptions)[] = ['rollouts', 'n', 'concurrency', 'rolloutsInFlight', 'maxDepth', 'errorsThreshold', 'policyBatch', 'policyConcurrency'];
-  for (const key of positive) {
-    const v = o[key] as number;
-    if (!(Number.isInteger(v) && v >= 1)) throw new UsageError(`${key} must be an integer >= 1 (got ${v})`);
-  }
-  if (!(Number.isFinite(o.c) && o.c >= 0)) throw new UsageError(`c must be a number >= 0 (got ${o.c})`);
-  if (!(o.mode in SelectMode)) throw new UsageError(`mode must be rstar or classic (got ${o.mode})`);
-  if (o.answers !== 'graded' && o.answers !== 'ppm') throw new UsageError(`answers must be graded or ppm (got ${o.answers})`);
-  if (o.engine !== 'native' && o.engine !== 'reference') throw new UsageError(`engine must be native or reference (got ${o.engine})`);
-  if (!deviceChoices.includes(o.device)) throw new UsageError(`device must be one of ${deviceChoices.join(', ')} (got ${o.device})`);
-  if (o.engine === 'reference' && o.device === 'cuda') throw new UsageError('device cuda needs the native engine (the reference runs on the CPU)');
-  checkArenaSize(o);
-}
-
-/**
- * The arena holds `concurrency` trees of the most nodes a tree can need, allocated up front
- * (calloc: untouched pages stay unresident, but a tree may touch all of its own). Refused,
- * naming the options and the bytes, when its node indices pass int32, when one of its
- * arrays is more than a typed array may view here (Node 20: 4 GiB), or when it is more than
- * this machine's memory.
- */
-function checkArenaSize(o: SearchOptions): void {
-  const perTree = nodesPerTreeBound(o.rollouts, o.maxDepth, o.n);
-  const nodes = perTree * o.concurrency;
-  const largest = nodes * Int32Array.BYTES_PER_ELEMENT; // the widest node array
-  const bytes = arenaBytes(o.concurrency, perTree);
-  let why: string | undefined;
-  if (nodes > 0x7fffffff) why = `more nodes than int32 node indices reach (${0x7fffffff})`;
-  else if (bytes > totalmem()) why = `more than this machine's memory (${totalmem()} bytes)`;
-  else if (largest > bufferConstants.MAX_LENGTH) why = `arrays of ${largest} bytes, more than a JavaScript typed array may view here (${bufferConstants.MAX_LENGTH} bytes)`;
-  if (why === undefined) return;
-  throw new UsageError(
-    `the tree arena for --rollouts ${o.rollouts} × --max-depth ${o.maxDepth} × --n ${o.n} + 1 = ${perTree} nodes per tree × --concurrency ${o.concurrency} ` +
-      `= ${nodes} nodes needs ${bytes} bytes (${(bytes / 2 ** 30).toFixed(1)} GiB): ${why}; lower --rollouts, --n, --max-depth or --concurrency`,
-  );
-}
-
-export const deviceChoices = ['auto', 'cpu', 'cuda'] as const;
-export type DeviceChoice = (typeof deviceChoices)[number];
-
 /** Where the trees go, and why: cuda only with the native engine and a usable device. */
 export function chooseDevice(engine: 'native' | 'reference', choice: DeviceChoice): { device: Device; reason: string } {
   if (engine === 'reference') return { device: 'cpu', reason: 'the reference engine runs on the CPU' };
@@ -209,13 +112,33 @@ export function chooseDevice(engine: 'native' | 'reference', choice: DeviceChoic
   return { device: 'cpu', reason: `auto: no usable CUDA device: ${status.reason}` };
 }
 
+/** Search options checked once, with the device the trees will live on (planSearch). */
+export interface SearchPlan {
+  readonly options: Readonly<SearchOptions>;
+  readonly device: Device;
+  /** why that device */
+  readonly deviceReason: string;
+}
+
+const plans = new WeakSet<SearchPlan>();
+
+/** Fills in the defaults, checks the options and picks the device: everything a search can refuse before it starts. */
+export function planSearch(given: Partial<SearchOptions>): SearchPlan {
+  const options = Object.freeze({ ...searchDefaults, ...given });
+  validateSearchOptions(options);
+  const { device, reason } = chooseDevice(options.engine, options.device);
+  const plan = Object.freeze({ options, device, deviceReason: reason });
+  plans.add(plan);
+  return plan;
+}
+
 export function createEngine(kind: 'native' | 'reference', trees: number, nodesPerTree: number, device: Device = 'cpu'): TreeEngine {
   if (kind === 'reference') return new ReferenceTree(trees, nodesPerTree);
   return device === 'cuda' ? new CudaTree(trees, nodesPerTree) : new NativeTree(trees, nodesPerTree);
 }
 
 export class Search {
-  readonly options: SearchOptions;
+  readonly options: Readonly<SearchOptions>;
   readonly engine: TreeEngine;
   /** why the engine's device was chosen */
   readonly deviceReason: string;
@@ -241,17 +164,17 @@ export class Search {
   private startedAt = 0;
 
   constructor(
-    options: Partial<SearchOptions>,
+    /** a plan (planSearch), or the options to plan with */
+    options: SearchPlan | Partial<SearchOptions>,
     private readonly backends: SearchBackends,
     private readonly onTree: (finished: FinishedTree) => Promise<void> | void,
   ) {
-    this.options = { ...searchDefaults, ...options };
-    validateSearchOptions(this.options);
+    const plan = plans.has(options as SearchPlan) ? (options as SearchPlan) : planSearch(options as Partial<SearchOptions>);
+    this.options = plan.options;
     const o = this.options;
     if (o.answers === 'ppm' && !backends.ppm) throw new UsageError('answers ppm (inference without ground truth) needs a PPM to score the answers');
-    const { device, reason } = chooseDevice(o.engine, o.device);
-    this.engine = createEngine(o.engine, o.concurrency, nodesPerTreeBound(o.rollouts, o.maxDepth, o.n), device);
-    this.deviceReason = reason;
+    this.engine = createEngine(o.engine, o.concurrency, nodesPerTreeBound(o.rollouts, o.maxDepth, o.n), plan.device);
+    this.deviceReason = plan.deviceReason;
     const fail = (e: unknown) => this.fail(e);
     // After a fatal error every stage drops its work: the run has already failed.
     const live =

@@ -1,0 +1,31 @@
+// The command line of an option table (util/options.ts): one flag per option, its help and
+// default from the table; the parsed values come back through the table too, so that the
+// defaults it derives and its checks apply to every command the same way.
+import type { Argv, Options } from 'yargs';
+import { checkOptions, flagName, withDefaults, type OptionTable, type OptionValues } from '../util/options.js';
+
+/** Adds a flag per option of `table`; `defaults` and `help` override the table's for this command. */
+export function addOptions<A, T extends OptionTable>(y: Argv<A>, table: T, defaults: Partial<OptionValues<T>> = {}, help: { [K in keyof T]?: string } = {}): Argv<A> {
+  for (const [key, spec] of Object.entries(table)) {
+    if (spec.internal) continue;
+    const d = (defaults as Record<string, unknown>)[key] ?? (typeof spec.default === 'function' ? undefined : spec.default);
+    const o: Options = { describe: help[key] ?? spec.help };
+    if (spec.type === 'integer' || spec.type === 'number') o.type = 'number';
+    else if (spec.type === 'boolean') o.type = 'boolean';
+    else if (spec.type === 'strings') Object.assign(o, { type: 'string', array: true });
+    else if (spec.type === 'choice') o.choices = [...spec.choices];
+    else o.type = 'string';
+    if (d !== undefined) o.default = d;
+    if (spec.defaultHelp !== undefined) o.defaultDescription = spec.defaultHelp;
+    if (spec.required) o.demandOption = true;
+    y = y.option(flagName(key), o);
+  }
+  return y;
+}
+
+/** The table's options from parsed arguments, defaults derived and every value checked. */
+export function optionValues<T extends OptionTable>(table: T, args: Record<string, unknown>): OptionValues<T> {
+  const o = withDefaults(table, args);
+  checkOptions(table, o);
+  return o;
+}
