@@ -11,7 +11,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { OnnxPolicy } from '../src/backends/onnx/policy.js';
-import type { StepRequest } from '../src/engine/backend.js';
+import { accepted, type StepRequest } from '../src/engine/backend.js';
 import { OnnxPpm } from '../src/backends/onnx/ppm.js';
 import { tuneMalloc } from '../src/util/malloc.js';
 
@@ -113,7 +113,7 @@ async function ppm(): Promise<void> {
     for (const p of [incremental, naive]) {
       const before = p.stats().prefix.encodedTokens;
       const t0 = performance.now();
-      const scores = await p.score(requests);
+      const scores = accepted('ppm', requests, await p.score(requests));
       out.push({ tokens: p.stats().prefix.encodedTokens - before, ms: performance.now() - t0, scores });
     }
     const [a, b] = out as [(typeof out)[0], (typeof out)[0]];

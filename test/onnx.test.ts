@@ -16,11 +16,20 @@ import { Tokenizer } from '../src/backends/onnx/tokenizer.js';
 import { OnnxPolicy, type OnnxPolicyOptions } from '../src/backends/onnx/policy.js';
 import { ppmScore, rawScore } from '../src/engine/head.js';
 import { OnnxPpm } from '../src/backends/onnx/ppm.js';
-import type { ScoreRequest } from '../src/engine/backend.js';
+import { accepted, type Policy, type Ppm, type ScoreRequest, type StepRequest } from '../src/engine/backend.js';
 import { rng } from '../src/util/random.js';
 import { stopStrings } from '../src/format/step.js';
 
 const models = new URL('./fixtures/models/', import.meta.url).pathname;
+
+// Requests none of which may be refused: their steps, scores or hidden rows.
+const steps = async (p: Policy, rs: StepRequest[]) => accepted('policy', rs, await p.generate(rs));
+const scores = async (p: Ppm, rs: ScoreRequest[]) => accepted('ppm', rs, await p.score(rs));
+const hiddenRows = async (p: Ppm, rs: ScoreRequest[]) => {
+  const { hidden, refused } = await p.hidden!(rs);
+  accepted('ppm', rs, refused.map((r) => r ?? 0));
+  return hidden;
+};
 const policyDir = join(models, 'policy');
 
 interface Greedy {
@@ -176,8 +185,8 @@ test('the policy: greedy steps stop at their stop token, and n samples per promp
   try {
     const g = reference.greedy[2]!;
     const problem = { id: 'p', problem: 'Q?', answer: '' };
-    const steps = [g.prompt.slice('Q?\n\n'.length)];
-    const [[text]] = await policy.generate([{ problem, steps, n: 1 }]);
+    const prefix = [g.prompt.slice('Q?\n\n'.length)];
+    const [[text]] = await steps(policy, [{ problem, steps: prefix, n: 1 }]);
     const stopIds = new Set([...stopStrings.map((s) => tokenizer.tokenId(s)!), 3]);
     const end = g.new_ids.findIndex((t) => stopIds.has(t));
     const expected = await tokenizer.decode(end < 0 ? g.new_ids : g.new_ids.slice(0, end + (g.new_ids[end] === 3 ? 0 : 1)));
@@ -189,7 +198,7 @@ test('the policy: greedy steps stop at their stop token, and n samples per promp
   const sampled = async (seed: number) => {
     const p = await OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 1, topP: 0.9, topK: 20, maxTokens: 16, seed, batchRows: 5 });
     try {
-      return await p.generate([
+      return await steps(p, [
         { problem: { id: 'a', problem: 'What is 2 + 3?', answer: '' }, steps: [], n: 8 },
         { problem: { id: 'b', problem: 'Tom has 5 apples.', answer: '' }, steps: ['<code>\n# Step 1\nx = 5\n<end_of_step>'], n: 3 },
       ]);
@@ -210,32 +219,32 @@ test('the policy: greedy steps stop at their stop token, and n samples per promp
 test('the policy reuses prefixes: a child expanded after its parent (or from its own generated KV) encodes only what is new', async () => {
   const open = (o: Partial<OnnxPolicyOptions>) => OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 1, maxTokens: 12, seed: 1, ...o });
   const prompts = await open({ cacheSteps: false });
-  const steps = await open({ cacheSteps: true });
+  const fromSteps = await open({ cacheSteps: true });
   const naive = await open({ cacheBytes: 0 });
   try {
     const problem = { id: 'p', problem: 'A shop sells 12 pens a day for 5 days. How many pens?', answer: '' };
     const trajectory: string[] = [];
     for (let depth = 0; depth < 5; depth++) {
       const request = [{ problem, steps: trajectory, n: 4 }];
-      const [a] = await prompts.generate(request);
-      const [b] = await steps.generate(request);
-      const [c] = await naive.generate(request);
+      const [a] = await steps(prompts, request);
+      const [b] = await steps(fromSteps, request);
+      const [c] = await steps(naive, request);
       assert.deepEqual(a, c, `depth ${depth}: the same samples with and without reuse`);
       assert.deepEqual(b, c, `depth ${depth}: the same samples from a generated step's KV`);
       trajectory.push(c![0]!); // go on below a generated step, as a search does
     }
     const full = naive.stats().prefix;
-    for (const p of [prompts, steps]) {
+    for (const p of [prompts, fromSteps]) {
       const s = p.stats().prefix;
       assert.equal(s.hits, 4);
       assert.equal(s.encodedTokens + s.reusedTokens, full.encodedTokens);
     }
     const viaPrompts = prompts.stats().prefix.encodedTokens;
-    const viaSteps = steps.stats().prefix.encodedTokens;
+    const viaSteps = fromSteps.stats().prefix.encodedTokens;
     assert.ok(full.encodedTokens / viaPrompts > 2, `${full.encodedTokens} vs ${viaPrompts} tokens encoded`);
     assert.ok(viaSteps < viaPrompts, `a generated step's own KV saves more: ${viaSteps} vs ${viaPrompts}`);
   } finally {
-    for (const p of [prompts, steps, naive]) await p.close();
+    for (const p of [prompts, fromSteps, naive]) await p.close();
   }
 });
 
@@ -248,13 +257,13 @@ test('the PPM: hidden-state export with the native head, score export, both equa
     assert.equal(score.output, 'score');
     assert.equal(score.head, undefined);
     const requests = reference.ppm.map((c) => ({ problem: { id: 'p', problem: c.text, answer: '' }, steps: [] }));
-    const rows = await hidden.hidden(requests);
+    const rows = await hiddenRows(hidden, requests);
     const H = hidden.decoder.shape.hidden;
     reference.ppm.forEach((c, i) => {
       for (let k = 0; k < H; k++) assert.ok(Math.abs(rows[i * H + k]! - c.last_hidden[k]!) < 1e-4);
     });
-    const fromHead = await hidden.score(requests);
-    const fromScore = await score.score(requests);
+    const fromHead = await scores(hidden, requests);
+    const fromScore = await scores(score, requests);
     reference.ppm.forEach((c, i) => {
       const torch = Math.tanh(c.raw[c.raw.length - 1]! / 5);
       assert.ok(Math.abs(fromHead[i]! - torch) < 1e-5, `${fromHead[i]} vs ${torch}`);
@@ -271,8 +280,8 @@ test('the PPM: hidden-state export with the native head, score export, both equa
   const naive = await OnnxPpm.open({ dir: join(models, 'ppm-score'), device: 'cpu', threads: 1, incremental: false });
   try {
     for (const [depth, requests] of siblingRequests(6).entries()) {
-      const a = await incremental.score(requests);
-      const b = await naive.score(requests);
+      const a = await scores(incremental, requests);
+      const b = await scores(naive, requests);
       a.forEach((x, i) => assert.ok(Math.abs(x - b[i]!) < 1e-5, `depth ${depth}: ${x} vs ${b[i]}`));
     }
     const inc = incremental.stats().prefix;
@@ -324,8 +333,8 @@ test('a reviewer PPM: 2p - 1 of the question\'s mean token probability after the
     assert.equal(incremental.head, undefined);
     await assert.rejects(incremental.hidden([]), /outputs scores, not hidden states/);
     for (const [depth, requests] of siblingRequests(4).entries()) {
-      const a = await incremental.score(requests);
-      const b = await naive.score(requests);
+      const a = await scores(incremental, requests);
+      const b = await scores(naive, requests);
       for (const [i, r] of requests.entries()) {
         // the whole text in one run: the prompt is the trajectory in the plain template
         const prompt = await tokenizer.encode(r.steps.join('') + '\n\n');
@@ -402,7 +411,7 @@ test('on a worker thread: the same steps, scores and hidden states as in-process
   const local = await OnnxPolicy.open(options);
   const threaded = await ThreadedOnnxPolicy.open(options);
   try {
-    assert.deepEqual(await threaded.generate(requests), await local.generate(requests));
+    assert.deepEqual(await steps(threaded, requests), await steps(local, requests));
     assert.equal(threaded.provider, 'cpu');
     assert.equal((await threaded.stats()).steps, 3);
   } finally {

@@ -125,7 +125,7 @@ test('identical candidate steps become one child, and are counted', async () => 
   // every candidate twice: the search must grow the trees of the plain policy
   const b = backends();
   const inner = b.policy;
-  b.policy = { name: 'doubled', generate: async (rs) => (await inner.generate(rs.map((r) => ({ ...r, n: r.n / 2 })))).map((c) => c.flatMap((s) => [s, s])) };
+  b.policy = { name: 'doubled', generate: async (rs) => (await inner.generate(rs.map((r) => ({ ...r, n: r.n / 2 })))).map((c) => (c as string[]).flatMap((s) => [s, s])) };
   const doubled = await run(6, { rollouts: 8, n: 4, concurrency: 1 }, b);
   const plain = await run(6, { rollouts: 8, n: 2, concurrency: 1 });
   const shape = (t: ExportedTree) => t.nodes.map((n) => [n.parent, n.step, n.N, n.Q]);

@@ -12,22 +12,32 @@ export interface StepRequest {
   n: number;
 }
 
-/** A request the policy will not run, and why: e.g. "prompt too long: 5000 tokens > 2047". */
+/** A request a model will not run, and why: e.g. "prompt too long: 5000 tokens > 2047". */
 export interface Refused {
   refused: string;
+}
+
+export function isRefused(x: unknown): x is Refused {
+  return typeof x === 'object' && x !== null && !Array.isArray(x) && typeof (x as Refused).refused === 'string';
+}
+
+/** The results of a batch none of which may be refused (a caller outside the search): a refusal throws, naming its problem. */
+export function accepted<T>(who: string, requests: readonly { problem: { id: string } }[], results: readonly (T | Refused)[]): T[] {
+  return results.map((x, i) => {
+    if (isRefused(x)) throw new Error(`${who}: problem ${requests[i]!.problem.id}: ${x.refused}`);
+    return x;
+  });
 }
 
 /** A step generator. One call serves a whole batch of requests. */
 export interface Policy {
   readonly name: string;
-  /** For each request, at most `n` candidate steps (each in the rStar step format). */
-  generate(requests: StepRequest[]): Promise<string[][]>;
   /**
-   * generate(), where a request the model cannot take (a prompt longer than its context)
-   * is answered with why instead of failing the batch: the search then ends that problem's
-   * tree with the reason. The search calls this one when a policy has it.
+   * For each request, at most `n` candidate steps (each in the rStar step format), or why
+   * the model will not take it (a prompt longer than its context): the search then ends
+   * that problem's tree with the reason instead of failing the batch.
    */
-  generateOrRefuse?(requests: StepRequest[]): Promise<(string[] | Refused)[]>;
+  generate(requests: StepRequest[]): Promise<(string[] | Refused)[]>;
 }
 
 export interface ScoreRequest {
@@ -39,21 +49,15 @@ export interface ScoreRequest {
 /** A process preference model: one score in [-1, 1] per step (tanh(r / 5) for a real PPM). */
 export interface Ppm {
   readonly name: string;
-  score(requests: ScoreRequest[]): Promise<number[]>;
+  /** A score per request, or why the model will not take it (longer than its context): the search ends that problem's tree with the reason. */
+  score(requests: ScoreRequest[]): Promise<(number | Refused)[]>;
   /**
    * A PPM that outputs hidden states sets `head` and `hidden`: the search then scores with
    * the tree engine's fused step (the head applied and the value written in one call).
    */
   readonly head?: PpmHead | undefined;
-  /** the last hidden state of each request's step, [requests, head.weight.length] */
-  hidden?(requests: ScoreRequest[]): Promise<Float32Array>;
-  /**
-   * score() and hidden(), where a request the model cannot take (longer than its context) is
-   * answered with why (a refused request's hidden row is zero): the search ends that
-   * problem's tree with the reason. The search calls these when a PPM has them.
-   */
-  scoreOrRefuse?(requests: ScoreRequest[]): Promise<(number | Refused)[]>;
-  hiddenOrRefuse?(requests: ScoreRequest[]): Promise<{ hidden: Float32Array; refused: (Refused | undefined)[] }>;
+  /** the last hidden state of each request's step, [requests, head.weight.length]; a refused request's row is zero and `refused` says why (it may be empty when none is) */
+  hidden?(requests: ScoreRequest[]): Promise<{ hidden: Float32Array; refused: (Refused | undefined)[] }>;
 }
 
 /** What a step turned out to be: more reasoning, a final answer, code that failed, or unreadable. */

@@ -14,11 +14,11 @@
 // while the policy generates for one batch the verifier checks the previous one; there is
 // no barrier per tree level and no tree waits for another.
 //
-// A model may refuse a request (a prompt longer than its context: generateOrRefuse,
-// scoreOrRefuse). That ends the problem, not the run: its tree starts no more rollouts, the
+// A model may refuse a request (a prompt longer than its context: Refused in the results of
+// generate, score, hidden). That ends the problem, not the run: its tree starts no more rollouts, the
 // ones in flight end at their next selection, and it is written with the reason as `error`.
 import type { Problem } from '../io/problems.js';
-import type { Refused, SearchBackends, Verdict } from './backend.js';
+import { isRefused, type Refused, type SearchBackends, type Verdict } from './backend.js';
 import { exportTree, type ExportedTree } from './export.js';
 import { CudaTree, cudaStatus, NativeTree } from './native.js';
 import { ReferenceTree } from './reference.js';
@@ -349,7 +349,7 @@ export class Search {
     const policy = this.backends.policy;
     for (const e of batch) e.steps = this.trajectory(e.rollout.tree, e.leaf);
     const requests = batch.map((e) => ({ problem: e.rollout.tree.problem, steps: e.steps, n }));
-    const out = policy.generateOrRefuse ? await policy.generateOrRefuse(requests) : await policy.generate(requests);
+    const out = await policy.generate(requests);
     if (out.length !== batch.length) throw new Error(`policy ${policy.name}: ${out.length} results for ${batch.length} requests`);
     batch.forEach((e, i) => {
       const candidates = out[i];
@@ -447,7 +447,7 @@ export class Search {
     };
     if (ppm.head && ppm.hidden) {
       const H = ppm.head.weight.length;
-      const { hidden, refused } = ppm.hiddenOrRefuse ? await ppm.hiddenOrRefuse(requests) : { hidden: await ppm.hidden(requests), refused: [] };
+      const { hidden, refused } = await ppm.hidden(requests);
       if (hidden.length !== requests.length * H) throw new Error(`ppm ${ppm.name}: ${hidden.length} hidden floats for ${requests.length} steps of ${H}`);
       let k = 0;
       for (const e of batch) {
@@ -459,7 +459,7 @@ export class Search {
       }
       return;
     }
-    const scores = ppm.scoreOrRefuse ? await ppm.scoreOrRefuse(requests) : await ppm.score(requests);
+    const scores = await ppm.score(requests);
     if (scores.length !== requests.length) throw new Error(`ppm ${ppm.name}: ${scores.length} scores for ${requests.length} steps`);
     const refused = scores.map((s) => (isRefused(s) ? s : undefined));
     let k = 0;
@@ -597,10 +597,6 @@ export class Search {
       }
     }
   }
-}
-
-function isRefused(x: unknown): x is Refused {
-  return typeof x === 'object' && x !== null && !Array.isArray(x) && typeof (x as Refused).refused === 'string';
 }
 
 /** The rows `rows` of a [*, width] array, in order. */

@@ -151,17 +151,8 @@ export class OnnxPolicy implements Policy {
     return { provider: this.decoder.provider, providerReason: this.decoder.providerReason, ...this.counters, prefix: { ...this.cache.stats } };
   }
 
-  /** Steps for each request; a prompt past promptLimit fails the call (generateOrRefuse does not). */
-  async generate(requests: StepRequest[]): Promise<string[][]> {
-    const out = await this.generateOrRefuse(requests);
-    return out.map((o, i) => {
-      if ('refused' in o) throw new Error(`policy onnx: problem ${requests[i]!.problem.id}: ${o.refused}`);
-      return o;
-    });
-  }
-
   /** Steps for each request whose prompt fits (promptLimit), the reason for the others. */
-  async generateOrRefuse(requests: StepRequest[]): Promise<(string[] | Refused)[]> {
+  async generate(requests: StepRequest[]): Promise<(string[] | Refused)[]> {
     this.counters.calls++;
     const limit = this.promptLimit;
     const counted = await Promise.all(requests.map((r) => this.tokenizer.encodeWithin(promptSegments(this.template, r.problem, r.steps), limit)));

@@ -13,7 +13,7 @@
 // Incremental (default): a step is encoded on top of its parent's cached prefix, and its
 // own prefix is kept for its children. Naive: the whole trajectory is encoded each time,
 // as the authors do, for checking that both agree and for the benchmark.
-// A request longer than the model's context is refused (scoreOrRefuse, hiddenOrRefuse), and
+// A request longer than the model's context is refused (score and hidden say why), and
 // the search ends that problem's tree with the reason, as for the policy's refusals.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -111,27 +111,16 @@ export class OnnxPpm implements Ppm {
     return { provider: this.decoder.provider, providerReason: this.decoder.providerReason, output: this.output, ...this.counters, prefix: { ...this.cache.stats } };
   }
 
-  /** Scores; a request past the context fails the call (scoreOrRefuse does not). */
-  async score(requests: ScoreRequest[]): Promise<number[]> {
-    return orThrow(requests, await this.scoreOrRefuse(requests));
-  }
-
-  async scoreOrRefuse(requests: ScoreRequest[]): Promise<(number | Refused)[]> {
+  /** Scores of the requests that fit the context, the reason for the others. */
+  async score(requests: ScoreRequest[]): Promise<(number | Refused)[]> {
     if (this.output === 'logits') return this.review(requests);
     const { out, refused } = await this.run(requests);
     const H = this.decoder.shape.hidden;
     return requests.map((_, i) => refused[i] ?? (this.head ? ppmScore(out, i * H, this.head) : rawScore(out[i]!)));
   }
 
-  /** The last hidden state of each request's last token, [requests, hidden], for the fused head. */
-  async hidden(requests: ScoreRequest[]): Promise<Float32Array> {
-    const { hidden, refused } = await this.hiddenOrRefuse(requests);
-    orThrow(requests, refused.map((r) => r ?? 0));
-    return hidden;
-  }
-
-  /** hidden(), with the requests past the context refused: their rows are zero. */
-  async hiddenOrRefuse(requests: ScoreRequest[]): Promise<{ hidden: Float32Array; refused: (Refused | undefined)[] }> {
+  /** The last hidden state of each request's last token, [requests, hidden], for the fused head; the requests past the context are refused, their rows zero. */
+  async hidden(requests: ScoreRequest[]): Promise<{ hidden: Float32Array; refused: (Refused | undefined)[] }> {
     if (!this.head) throw new Error('ppm onnx: this export outputs scores, not hidden states');
     const { out, refused } = await this.run(requests);
     return { hidden: out, refused };
@@ -220,13 +209,6 @@ export class OnnxPpm implements Ppm {
 }
 
 /** The results, or the first refusal as an error naming its problem. */
-function orThrow<T>(requests: ScoreRequest[], results: (T | Refused)[]): T[] {
-  return results.map((x, i) => {
-    if (typeof x === 'object' && x !== null && 'refused' in x) throw new Error(`ppm onnx: problem ${requests[i]!.problem.id}: ${x.refused}`);
-    return x as T;
-  });
-}
-
 function readHead(path: string, hidden: number): PpmHead {
   let json: { weight?: unknown; bias?: unknown };
   try {

@@ -72,12 +72,8 @@ export class ThreadedOnnxPolicy implements Policy {
     return this.thread.info.providerReason;
   }
 
-  generate(requests: StepRequest[]): Promise<string[][]> {
+  generate(requests: StepRequest[]): Promise<(string[] | Refused)[]> {
     return this.thread.run({ op: 'generate', requests });
-  }
-
-  generateOrRefuse(requests: StepRequest[]): Promise<(string[] | Refused)[]> {
-    return this.thread.run({ op: 'generateOrRefuse', requests });
   }
 
   stats(): Promise<OnnxPolicyStats> {
@@ -111,20 +107,12 @@ export class ThreadedOnnxPpm implements Ppm {
     return this.thread.info.providerReason;
   }
 
-  score(requests: ScoreRequest[]): Promise<number[]> {
+  score(requests: ScoreRequest[]): Promise<(number | Refused)[]> {
     return this.thread.run({ op: 'score', requests });
   }
 
-  hidden(requests: ScoreRequest[]): Promise<Float32Array> {
-    return this.thread.run({ op: 'hidden', requests });
-  }
-
-  scoreOrRefuse(requests: ScoreRequest[]): Promise<(number | Refused)[]> {
-    return this.thread.run({ op: 'scoreOrRefuse', requests });
-  }
-
-  hiddenOrRefuse(requests: ScoreRequest[]): Promise<{ hidden: Float32Array; refused: (Refused | undefined)[] }> {
-    return this.thread.run({ op: 'hiddenOrRefuse', requests });
+  hidden(requests: ScoreRequest[]): Promise<{ hidden: Float32Array; refused: (Refused | undefined)[] }> {
+    return this.thread.run({ op: 'hidden', requests }); // copied back: small next to the model run
   }
 
   stats(): Promise<OnnxPpmStats> {

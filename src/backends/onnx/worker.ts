@@ -1,7 +1,6 @@
 // A piscina worker that holds one ONNX model (a policy or a PPM) for its whole life.
 // onnxruntime-node runs a session synchronously on the calling thread: in a worker, the
 // model computes while the main thread keeps the search's other stages moving.
-import { Piscina } from 'piscina';
 import { workerData } from 'node:worker_threads';
 import { OnnxPolicy, type OnnxPolicyOptions } from './policy.js';
 import type { ScoreRequest, StepRequest } from '../../engine/backend.js';
@@ -14,11 +13,8 @@ export type ModelTask =
   | { op: 'stats' }
   | { op: 'close' }
   | { op: 'generate'; requests: StepRequest[] }
-  | { op: 'generateOrRefuse'; requests: StepRequest[] }
   | { op: 'score'; requests: ScoreRequest[] }
-  | { op: 'hidden'; requests: ScoreRequest[] }
-  | { op: 'scoreOrRefuse'; requests: ScoreRequest[] }
-  | { op: 'hiddenOrRefuse'; requests: ScoreRequest[] };
+  | { op: 'hidden'; requests: ScoreRequest[] };
 
 const data = workerData as ModelWorkerData;
 let opened: Promise<OnnxPolicy | OnnxPpm> | undefined;
@@ -37,15 +33,9 @@ export default async function run(task: ModelTask): Promise<unknown> {
       return m.close();
     case 'generate':
       return (m as OnnxPolicy).generate(task.requests);
-    case 'generateOrRefuse':
-      return (m as OnnxPolicy).generateOrRefuse(task.requests);
     case 'score':
       return (m as OnnxPpm).score(task.requests);
     case 'hidden':
-      return Piscina.move(await (m as OnnxPpm).hidden(task.requests));
-    case 'scoreOrRefuse':
-      return (m as OnnxPpm).scoreOrRefuse(task.requests);
-    case 'hiddenOrRefuse':
-      return (m as OnnxPpm).hiddenOrRefuse(task.requests); // copied: small next to the model run
+      return (m as OnnxPpm).hidden(task.requests);
   }
 }
