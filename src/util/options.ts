@@ -83,7 +83,7 @@ export function checkOptions<T extends OptionTable>(table: T, o: OptionValues<T>
       continue;
     }
     const problem = typeProblem(spec, value) ?? spec.check?.(value as never, all);
-    if (problem !== undefined) throw new UsageError(`${flag} ${problem} (got ${JSON.stringify(value)})`);
+    if (problem !== undefined) throw new UsageError(`${flag} ${problem} (got ${typeof value === 'number' ? value : JSON.stringify(value)})`);
   }
 }
 
