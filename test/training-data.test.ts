@@ -1,5 +1,5 @@
 // Training data from a hand-built tree: which trajectories become SFT examples, in which
-// order, and which sibling steps become preference pairs (DESIGN.md, "Training data").
+// order, and which sibling steps become preference pairs (src/evolve/training-data.ts).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -50,7 +50,7 @@ export function dataCommand(y: Argv) {
     .demandCommand(1);
 }
 
-/** Reads trees and writes the SFT examples and preference pairs they hold (DESIGN.md, "Training data"). */
+/** Reads trees and writes the SFT examples and preference pairs they hold (evolve/training-data.ts). */
 export async function select(args: SelectArgs): Promise<void> {
   if (args.sft === undefined && args.pairs === undefined) throw new UsageError('give --sft FILE, --pairs FILE or both');
   if (!(Number.isInteger(args.top) && args.top >= 1)) throw new UsageError(`--top must be an integer >= 1 (got ${args.top})`);

@@ -1,6 +1,6 @@
 // A seeded synthetic domain of English multi-step arithmetic word problems (GSM8K-like),
 // small and regular enough for a tiny character-level policy trained from scratch, with a
-// reference solution in the rStar step format (see DESIGN.md, src/format/step.ts).
+// reference solution in the rStar step format (src/format/step.ts).
 //
 // A problem of level L is a chain of L operations on one quantity of a named person: a
 // start template (two numbers from the first sentence: "Tom buys 4 boxes of 6 pencils")

@@ -2,7 +2,7 @@
 // rollouts held apart by virtual loss, refilled from the problem stream as trees finish.
 //
 // A rollout starts at its tree's root. Each time it reaches an unexpanded node it expands
-// it (DESIGN.md): the policy writes n candidate steps, the verifier classifies them, the
+// it (docs/ARCHITECTURE.md, "One rollout"): the policy writes n candidate steps, the verifier classifies them, the
 // arena allocates the children with their terminal kinds, the PPM scores the open children
 // (their first visit) while the grader grades the answers, the values go into the tree,
 // and the rollout goes on from that node by UCT over its open children. It ends when the

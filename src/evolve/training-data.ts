@@ -1,4 +1,4 @@
-// Training data from search trees (DESIGN.md, "Training data"):
+// Training data from search trees, as rStar-Math selects it (docs/ARCHITECTURE.md):
 // - SFT: per solved problem, its correct trajectories ranked by (mean step Q, min step Q),
 //   the top k (2) as {query, response} pairs; the response is the trajectory as the policy
 //   saw it (outputs after the steps that close a code block).

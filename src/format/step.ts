@@ -1,4 +1,4 @@
-// The rStar-Math step format (see DESIGN.md): what the policy writes and the verifier reads.
+// The rStar-Math step format: what the policy writes and the verifier reads.
 //
 //   <code>
 //   # Step 1: reasoning as a comment
