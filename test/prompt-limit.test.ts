@@ -268,3 +268,18 @@ test('synth --max-prompt-tokens refuses the problems past it with their exact co
   const stats = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8'));
   assert.equal(stats.models.policy.refusedPrompts, 2);
 });
+
+test('eval and solve say why a model refused a problem', { skip: pythonSkip }, () => {
+  const problems = join(root, 'eval-small.jsonl');
+  writeFileSync(problems, JSON.stringify(small('e1')) + '\n');
+  const model = ['--policy', `onnx:${policyDir}`, '--ppm', 'none', '--device', 'cpu', '--threads', '1', '--max-tokens', '4', '--max-prompt-tokens', '10', '--greedy'];
+  const out = join(root, 'eval-max');
+  const e = spawnSync(process.execPath, [cli, 'eval', '--problems', problems, '--out', out, ...model, '--no-progress'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(e.status, 0, e.stderr);
+  const [result] = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { error?: string; answer: unknown });
+  assert.match(result!.error!, /^prompt too long: \d+ tokens > 10$/);
+  assert.equal(result!.answer, null);
+  const s = spawnSync(process.execPath, [cli, 'solve', small('s1').problem, ...model, '--json'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(s.status, 3, s.stderr);
+  assert.match((JSON.parse(s.stdout) as { error: string }).error, /^prompt too long: \d+ tokens > 10$/);
+});

@@ -45,6 +45,8 @@ export interface EvalResult {
   trajectory: string;
   nodes: number;
   ms: number;
+  /** why a model refused the problem (a prompt past its context): its search stopped early */
+  error?: string;
 }
 
 export async function evaluate(args: Record<string, unknown>): Promise<void> {
@@ -96,6 +98,7 @@ export async function evaluate(args: Record<string, unknown>): Promise<void> {
       trajectory: chosen?.trajectory ?? '',
       nodes: tree.nodes.length,
       ms,
+      ...(tree.error !== undefined ? { error: tree.error } : {}),
     };
     await results.append(result);
     bar?.increment({ correct: correctCount });

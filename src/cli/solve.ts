@@ -29,10 +29,12 @@ export async function solve(args: SolveArgs): Promise<void> {
   await using backends = await openBackends(backend, search.device);
   let chosen: Chosen | undefined;
   let nodes = 0;
+  let refused: string | undefined;
   // the search never sees the expected answer; the chosen one is graded after
   const searcher = new Search(plan, { ...backends, grader: blindGrader }, ({ tree }) => {
     chosen = chooseAnswer(tree);
     nodes = tree.nodes.length;
+    refused = tree.error;
   });
   await searcher.run(
     (async function* () {
@@ -42,9 +44,9 @@ export async function solve(args: SolveArgs): Promise<void> {
   let correct: boolean | undefined;
   if (chosen && args.answer !== undefined) [correct] = await backends.grader.grade([{ answer: chosen.answer, gold: args.answer }]);
   if (args.json) {
-    console.log(JSON.stringify({ problem: text, answer: chosen?.answer ?? null, score: chosen?.score ?? null, votes: chosen?.votes ?? {}, trajectory: chosen?.trajectory ?? '', nodes, ...(correct !== undefined ? { correct } : {}) }));
+    console.log(JSON.stringify({ problem: text, answer: chosen?.answer ?? null, score: chosen?.score ?? null, votes: chosen?.votes ?? {}, trajectory: chosen?.trajectory ?? '', nodes, ...(correct !== undefined ? { correct } : {}), ...(refused !== undefined ? { error: refused } : {}) }));
   } else if (!chosen) {
-    console.log(`${text}\n\nno trajectory reached an answer (${nodes} nodes searched)`);
+    console.log(`${text}\n\nno trajectory reached an answer (${nodes} nodes searched)${refused !== undefined ? `: the model refused the problem (${refused})` : ''}`);
   } else {
     const votes = Object.entries(chosen.votes).sort((a, b) => b[1] - a[1]).map(([a, v]) => `${a} x${v}`).join(', ');
     console.log(`${text}\n\n${chosen.trajectory}\n\nanswer: ${chosen.answer} (score ${chosen.score.toFixed(3)}; answers found: ${votes}; ${nodes} nodes)${correct === undefined ? '' : correct ? ' - correct' : ` - expected ${args.answer}`}`);
