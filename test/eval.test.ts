@@ -9,7 +9,7 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generateProblems } from '../src/data/synthetic.js';
 import type { ExportedTree } from '../src/engine/export.js';
-import type { EvalResult } from '../src/cli/eval.js';
+import type { EvalResult } from '../src/run/evaluate.js';
 import { pythonSkip } from './python-skip.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');

@@ -4,7 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { InputError, UsageError } from '../errors.js';
 import { benchTree, benchTreeOptions } from './bench.js';
 import { dataCommand } from './data.js';
-import { evaluate, evalOptions } from './eval.js';
+import { evalCommand, evalOptions } from './eval.js';
 import { exec, execOptions } from './exec.js';
 import { grade, gradeOptions } from './grade.js';
 import { solve, solveOptions } from './solve.js';
@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     .scriptName('rstar')
     .command('synth', 'search every problem of a JSONL file and write its trees', synthOptions, synth)
     .command('solve <problem>', 'solve one problem: search (or --greedy), print the trajectory and the answer', solveOptions, solve)
-    .command('eval', 'accuracy on a problems JSONL without ground truth in the search, by level', evalOptions, evaluate)
+    .command('eval', 'accuracy on a problems JSONL without ground truth in the search, by level', evalOptions, evalCommand)
     .command('exec', 'run one Python program in the sandboxed executor; print the result as JSON', execOptions, exec)
     .command('grade [pred] [gold]', 'are answers mathematically equivalent? one pair, or a JSONL file of pairs', gradeOptions, grade)
     .command('bench', 'benchmarks', (y) =>
