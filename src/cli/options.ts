@@ -2,6 +2,7 @@
 // default from the table; the parsed values come back through the table too, so that the
 // defaults it derives and its checks apply to every command the same way.
 import type { Argv, Options } from 'yargs';
+import { UsageError } from '../errors.js';
 import { checkOptions, flagName, withDefaults, type OptionTable, type OptionValues } from '../util/options.js';
 
 /** Adds a flag per option of `table`; `defaults` and `help` override the table's for this command. */
@@ -13,6 +14,7 @@ export function addOptions<A, T extends OptionTable>(y: Argv<A>, table: T, defau
     if (spec.type === 'integer' || spec.type === 'number') o.type = 'number';
     else if (spec.type === 'boolean') o.type = 'boolean';
     else if (spec.type === 'strings') Object.assign(o, { type: 'string', array: true });
+    else if (spec.type === 'record') Object.assign(o, { type: 'string', coerce: parseRecord(flagName(key)) });
     else if (spec.type === 'choice') o.choices = [...spec.choices];
     else o.type = 'string';
     if (d !== undefined) o.default = d;
@@ -28,4 +30,16 @@ export function optionValues<T extends OptionTable>(table: T, args: Record<strin
   const o = withDefaults(table, args);
   checkOptions(table, o);
   return o;
+}
+
+/** A record option's JSON text, parsed; a clear error naming the flag otherwise. */
+function parseRecord(flag: string) {
+  return (text: unknown): unknown => {
+    if (typeof text !== 'string') return text;
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (e) {
+      throw new UsageError(`--${flag} must be a JSON object (${(e as Error).message})`);
+    }
+  };
 }

@@ -30,7 +30,9 @@ export type OptionSpec =
   | ({ type: 'boolean' } & Common<boolean>)
   | ({ type: 'string' } & Common<string>)
   | ({ type: 'choice'; choices: readonly string[] } & Common<string>)
-  | ({ type: 'strings' } & Common<string[]>);
+  | ({ type: 'strings' } & Common<string[]>)
+  /** a JSON object (on the command line: its JSON text) */
+  | ({ type: 'record' } & Common<Record<string, unknown>>);
 
 export type OptionTable = Record<string, OptionSpec>;
 
@@ -42,7 +44,9 @@ type ValueOf<S> = S extends { type: 'integer' | 'number' }
       ? C
       : S extends { type: 'strings' }
         ? string[]
-        : string;
+        : S extends { type: 'record' }
+          ? Record<string, unknown>
+          : string;
 
 /** The values of a table's options: those with a default (or required) are always set. */
 export type OptionValues<T extends OptionTable> = {
@@ -72,12 +76,15 @@ export function withDefaults<T extends OptionTable>(table: T, given: Partial<Opt
   return o as OptionValues<T>;
 }
 
-/** Throws a UsageError naming the flag for the first option whose value the table refuses. */
-export function checkOptions<T extends OptionTable>(table: T, o: OptionValues<T>): void {
+/**
+ * Throws a UsageError for the first option whose value the table refuses, naming it as
+ * `name` does (default: its flag; a config file names its field).
+ */
+export function checkOptions<T extends OptionTable>(table: T, o: OptionValues<T>, name = (key: string, spec: OptionSpec) => (spec.internal ? key : `--${flagName(key)}`)): void {
   const all = o as Record<string, unknown>;
   for (const [key, spec] of Object.entries(table)) {
     const value = all[key];
-    const flag = spec.internal ? key : `--${flagName(key)}`;
+    const flag = name(key, spec);
     if (value === undefined) {
       if (spec.required) throw new UsageError(`${flag} must be given`);
       continue;
@@ -113,6 +120,8 @@ function typeProblem(spec: OptionSpec, v: unknown): string | undefined {
       return Array.isArray(v) && v.every((s) => typeof s === 'string') ? undefined : 'must be a list of strings';
     case 'choice':
       return spec.choices.includes(v as string) ? undefined : `must be one of ${spec.choices.join(', ')}`;
+    case 'record':
+      return typeof v === 'object' && v !== null && !Array.isArray(v) ? undefined : 'must be a JSON object';
   }
 }
 
