@@ -15,6 +15,7 @@
 
 #include "rstar/arena.hpp"
 #include "rstar/gpu_arena.hpp"
+#include "rstar/node_layout.hpp"
 #include "process.hpp"
 
 namespace {
@@ -33,7 +34,8 @@ template <typename T>
 const char* type_name() {
   if constexpr (std::is_same_v<T, float>) return "Float32Array";
   else if constexpr (std::is_same_v<T, uint8_t>) return "Uint8Array";
-  else return "Int32Array";
+  else if constexpr (std::is_same_v<T, int32_t>) return "Int32Array";
+  else static_assert(sizeof(T) == 0, "a node field type JavaScript has no view for");
 }
 
 template <typename T>
@@ -104,7 +106,7 @@ class ArenaWrap : public Napi::ObjectWrap<ArenaWrap<A>> {
         // The host arrays (the GPU arena's mirror has the same layout).
         throw Napi::RangeError::New(info.Env(), "Arena: cannot allocate " + std::to_string(Arena::bytes(trees, nodes_per_tree)) +
                                                     " bytes (" + std::to_string(trees) + " trees × " + std::to_string(nodes_per_tree) +
-                                                    " nodes per tree × " + std::to_string(Arena::kNodeBytes) + " bytes per node)");
+                                                    " nodes per tree × " + std::to_string(rstar::kNodeBytes) + " bytes per node)");
       }
     });
   }
@@ -183,13 +185,13 @@ class ArenaWrap : public Napi::ObjectWrap<ArenaWrap<A>> {
   // free. TypeScript sizes arenas (validateSearchOptions) so that neither happens.
   static void drop(napi_env, void*, void* owner) { delete static_cast<std::shared_ptr<A>*>(owner); }
 
-  template <typename Array, typename T>
-  Array view(Napi::Env env, T* data, int64_t length) {
+  template <typename T>
+  Napi::TypedArrayOf<T> view(Napi::Env env, T* data, int64_t length) {
     napi_value buffer;
     const napi_status status = napi_create_external_arraybuffer(env, data, size_t(length) * sizeof(T), drop,
                                                                 new std::shared_ptr<A>(arena_), &buffer);
-    NAPI_THROW_IF_FAILED(env, status, Array());
-    return Array::New(env, size_t(length), Napi::ArrayBuffer(env, buffer), 0);
+    NAPI_THROW_IF_FAILED(env, status, Napi::TypedArrayOf<T>());
+    return Napi::TypedArrayOf<T>::New(env, size_t(length), Napi::ArrayBuffer(env, buffer), 0);
   }
 
   Napi::Value Arrays(const Napi::CallbackInfo& info) {
@@ -197,17 +199,10 @@ class ArenaWrap : public Napi::ObjectWrap<ArenaWrap<A>> {
     A& a = *arena_;
     const int64_t n = a.capacity();
     Napi::Object o = Napi::Object::New(env);
-    o.Set("parent", view<Napi::Int32Array>(env, a.parent, n));
-    o.Set("firstChild", view<Napi::Int32Array>(env, a.first_child, n));
-    o.Set("childCount", view<Napi::Int32Array>(env, a.child_count, n));
-    o.Set("depth", view<Napi::Int32Array>(env, a.depth, n));
-    o.Set("visits", view<Napi::Int32Array>(env, a.visits, n));
-    o.Set("valueSum", view<Napi::Float32Array>(env, a.value_sum, n));
-    o.Set("virtualLoss", view<Napi::Int32Array>(env, a.virtual_loss, n));
-    o.Set("ppmValue", view<Napi::Float32Array>(env, a.ppm_value, n));
-    o.Set("flags", view<Napi::Uint8Array>(env, a.flags, n));
-    o.Set("terminal", view<Napi::Uint8Array>(env, a.terminal, n));
-    o.Set("treeSize", view<Napi::Int32Array>(env, a.tree_size, a.trees()));
+#define RSTAR_VIEW(type, name, js) o.Set(js, view(env, a.name, n));
+    RSTAR_NODE_FIELDS(RSTAR_VIEW)
+#undef RSTAR_VIEW
+    o.Set("treeSize", view(env, a.tree_size, a.trees()));
     return o;
   }
 
@@ -241,8 +236,21 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   c.Set("invalid", Napi::Number::New(env, rstar::kInvalid));
   c.Set("selectExhausted", Napi::Number::New(env, rstar::kSelectExhausted));
   c.Set("selectBlocked", Napi::Number::New(env, rstar::kSelectBlocked));
-  c.Set("nodeBytes", Napi::Number::New(env, double(Arena::kNodeBytes)));
+  c.Set("nodeBytes", Napi::Number::New(env, double(rstar::kNodeBytes)));
   exports.Set("constants", c);
+  // The node arrays in layout order, which TypeScript's nodeArrays must list the same way.
+  Napi::Array layout = Napi::Array::New(env);
+#define RSTAR_FIELD(type, name, js)                                          \
+  {                                                                          \
+    Napi::Object field = Napi::Object::New(env);                             \
+    field.Set("name", js);                                                   \
+    field.Set("type", type_name<type>());                                    \
+    field.Set("bytes", Napi::Number::New(env, double(sizeof(type))));        \
+    layout.Set(layout.Length(), field);                                      \
+  }
+  RSTAR_NODE_FIELDS(RSTAR_FIELD)
+#undef RSTAR_FIELD
+  exports.Set("nodeLayout", layout);
   return exports;
 }
 

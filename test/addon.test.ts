@@ -1,12 +1,30 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadAddon, NativeTree } from '../src/engine/native.js';
-import { Flag, SelectResult, Terminal } from '../src/engine/tree.js';
+import { checkNodeLayout, loadAddon, NativeTree } from '../src/engine/native.js';
+import { Flag, nodeArrays, SelectResult, Terminal } from '../src/engine/tree.js';
 
 test('the addon loads and agrees with the TypeScript constants', () => {
   const addon = loadAddon();
   assert.equal(typeof addon.Arena, 'function');
   assert.equal(addon.constants['selectBlocked'], SelectResult.blocked);
+});
+
+test("the addon's node layout is tree.ts's nodeArrays, and a different one is refused by name", () => {
+  const layout = loadAddon().nodeLayout;
+  assert.deepEqual(
+    layout.map((f) => f.name),
+    Object.keys(nodeArrays),
+  );
+  assert.deepEqual(Object.keys(new NativeTree(1, 1).arrays), [...Object.keys(nodeArrays), 'treeSize']);
+  checkNodeLayout(layout);
+  const swapped = layout.map((f) => ({ ...f }));
+  [swapped[2], swapped[3]] = [swapped[3]!, swapped[2]!];
+  assert.throws(() => checkNodeLayout(swapped), /native addon node field 2 is depth \(4-byte Int32Array\), TypeScript's nodeArrays \(tree.ts\) has childCount \(4-byte Int32Array\): rebuild the addon/);
+  const retyped = layout.map((f) => (f.name === 'valueSum' ? { ...f, type: 'Float64Array', bytes: 8 } : f));
+  assert.throws(() => checkNodeLayout(retyped), /node field 5 is valueSum \(8-byte Float64Array\), .* has valueSum \(4-byte Float32Array\)/);
+  assert.throws(() => checkNodeLayout(layout.slice(0, -1)), /native addon has no node field 9, .* has terminal \(1-byte Uint8Array\)/);
+  assert.throws(() => checkNodeLayout([...layout, { name: 'extra', type: 'Int32Array', bytes: 4 }]), /node field 10 is extra \(4-byte Int32Array\), TypeScript's nodeArrays \(tree.ts\) has no field 10/);
+  assert.throws(() => checkNodeLayout(undefined), /exports no nodeLayout: rebuild the addon/);
 });
 
 test('arena arrays are views of native memory, not copies', () => {

@@ -32,7 +32,7 @@ test('device choice: cpu when asked, auto by availability, cuda refused without 
   assert.equal(auto.device, status.usable ? 'cuda' : 'cpu');
   assert.match(auto.reason, /^auto: /);
   if (!status.usable) assert.throws(() => chooseDevice('native', 'cuda'), /device cuda: no usable CUDA device: \S/);
-  assert.throws(() => new Search({ engine: 'reference', device: 'cuda' }, backends(), () => {}), /device cuda needs the native engine/);
+  assert.throws(() => new Search({ engine: 'reference', device: 'cuda' }, backends(), () => {}), /--device needs the native engine/);
   assert.equal(createEngine('native', 2, 8).device, 'cpu');
 });
 
@@ -79,7 +79,7 @@ test('a search on the GPU grows the same trees as on the CPU', { skip: noGpu }, 
   assert.deepEqual(await search('cuda'), await search('cpu'));
 });
 
-test('CudaTree keeps its host mirror current for the trees an operation touched', { skip: noGpu }, () => {
+test('CudaTree: sync() downloads the trees asked for, and only it updates the host mirror', { skip: noGpu }, () => {
   const engines: TreeEngine[] = [new NativeTree(3, 32), new CudaTree(3, 32)];
   for (const e of engines) {
     for (let t = 0; t < 3; t++) e.acquire();
@@ -87,9 +87,13 @@ test('CudaTree keeps its host mirror current for the trees an operation touched'
     e.select(Int32Array.of(0, 32, 64), leaves, SelectMode.rstar, 2);
     e.expand(leaves, Int32Array.of(2, 2, 2), new Uint8Array(6), new Int32Array(3));
     e.backup(Int32Array.of(1, 33), Float32Array.of(0.5, -0.5));
+    e.sync([0, 1]);
   }
   const [cpu, gpu] = engines.map((e) => e.arrays);
-  for (const key of ['visits', 'valueSum', 'flags', 'treeSize', 'parent'] as const) {
-    assert.deepEqual(Array.from(gpu![key]).slice(0, 96), Array.from(cpu![key]).slice(0, 96), key);
-  }
+  const keys = ['visits', 'valueSum', 'flags', 'parent'] as const;
+  assert.deepEqual(Array.from(gpu!.treeSize), Array.from(cpu!.treeSize), 'treeSize is current without sync');
+  for (const key of keys) assert.deepEqual(Array.from(gpu![key]).slice(0, 64), Array.from(cpu![key]).slice(0, 64), key);
+  assert.notDeepEqual(Array.from(gpu!.parent).slice(64, 96), Array.from(cpu!.parent).slice(64, 96), 'tree 2 was not synced');
+  engines[1]!.sync([2, 0]);
+  for (const key of keys) assert.deepEqual(Array.from(gpu![key]).slice(0, 96), Array.from(cpu![key]).slice(0, 96), key);
 });

@@ -39,20 +39,6 @@ constexpr int kBlock = 256;
 constexpr int32_t kLnTable = 1 << 16;  // UCT's log(N) for N below this comes from the host
 constexpr unsigned long long kNoError = ~0ull;
 
-// Device node arrays, the Arena's struct of arrays.
-struct Nodes {
-  int32_t* parent;
-  int32_t* first_child;
-  int32_t* child_count;
-  int32_t* depth;
-  int32_t* visits;
-  float* value_sum;
-  int32_t* virtual_loss;
-  float* ppm_value;
-  uint8_t* flags;
-  uint8_t* terminal;
-};
-
 // Errors found on the device, as (batch index << 32 | detail); kNoError when none.
 struct Status {
   unsigned long long expand;  // detail: Slots::Problem
@@ -74,7 +60,7 @@ __device__ int32_t warp_id() { return int32_t((blockIdx.x * blockDim.x + threadI
 __device__ int32_t thread_id() { return int32_t(blockIdx.x * blockDim.x + threadIdx.x); }
 __device__ int lane_id() { return int(threadIdx.x % kWarp); }
 
-__device__ bool open_child(const Nodes& d, int32_t ch) {
+__device__ bool open_child(const NodeArrays& d, int32_t ch) {
   return d.terminal[ch] == kNotTerminal && !(d.flags[ch] & (kExhausted | kPending));
 }
 
@@ -92,21 +78,14 @@ __device__ double ln_visits(int32_t n, const double* table) {
 
 // Clears released trees' nodes (free memory is zero, as calloc leaves it) and gives
 // acquired ones their root. One block per tree.
-__global__ void reset_kernel(Nodes d, const int32_t* trees, const int32_t* extents,
+__global__ void reset_kernel(NodeArrays d, const int32_t* trees, const int32_t* extents,
                              const uint8_t* roots, int32_t nodes_per_tree) {
   const int32_t begin = trees[blockIdx.x] * nodes_per_tree;
   // int64: begin + extent may sit just below INT32_MAX, and x steps past it.
   for (int64_t x = begin + int64_t(threadIdx.x); x < int64_t(begin) + extents[blockIdx.x]; x += blockDim.x) {
-    d.parent[x] = 0;
-    d.first_child[x] = 0;
-    d.child_count[x] = 0;
-    d.depth[x] = 0;
-    d.visits[x] = 0;
-    d.value_sum[x] = 0.0f;
-    d.virtual_loss[x] = 0;
-    d.ppm_value[x] = 0.0f;
-    d.flags[x] = 0;
-    d.terminal[x] = 0;
+#define RSTAR_CLEAR(type, name, js) d.name[x] = type(0);
+    RSTAR_NODE_FIELDS(RSTAR_CLEAR)
+#undef RSTAR_CLEAR
   }
   __syncthreads();
   if (threadIdx.x == 0 && roots[blockIdx.x]) {
@@ -127,7 +106,7 @@ __global__ void reset_kernel(Nodes d, const int32_t* trees, const int32_t* exten
 // j + 32, ...), and a butterfly reduction keeps the highest score, ties to the lowest
 // index: the child the CPU's strict '>' scan keeps. Lane 0 writes; __syncwarp orders
 // its writes before the next descent reads them.
-__global__ void select_kernel(Nodes d, const int32_t* starts, Groups g, int32_t* leaves,
+__global__ void select_kernel(NodeArrays d, const int32_t* starts, Groups g, int32_t* leaves,
                               SelectMode mode, double c, const double* ln_table) {
   const int32_t w = warp_id();
   if (w >= g.segments) return;
@@ -211,7 +190,7 @@ __global__ void select_kernel(Nodes d, const int32_t* starts, Groups g, int32_t*
 }
 
 // expand()'s node-state checks; the first failing leaf in batch order wins.
-__global__ void expand_check_kernel(Nodes d, const int32_t* leaves, int32_t n, Status* status) {
+__global__ void expand_check_kernel(NodeArrays d, const int32_t* leaves, int32_t n, Status* status) {
   const int32_t i = thread_id();
   if (i >= n) return;
   const int32_t leaf = leaves[i];
@@ -225,7 +204,7 @@ __global__ void expand_check_kernel(Nodes d, const int32_t* leaves, int32_t n, S
 // A warp per tree: children written lane-parallel, leaves in batch order, then
 // exhaustion propagated from each leaf in batch order (the CPU's order, so no two
 // walks of one tree race). Does nothing when expand_check_kernel found a problem.
-__global__ void expand_kernel(Nodes d, const int32_t* leaves, const int32_t* counts,
+__global__ void expand_kernel(NodeArrays d, const int32_t* leaves, const int32_t* counts,
                               const int32_t* firsts, const int64_t* kind_offsets,
                               const uint8_t* kinds, Groups g, const Status* status) {
   const int32_t w = warp_id();
@@ -278,7 +257,7 @@ __global__ void expand_kernel(Nodes d, const int32_t* leaves, const int32_t* cou
   }
 }
 
-__global__ void init_values_kernel(Nodes d, const int32_t* nodes, const float* values, Groups g) {
+__global__ void init_values_kernel(NodeArrays d, const int32_t* nodes, const float* values, Groups g) {
   const int32_t s = thread_id();
   if (s >= g.segments) return;
   for (int32_t k = g.begin(s); k < g.end(s); ++k) {
@@ -291,7 +270,7 @@ __global__ void init_values_kernel(Nodes d, const int32_t* nodes, const float* v
 }
 
 // One visit and value for the node, and for its ancestors unless it is an invalid end.
-__device__ void backup_one(const Nodes& d, int32_t node, float value) {
+__device__ void backup_one(const NodeArrays& d, int32_t node, float value) {
   const uint8_t kind = d.terminal[node];
   d.visits[node] += 1;
   d.value_sum[node] = __fadd_rn(d.value_sum[node], value);
@@ -302,7 +281,7 @@ __device__ void backup_one(const Nodes& d, int32_t node, float value) {
   }
 }
 
-__global__ void backup_kernel(Nodes d, const int32_t* nodes, const float* values, Groups g) {
+__global__ void backup_kernel(NodeArrays d, const int32_t* nodes, const float* values, Groups g) {
   const int32_t s = thread_id();
   if (s >= g.segments) return;
   for (int32_t k = g.begin(s); k < g.end(s); ++k) {
@@ -313,7 +292,7 @@ __global__ void backup_kernel(Nodes d, const int32_t* nodes, const float* values
 
 // A tree stops at its first node without virtual loss; the earliest such entry in
 // batch order is reported, as the CPU reports it.
-__global__ void unwind_kernel(Nodes d, const int32_t* nodes, Groups g, Status* status) {
+__global__ void unwind_kernel(NodeArrays d, const int32_t* nodes, Groups g, Status* status) {
   const int32_t s = thread_id();
   if (s >= g.segments) return;
   for (int32_t k = g.begin(s); k < g.end(s); ++k) {
@@ -332,7 +311,7 @@ __global__ void unwind_kernel(Nodes d, const int32_t* nodes, Groups g, Status* s
 // p, p + 8, ... in order, exactly ppm_score()'s 8 partial sums, and the butterfly adds
 // them in its order ((0+1)+(2+3))+((4+5)+(6+7)). Then lane 0 applies the scores to the
 // tree in batch order: a first visit for an open node, a backup for a terminal one.
-__global__ void score_fused_kernel(Nodes d, const int32_t* nodes, const float* hidden,
+__global__ void score_fused_kernel(NodeArrays d, const int32_t* nodes, const float* hidden,
                                    const float* weight, int32_t h, float bias, float* scores,
                                    Groups g) {
   const int32_t w = warp_id();
@@ -373,27 +352,17 @@ __global__ void score_fused_kernel(Nodes d, const int32_t* nodes, const float* h
   }
 }
 
-// Packs the listed trees' nodes, array after array, for one transfer to the host.
-// One block per tree; offsets[b] is tree b's first slot in each packed array.
-__global__ void gather_kernel(Nodes d, const int32_t* trees, const int32_t* sizes,
-                              const int64_t* offsets, int64_t total, int32_t nodes_per_tree,
-                              void* packed) {
+// Packs the listed trees' nodes into `packed` (Packed's arrays) for one transfer to the
+// host. One block per tree; offsets[b] is tree b's first slot in each packed array.
+__global__ void gather_kernel(NodeArrays d, const int32_t* trees, const int32_t* sizes,
+                              const int64_t* offsets, int32_t nodes_per_tree, NodeArrays packed) {
   const int32_t begin = trees[blockIdx.x] * nodes_per_tree;
-  int32_t* words = static_cast<int32_t*>(packed);
-  uint8_t* bytes = reinterpret_cast<uint8_t*>(words + 8 * total);
   for (int32_t j = int32_t(threadIdx.x); j < sizes[blockIdx.x]; j += blockDim.x) {
     const int32_t x = begin + j;
     const int64_t o = offsets[blockIdx.x] + j;
-    words[0 * total + o] = d.parent[x];
-    words[1 * total + o] = d.first_child[x];
-    words[2 * total + o] = d.child_count[x];
-    words[3 * total + o] = d.depth[x];
-    words[4 * total + o] = d.visits[x];
-    words[5 * total + o] = __float_as_int(d.value_sum[x]);
-    words[6 * total + o] = d.virtual_loss[x];
-    words[7 * total + o] = __float_as_int(d.ppm_value[x]);
-    bytes[0 * total + o] = d.flags[x];
-    bytes[1 * total + o] = d.terminal[x];
+#define RSTAR_GATHER(type, name, js) packed.name[o] = d.name[x];
+    RSTAR_NODE_FIELDS(RSTAR_GATHER)
+#undef RSTAR_GATHER
   }
 }
 
@@ -407,6 +376,30 @@ struct Layout {
     const size_t at = (bytes + 15) / 16 * 16;
     bytes = at + n;
     return at;
+  }
+};
+
+// download()'s transfer buffer for `total` nodes: the node arrays one after another.
+struct Packed {
+  size_t at[kNodeFields];
+  size_t bytes;
+
+  explicit Packed(int64_t total) {
+    Layout l;
+    int k = 0;
+#define RSTAR_PLACE(type, name, js) at[k++] = l.add(size_t(total) * sizeof(type));
+    RSTAR_NODE_FIELDS(RSTAR_PLACE)
+#undef RSTAR_PLACE
+    bytes = l.bytes;
+  }
+  // The arrays in a buffer of `bytes` bytes, device or host.
+  NodeArrays in(char* base) const {
+    NodeArrays p;
+    int k = 0;
+#define RSTAR_POINT(type, name, js) p.name = reinterpret_cast<type*>(base + at[k++]);
+    RSTAR_NODE_FIELDS(RSTAR_POINT)
+#undef RSTAR_POINT
+    return p;
   }
 };
 
@@ -545,7 +538,7 @@ CudaStatus cuda_status() {
 struct GpuArena::Impl {
   Slots slots;
   cudaStream_t stream = nullptr;
-  Nodes d{};
+  NodeArrays d;  // on the device
   double* ln_table = nullptr;
   Status* status = nullptr;
   Staging staging[4];
@@ -596,13 +589,12 @@ struct GpuArena::Impl {
   ~Impl() {
     // Errors here cannot be reported; the context goes with the process anyway.
     if (stream) cudaStreamSynchronize(stream);
-    for (void* p : {static_cast<void*>(d.parent), static_cast<void*>(d.first_child),
-                    static_cast<void*>(d.child_count), static_cast<void*>(d.depth),
-                    static_cast<void*>(d.visits), static_cast<void*>(d.value_sum),
-                    static_cast<void*>(d.virtual_loss), static_cast<void*>(d.ppm_value),
-                    static_cast<void*>(d.flags), static_cast<void*>(d.terminal),
-                    static_cast<void*>(ln_table), static_cast<void*>(status),
-                    static_cast<void*>(hidden), static_cast<void*>(packed)})
+#define RSTAR_FREE(type, name, js) \
+  if (d.name) cudaFree(d.name);
+    RSTAR_NODE_FIELDS(RSTAR_FREE)
+#undef RSTAR_FREE
+    for (void* p : {static_cast<void*>(ln_table), static_cast<void*>(status), static_cast<void*>(hidden),
+                    static_cast<void*>(packed)})
       if (p) cudaFree(p);
     if (packed_host) cudaFreeHost(packed_host);
     for (Staging& s : staging) {
@@ -731,16 +723,9 @@ GpuArena::GpuArena(int32_t trees, int32_t nodes_per_tree) {
     RSTAR_CUDA(cudaMalloc(&p, size_t(n) * size));
     RSTAR_CUDA(cudaMemsetAsync(p, 0, size_t(n) * size, m.stream));
   };
-  device(m.d.parent, 4);
-  device(m.d.first_child, 4);
-  device(m.d.child_count, 4);
-  device(m.d.depth, 4);
-  device(m.d.visits, 4);
-  device(m.d.value_sum, 4);
-  device(m.d.virtual_loss, 4);
-  device(m.d.ppm_value, 4);
-  device(m.d.flags, 1);
-  device(m.d.terminal, 1);
+#define RSTAR_DEVICE(type, name, js) device(m.d.name, sizeof(type));
+  RSTAR_NODE_FIELDS(RSTAR_DEVICE)
+#undef RSTAR_DEVICE
 
   std::vector<double> ln(kLnTable);
   for (int32_t v = 0; v < kLnTable; ++v) ln[size_t(v)] = std::log(double(v));  // arena.cpp's std::log
@@ -756,16 +741,9 @@ GpuArena::GpuArena(int32_t trees, int32_t nodes_per_tree) {
     m.host_buffers.push_back(q);
     p = static_cast<std::remove_reference_t<decltype(p)>>(q);
   };
-  host(parent, 4);
-  host(first_child, 4);
-  host(child_count, 4);
-  host(depth, 4);
-  host(visits, 4);
-  host(value_sum, 4);
-  host(virtual_loss, 4);
-  host(ppm_value, 4);
-  host(flags, 1);
-  host(terminal, 1);
+#define RSTAR_HOST(type, name, js) host(name, sizeof(type));
+  RSTAR_NODE_FIELDS(RSTAR_HOST)
+#undef RSTAR_HOST
   tree_size = m.slots.tree_size();
   m.reset_extent.assign(size_t(trees), -1);
   m.reset_root.assign(size_t(trees), 0);
@@ -966,7 +944,8 @@ void GpuArena::download(std::span<const int32_t> trees) {
     s.host_at<int64_t>(at_offsets)[b] = total;
     total += tree_size[t];
   }
-  const size_t bytes = size_t(total) * (8 * 4 + 2);
+  const Packed packed(total);
+  const size_t bytes = packed.bytes;
   if (total > 0) {
     grow(m.packed, m.packed_capacity, bytes, m.stream);
     if (bytes > m.packed_host_capacity) {
@@ -979,30 +958,22 @@ void GpuArena::download(std::span<const int32_t> trees) {
     }
     RSTAR_CUDA(cudaMemcpyAsync(s.device, s.host, at_status, cudaMemcpyHostToDevice, m.stream));
     gather_kernel<<<unsigned(n), kBlock, 0, m.stream>>>(m.d, s.device_at<int32_t>(at_trees), s.device_at<int32_t>(at_sizes),
-                                                        s.device_at<int64_t>(at_offsets), total, nodes_per_tree(), m.packed);
+                                                        s.device_at<int64_t>(at_offsets), nodes_per_tree(),
+                                                        packed.in(m.packed));
     RSTAR_LAUNCHED("gather_kernel");
     RSTAR_CUDA(cudaMemcpyAsync(m.packed_host, m.packed, bytes, cudaMemcpyDeviceToHost, m.stream));
   }
   const Status found = m.wait(s, at_status);
-  const int32_t* words = reinterpret_cast<const int32_t*>(m.packed_host);
-  const uint8_t* bytes_in = reinterpret_cast<const uint8_t*>(words + 8 * total);
-  for (size_t b = 0; b < n; ++b) {
-    const int32_t begin = root(trees[b]);
-    const size_t size = size_t(tree_size[trees[b]]);
-    const int64_t o = s.host_at<int64_t>(at_offsets)[b];
-    const auto take = [&](auto* array, int index) {
-      std::memcpy(array + begin, words + index * total + o, size * 4);
-    };
-    take(parent, 0);
-    take(first_child, 1);
-    take(child_count, 2);
-    take(depth, 3);
-    take(visits, 4);
-    take(value_sum, 5);
-    take(virtual_loss, 6);
-    take(ppm_value, 7);
-    std::memcpy(flags + begin, bytes_in + o, size);
-    std::memcpy(terminal + begin, bytes_in + total + o, size);
+  if (total > 0) {
+    const NodeArrays from = packed.in(m.packed_host);
+    for (size_t b = 0; b < n; ++b) {
+      const int32_t begin = root(trees[b]);
+      const size_t size = size_t(tree_size[trees[b]]);
+      const int64_t o = s.host_at<int64_t>(at_offsets)[b];
+#define RSTAR_TAKE(type, name, js) std::memcpy(name + begin, from.name + o, size * sizeof(type));
+      RSTAR_NODE_FIELDS(RSTAR_TAKE)
+#undef RSTAR_TAKE
+    }
   }
   m.raise_unwind(found);
 }

@@ -37,26 +37,17 @@ T* Arena::allocate(int64_t count) {
   void* p = std::calloc(size_t(count), sizeof(T));
   if (p == nullptr) throw std::bad_alloc();
   buffers_.emplace_back(p);  // reserved: cannot throw and leak p
-  allocated_ += count * int64_t(sizeof(T));
   return static_cast<T*>(p);
 }
 
 // Slots refuses sizes past int32 node indices before anything is allocated.
 Arena::Arena(int32_t trees, int32_t nodes_per_tree) : slots_(trees, nodes_per_tree) {
   const int64_t n = capacity();
-  buffers_.reserve(10);
-  parent = allocate<int32_t>(n);
-  first_child = allocate<int32_t>(n);
-  child_count = allocate<int32_t>(n);
-  depth = allocate<int32_t>(n);
-  visits = allocate<int32_t>(n);
-  value_sum = allocate<float>(n);
-  virtual_loss = allocate<int32_t>(n);
-  ppm_value = allocate<float>(n);
-  flags = allocate<uint8_t>(n);
-  terminal = allocate<uint8_t>(n);
+  buffers_.reserve(kNodeFields);
+#define RSTAR_ALLOCATE(type, name, js) name = allocate<type>(n);
+  RSTAR_NODE_FIELDS(RSTAR_ALLOCATE)
+#undef RSTAR_ALLOCATE
   tree_size = slots_.tree_size();
-  if (allocated_ != n * kNodeBytes) throw std::logic_error("Arena: kNodeBytes does not match the node arrays");
 }
 
 // Fresh nodes [first, first + count), one array at a time: plain streaming stores.
@@ -85,16 +76,9 @@ int32_t Arena::acquire() {
 void Arena::release(int32_t tree) {
   const size_t n = size_t(slots_.release(tree));
   const int32_t begin = root(tree);
-  std::memset(parent + begin, 0, n * sizeof(int32_t));
-  std::memset(first_child + begin, 0, n * sizeof(int32_t));
-  std::memset(child_count + begin, 0, n * sizeof(int32_t));
-  std::memset(depth + begin, 0, n * sizeof(int32_t));
-  std::memset(visits + begin, 0, n * sizeof(int32_t));
-  std::memset(value_sum + begin, 0, n * sizeof(float));
-  std::memset(virtual_loss + begin, 0, n * sizeof(int32_t));
-  std::memset(ppm_value + begin, 0, n * sizeof(float));
-  std::memset(flags + begin, 0, n);
-  std::memset(terminal + begin, 0, n);
+#define RSTAR_CLEAR(type, name, js) std::memset(name + begin, 0, n * sizeof(type));
+  RSTAR_NODE_FIELDS(RSTAR_CLEAR)
+#undef RSTAR_CLEAR
 }
 
 void Arena::select(std::span<const int32_t> starts, std::span<int32_t> leaves, SelectMode mode,

@@ -219,7 +219,7 @@ void test_exhaustion() {
 
 // The sizes TypeScript checks an arena against before asking for one (issue 15).
 void test_sizes() {
-  static_assert(Arena::kNodeBytes == 8 * 4 + 2);
+  static_assert(rstar::kNodeBytes == 8 * 4 + 2);
   CHECK(Arena::bytes(64, 3073) == int64_t(64) * 3073 * 34 + 64 * 4);
   CHECK(Arena::bytes(64, 1000000000) == int64_t(64) * 1000000000 * 34 + 64 * 4);  // no int32 overflow
   CHECK(throws<std::invalid_argument>([] { Arena a(64, 1000000000); }));        // past int32 node indices

@@ -90,7 +90,10 @@ function onePass(engine: TreeEngine, o: TreeBenchOptions, t: Tables): TreeBenchR
   while (live.length > 0) {
     const starts = Int32Array.from(live, (i) => position[i]!);
     const leaves = new Int32Array(live.length);
-    timed(() => engine.select(starts, leaves, SelectMode.rstar, o.c));
+    timed(() => {
+      engine.select(starts, leaves, SelectMode.rstar, o.c);
+      engine.sync(live); // read below: the roots' flags and the leaves' depths
+    });
     const ends: number[] = [];
     const expanding: number[] = [];
     const next: number[] = [];
@@ -154,6 +157,7 @@ function onePass(engine: TreeEngine, o: TreeBenchOptions, t: Tables): TreeBenchR
     live = next;
   }
   const ms = performance.now() - start;
+  engine.sync(Array.from({ length: o.trees }, (_, tree) => tree)); // read below: the digest
   let nodes = 0;
   let digest = 0;
   for (let tree = 0; tree < o.trees; tree++) {

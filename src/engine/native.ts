@@ -1,7 +1,7 @@
 // Presents the N-API addon's arenas (util/addon.ts loads it) as TreeEngines: the CPU arena, and
 // the GPU arena when the addon was built with CUDA and a device is usable.
-import { requireAddon } from '../util/addon.js';
-import { Flag, nodeBytes, SelectResult, Terminal, type TreeArrays, type TreeEngine } from './tree.js';
+import { addonOrigin, requireAddon, type AddonOrigin } from '../util/addon.js';
+import { Flag, nodeArrays, nodeBytes, SelectResult, Terminal, type TreeArrays, type TreeEngine } from './tree.js';
 
 /** The addon's Arena: the engine operations, plus the fused PPM step and the arrays. */
 interface NativeArena extends Pick<TreeEngine, 'acquire' | 'release' | 'select' | 'expand' | 'initValues' | 'backup' | 'unwind'> {
@@ -23,11 +23,22 @@ export interface CudaStatus {
   device: string;
 }
 
+/** One node array as the addon lays it out (native/include/rstar/node_layout.hpp). */
+export interface NodeField {
+  name: string;
+  /** the typed array that views it, e.g. Int32Array */
+  type: string;
+  /** bytes per element */
+  bytes: number;
+}
+
 interface Addon {
   Arena: new (trees: number, nodesPerTree: number) => NativeArena;
   GpuArena: new (trees: number, nodesPerTree: number) => NativeGpuArena;
   cudaStatus(): CudaStatus;
   constants: Record<string, number>;
+  /** the node arrays in layout order */
+  nodeLayout: NodeField[];
 }
 
 let addon: Addon | undefined;
@@ -37,6 +48,7 @@ export function loadAddon(): Addon {
   if (addon) return addon;
   const loaded = requireAddon() as Addon;
   checkConstants(loaded.constants);
+  checkNodeLayout(loaded.nodeLayout);
   addon = loaded;
   return addon;
 }
@@ -59,8 +71,27 @@ function checkConstants(c: Record<string, number>): void {
   }
 }
 
-export function cudaStatus(): CudaStatus {
-  return loadAddon().cudaStatus();
+/**
+ * Throws unless the addon's node arrays are tree.ts's nodeArrays, in the same order with
+ * the same element types: the arenas' views and the reference's arrays then agree.
+ */
+export function checkNodeLayout(layout: readonly NodeField[] | undefined): void {
+  if (!Array.isArray(layout)) throw new Error('native addon exports no nodeLayout: rebuild the addon');
+  const expected: NodeField[] = Object.entries(nodeArrays).map(([name, Type]) => ({ name, type: Type.name, bytes: Type.BYTES_PER_ELEMENT }));
+  const show = (f: NodeField) => `${f.name} (${f.bytes}-byte ${f.type})`;
+  for (let i = 0; i < Math.max(layout.length, expected.length); i++) {
+    const got = layout[i];
+    const want = expected[i];
+    if (got?.name === want?.name && got?.type === want?.type && got?.bytes === want?.bytes) continue;
+    const addon = got ? `native addon node field ${i} is ${show(got)}` : `native addon has no node field ${i}`;
+    const ts = want ? `TypeScript's nodeArrays (tree.ts) has ${show(want)}` : `TypeScript's nodeArrays (tree.ts) has no field ${i}`;
+    throw new Error(`${addon}, ${ts}: rebuild the addon, or make nodeArrays match node_layout.hpp`);
+  }
+}
+
+/** The addon's CUDA status, and which binary it is (a prebuilt package's or the source build). */
+export function cudaStatus(): CudaStatus & { binary: AddonOrigin } {
+  return { ...loadAddon().cudaStatus(), binary: addonOrigin() };
 }
 
 export class NativeTree implements TreeEngine {
@@ -73,6 +104,9 @@ export class NativeTree implements TreeEngine {
     this.arena = new (loadAddon().Arena)(trees, nodesPerTree);
     this.arrays = this.arena.arrays();
   }
+
+  /** The arrays are views of the arena itself: always current. */
+  sync(): void {}
 
   acquire(): number {
     return this.arena.acquire();
@@ -102,28 +136,29 @@ export class NativeTree implements TreeEngine {
 }
 
 /**
- * The trees on the GPU. `arrays` is a host mirror: each operation marks the trees it
- * touched, and the next read of `arrays` downloads those trees in one transfer, so the
- * scheduler reads the same arrays it would read from the CPU arena.
+ * The trees on the GPU. `arrays` is a host mirror that only sync() updates: each operation
+ * marks the trees it touched, and sync() downloads the marked ones among those asked for,
+ * in one transfer.
  */
 export class CudaTree implements TreeEngine {
   readonly name = 'native';
   readonly device = 'cuda';
+  readonly arrays: TreeArrays;
   private readonly arena: NativeGpuArena;
-  private readonly mirror: TreeArrays;
   private readonly stale = new Set<number>();
 
   constructor(readonly trees: number, readonly nodesPerTree: number) {
     this.arena = new (loadAddon().GpuArena)(trees, nodesPerTree);
-    this.mirror = this.arena.arrays();
+    this.arrays = this.arena.arrays();
   }
 
-  get arrays(): TreeArrays {
-    if (this.stale.size > 0) {
-      this.arena.download(Int32Array.from(this.stale));
-      this.stale.clear();
-    }
-    return this.mirror;
+  sync(trees: Iterable<number>): void {
+    const due = new Set<number>();
+    for (const tree of trees) if (this.stale.has(tree)) due.add(tree);
+    if (due.size === 0) return;
+    this.arena.download(Int32Array.from(due));
+    // Unmarked only once downloaded: a download that fails leaves them for the next sync.
+    for (const tree of due) this.stale.delete(tree);
   }
 
   private touch(nodes: Int32Array): void {

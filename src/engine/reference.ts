@@ -2,7 +2,9 @@
 // native/src/arena.cpp, line for line, on the same struct of arrays. It is the oracle of
 // the property tests and the baseline of the tree benchmark; keep the two in step.
 import { ppmScore } from './head.js';
-import { Flag, SelectMode, SelectResult, Terminal, terminalKinds, type TreeArrays, type TreeEngine } from './tree.js';
+import { Flag, nodeArrays, SelectMode, SelectResult, Terminal, terminalKinds, type NodeArrayName, type TreeArrays, type TreeEngine } from './tree.js';
+
+const nodeArrayNames = Object.keys(nodeArrays) as NodeArrayName[];
 
 /** A scratch bit of flags, set only inside one expand() call. */
 const marked = 128;
@@ -23,23 +25,15 @@ export class ReferenceTree implements TreeEngine {
     if (!(trees >= 1 && nodesPerTree >= 1)) fail('Arena: trees and nodes_per_tree must be >= 1');
     if (trees * nodesPerTree > 0x7fffffff) fail('Arena: trees * nodes_per_tree must fit in int32 (node indices are int32)');
     const n = trees * nodesPerTree;
-    this.arrays = {
-      parent: new Int32Array(n),
-      firstChild: new Int32Array(n),
-      childCount: new Int32Array(n),
-      depth: new Int32Array(n),
-      visits: new Int32Array(n),
-      valueSum: new Float32Array(n),
-      virtualLoss: new Int32Array(n),
-      ppmValue: new Float32Array(n),
-      flags: new Uint8Array(n),
-      terminal: new Uint8Array(n),
-      treeSize: new Int32Array(trees),
-    };
+    const nodes = Object.fromEntries(Object.entries(nodeArrays).map(([name, Type]) => [name, new Type(n)]));
+    this.arrays = { ...(nodes as Omit<TreeArrays, 'treeSize'>), treeSize: new Int32Array(trees) };
     this.inUse = new Uint8Array(trees);
     this.need = new Int32Array(trees);
     for (let t = trees - 1; t >= 0; t--) this.freeTrees.push(t);
   }
+
+  /** The arrays are the trees themselves: always current. */
+  sync(): void {}
 
   private resetNode(node: number, parent: number, depth: number, kind: number): void {
     const a = this.arrays;
@@ -69,9 +63,7 @@ export class ReferenceTree implements TreeEngine {
     const a = this.arrays;
     const begin = tree * this.nodesPerTree;
     const end = begin + a.treeSize[tree]!;
-    for (const array of [a.parent, a.firstChild, a.childCount, a.depth, a.visits, a.valueSum, a.virtualLoss, a.ppmValue, a.flags, a.terminal]) {
-      array.fill(0, begin, end);
-    }
+    for (const name of nodeArrayNames) a[name].fill(0, begin, end);
     a.treeSize[tree] = 0;
     this.inUse[tree] = 0;
     this.freeTrees.push(tree);

@@ -297,9 +297,11 @@ export class Search {
       ppm: [undefined],
     };
     this.active.add(t);
+    this.engine.sync([tree]);
     this.launch(t);
   }
 
+  /** Starts rollouts while the tree has room for them; the caller has synced it (its root's flags are read). */
   private launch(t: ActiveTree): void {
     const o = this.options;
     const exhausted = (this.engine.arrays.flags[t.root]! & Flag.exhausted) !== 0;
@@ -331,6 +333,7 @@ export class Search {
     });
     if (ended.length === 0) return;
     this.engine.unwind(Int32Array.from(ended, (r) => r.node));
+    this.engine.sync(treesOf(ended));
     for (const r of ended) {
       const t = r.tree;
       t.inFlight--;
@@ -347,6 +350,7 @@ export class Search {
   private async runExpand(batch: Expansion[]): Promise<void> {
     const { n } = this.options;
     const policy = this.backends.policy;
+    this.engine.sync(treesOf(batch.map((e) => e.rollout)));
     for (const e of batch) e.steps = this.trajectory(e.rollout.tree, e.leaf);
     const requests = batch.map((e) => ({ problem: e.rollout.tree.problem, steps: e.steps, n }));
     const out = await policy.generate(requests);
@@ -376,6 +380,7 @@ export class Search {
     const verdicts = requests.length > 0 ? await verifier.verify(requests) : []; // refused expansions have no steps
     if (verdicts.length !== requests.length) throw new Error(`verifier ${verifier.name}: ${verdicts.length} verdicts for ${requests.length} steps`);
 
+    this.engine.sync(treesOf(batch.map((e) => e.rollout)));
     const a = this.engine.arrays;
     const kinds = new Uint8Array(requests.length);
     const errors = new Int32Array(requests.length);
@@ -526,6 +531,7 @@ export class Search {
     const openValues: number[] = [];
     const nodes: number[] = [];
     const values: number[] = [];
+    this.engine.sync(treesOf(batch.map((e) => e.rollout)));
     const terminal = this.engine.arrays.terminal;
     for (const e of batch) {
       if (e.scoreHidden === undefined) {
@@ -574,6 +580,7 @@ export class Search {
   private finishTree(t: ActiveTree): void {
     if (t.finished || this.error !== undefined) return;
     t.finished = true;
+    this.engine.sync([t.tree]);
     this.checkReleased(t);
     const tree = exportTree(this.engine.arrays, t.tree, t.root, t.completed, t);
     this.engine.release(t.tree);
@@ -597,6 +604,11 @@ export class Search {
       }
     }
   }
+}
+
+/** The engine's tree indices of these rollouts' trees, for sync(). */
+function treesOf(rollouts: readonly Rollout[]): Set<number> {
+  return new Set(rollouts.map((r) => r.tree.tree));
 }
 
 /** The rows `rows` of a [*, width] array, in order. */

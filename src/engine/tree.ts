@@ -42,23 +42,35 @@ export const SelectResult = {
 export const SelectMode = { rstar: 0, classic: 1 } as const;
 export type SelectModeName = keyof typeof SelectMode;
 
-export interface TreeArrays {
-  parent: Int32Array;
-  firstChild: Int32Array;
-  childCount: Int32Array;
-  depth: Int32Array;
+/**
+ * The arrays of TreeArrays with one entry per node, in layout order: the one TypeScript
+ * list of native/include/rstar/node_layout.hpp's fields, which native.ts checks against
+ * the addon's list at load.
+ */
+export const nodeArrays = {
+  parent: Int32Array,
+  firstChild: Int32Array,
+  childCount: Int32Array,
+  depth: Int32Array,
   /** N */
-  visits: Int32Array;
+  visits: Int32Array,
   /** W */
-  valueSum: Float32Array;
-  virtualLoss: Int32Array;
+  valueSum: Float32Array,
+  virtualLoss: Int32Array,
   /** NaN until the PPM scores the node */
-  ppmValue: Float32Array;
-  flags: Uint8Array;
-  terminal: Uint8Array;
-  /** per tree */
-  treeSize: Int32Array;
-}
+  ppmValue: Float32Array,
+  /** Flag bits */
+  flags: Uint8Array,
+  /** a Terminal kind */
+  terminal: Uint8Array,
+} as const;
+
+export type NodeArrayName = keyof typeof nodeArrays;
+
+export type TreeArrays = { readonly [K in NodeArrayName]: InstanceType<(typeof nodeArrays)[K]> } & {
+  /** nodes per tree in use; current at all times, also without sync() */
+  readonly treeSize: Int32Array;
+};
 
 /** Where a native engine keeps its trees: cpu (the C++ arena) or cuda (gpu_arena.hpp). */
 export type Device = 'cpu' | 'cuda';
@@ -69,7 +81,15 @@ export interface TreeEngine {
   readonly device: Device;
   readonly trees: number;
   readonly nodesPerTree: number;
+  /**
+   * The trees' nodes, indexed by global node. The contract: after any engine operation, a
+   * caller must sync() a tree before reading its nodes here (a GPU engine keeps them on
+   * the device; its arrays are a host mirror that only sync() updates; the CPU engines'
+   * sync() does nothing). treeSize is always current.
+   */
   readonly arrays: TreeArrays;
+  /** Makes `arrays` current for these trees: one transfer for all of them, none on the CPU. */
+  sync(trees: Iterable<number>): void;
   /** A free tree with a fresh root, or -1 when all are in use. */
   acquire(): number;
   /** Clears the tree and returns it to the free list. */
@@ -85,20 +105,6 @@ export interface TreeEngine {
    */
   scoreFused(nodes: Int32Array, hidden: Float32Array, weight: Float32Array, bias: number, scores: Float32Array): void;
 }
-
-/** The arrays of TreeArrays with one entry per node: arena.hpp's layout, field for field. */
-export const nodeArrays = {
-  parent: Int32Array,
-  firstChild: Int32Array,
-  childCount: Int32Array,
-  depth: Int32Array,
-  visits: Int32Array,
-  valueSum: Float32Array,
-  virtualLoss: Int32Array,
-  ppmValue: Float32Array,
-  flags: Uint8Array,
-  terminal: Uint8Array,
-} as const;
 
 /** One node's bytes over those arrays (34); native.ts checks the addon's Arena::kNodeBytes agrees. */
 export const nodeBytes = Object.values(nodeArrays).reduce((sum, a) => sum + a.BYTES_PER_ELEMENT, 0);

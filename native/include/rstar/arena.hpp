@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "rstar/node_layout.hpp"
 #include "rstar/slots.hpp"
 
 namespace rstar {
@@ -65,7 +66,7 @@ constexpr int32_t kSelectBlocked = -2;    // every open path runs into a pending
 // product runs in 8 fixed partial sums (vectorisable, and the same order on every call).
 float ppm_score(const float* h, const float* w, size_t hidden, float bias);
 
-class Arena {
+class Arena : public NodeArrays {
  public:
   Arena(int32_t trees, int32_t nodes_per_tree);
 
@@ -115,27 +116,9 @@ class Arena {
   void score_fused(std::span<const int32_t> nodes, std::span<const float> hidden,
                    std::span<const float> weight, float bias, std::span<float> scores);
 
-  // Struct of arrays, capacity() entries each.
-  int32_t* parent;
-  int32_t* first_child;
-  int32_t* child_count;
-  int32_t* depth;
-  int32_t* visits;       // N
-  float* value_sum;      // W
-  int32_t* virtual_loss;
-  float* ppm_value;      // NaN until the PPM scores the node
-  uint8_t* flags;
-  uint8_t* terminal;
-  // Per tree.
+  // Per tree; the node arrays (NodeArrays) hold capacity() entries each.
   int32_t* tree_size;
 
-  // One node's bytes over the arrays above. The constructor checks that it allocated
-  // exactly capacity() of them; the addon exports it (constants.nodeBytes), so TypeScript
-  // sizes an arena from the same number before asking for one.
-  static constexpr int64_t kNodeBytes = sizeof(*parent) + sizeof(*first_child) + sizeof(*child_count) +
-                                        sizeof(*depth) + sizeof(*visits) + sizeof(*value_sum) +
-                                        sizeof(*virtual_loss) + sizeof(*ppm_value) + sizeof(*flags) +
-                                        sizeof(*terminal);
   // What an arena of this shape allocates: the node arrays and tree_size.
   static int64_t bytes(int32_t trees, int32_t nodes_per_tree) {
     return int64_t(trees) * nodes_per_tree * kNodeBytes + int64_t(trees) * int64_t(sizeof(*tree_size));
@@ -155,7 +138,6 @@ class Arena {
                   const uint8_t* kinds);
 
   std::vector<Buffer> buffers_;
-  int64_t allocated_ = 0;  // bytes of the node arrays
   Slots slots_;
   std::vector<int32_t> first_;  // expand() scratch
   std::vector<float> run_;      // backup() scratch

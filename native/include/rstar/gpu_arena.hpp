@@ -45,7 +45,7 @@ struct CudaStatus {
 // a kernel-image lookup), and safe on machines without a driver.
 CudaStatus cuda_status();
 
-class GpuArena {
+class GpuArena : public NodeArrays {
  public:
   // Throws std::runtime_error with cuda_status()'s reason when no device is usable.
   GpuArena(int32_t trees, int32_t nodes_per_tree);
@@ -79,26 +79,16 @@ class GpuArena {
   void score_fused_device(std::span<const int32_t> nodes, const float* device_hidden,
                           std::span<const float> weight, float bias, std::span<float> scores);
 
-  // Copies the given trees' nodes from the device into the host mirror below (one
-  // transfer for all of them), so the arrays can be read as an Arena's are.
+  // Copies the given trees' nodes from the device into the host mirror (the inherited
+  // NodeArrays; one transfer for all of them), so they can be read as an Arena's are.
   void download(std::span<const int32_t> trees);
   // Waits for all enqueued work; raises a pending unwind error.
   void synchronize();
   // The cudaStream_t all work is enqueued on, for timing with events.
   void* stream() const;
 
-  // Host mirror in the Arena layout (capacity() entries each, tree_size per tree):
-  // current for the trees last download()ed, tree_size always current.
-  int32_t* parent;
-  int32_t* first_child;
-  int32_t* child_count;
-  int32_t* depth;
-  int32_t* visits;
-  float* value_sum;
-  int32_t* virtual_loss;
-  float* ppm_value;
-  uint8_t* flags;
-  uint8_t* terminal;
+  // Per tree, and always current; the host mirror (capacity() entries each) is current
+  // for the trees last download()ed.
   int32_t* tree_size;
 
  private:
