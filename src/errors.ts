@@ -8,3 +8,13 @@ export class InputError extends Error {}
  * library directly can keep catching what it always could.
  */
 export class UsageError extends RangeError {}
+
+/** A run stopped by SIGINT/SIGTERM, its work saved: rerunning resumes it. The CLI exits 128 + the signal's number. */
+export class Interrupted extends Error {
+  constructor(
+    message: string,
+    readonly signal: NodeJS.Signals,
+  ) {
+    super(message);
+  }
+}

@@ -1,10 +1,12 @@
 // The rstar commands (main.ts starts them).
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { InputError, UsageError } from '../errors.js';
+import { constants } from 'node:os';
+import { InputError, Interrupted, UsageError } from '../errors.js';
 import { benchTree, benchTreeOptions } from './bench.js';
 import { dataCommand } from './data.js';
 import { evalCommand, evalOptions } from './eval.js';
+import { evolveCommand, evolveOptions } from './evolve.js';
 import { exec, execOptions } from './exec.js';
 import { grade, gradeOptions } from './grade.js';
 import { solve, solveOptions } from './solve.js';
@@ -16,6 +18,7 @@ async function main(): Promise<void> {
     .command('synth', 'search every problem of a JSONL file and write its trees', synthOptions, synth)
     .command('solve <problem>', 'solve one problem: search (or --greedy), print the trajectory and the answer', solveOptions, solve)
     .command('eval', 'accuracy on a problems JSONL without ground truth in the search, by level', evalOptions, evalCommand)
+    .command('evolve', 'rounds of self-evolution: search the pool, select, train the policy and the PPM, evaluate, report', evolveOptions, evolveCommand)
     .command('exec', 'run one Python program in the sandboxed executor; print the result as JSON', execOptions, exec)
     .command('grade [pred] [gold]', 'are answers mathematically equivalent? one pair, or a JSONL file of pairs', gradeOptions, grade)
     .command('bench', 'benchmarks', (y) =>
@@ -39,6 +42,10 @@ async function main(): Promise<void> {
 main().catch((e: unknown) => {
   // Input and option errors are the user's to fix: the message says what and where (exit 2).
   // Anything else is a bug: its stack goes with it (exit 1).
+  if (e instanceof Interrupted) {
+    console.error(`rstar: ${e.message}`);
+    process.exit(128 + constants.signals[e.signal]);
+  }
   const missingFile = (e as NodeJS.ErrnoException)?.code === 'ENOENT';
   if (e instanceof InputError || e instanceof UsageError || missingFile) {
     console.error(`rstar: ${(e as Error).message}`);

@@ -8,8 +8,8 @@ import { withDefaults } from '../util/options.js';
 import { addOptions, optionValues } from './options.js';
 
 export function evalOptions(y: Argv) {
-  const y2 = addOptions(addOptions(y, searchOptionTable, { rollouts: 16, n: 4, concurrency: 16 }), backendOptionTable);
-  return addOptions(y2, runOptionTable, {}, { out: 'output directory (results.jsonl, summary.json, run.json)' })
+  const y2 = addOptions(addOptions(y, searchOptionTable, { defaults: { rollouts: 16, n: 4, concurrency: 16 } }), backendOptionTable);
+  return addOptions(y2, runOptionTable, { help: { out: 'output directory (results.jsonl, summary.json, run.json)' } })
     .option('greedy', { type: 'boolean', default: false, describe: 'one trajectory at temperature 0 (pass@1), no search' })
     .option('trees', { type: 'boolean', default: false, describe: 'also write each searched tree to DIR/trees.jsonl (the synth format), to study how answers are chosen' });
 }

@@ -5,8 +5,17 @@ import type { Argv, Options } from 'yargs';
 import { UsageError } from '../errors.js';
 import { checkOptions, flagName, withDefaults, type OptionTable, type OptionValues } from '../util/options.js';
 
-/** Adds a flag per option of `table`; `defaults` and `help` override the table's for this command. */
-export function addOptions<A, T extends OptionTable>(y: Argv<A>, table: T, defaults: Partial<OptionValues<T>> = {}, help: { [K in keyof T]?: string } = {}): Argv<A> {
+export interface Flags<T extends OptionTable> {
+  /** this command's defaults, over the table's */
+  defaults?: Partial<OptionValues<T>>;
+  /** this command's help, over the table's */
+  help?: { [K in keyof T]?: string };
+  /** no defaults in the parsed arguments (they are shown in the help only): the command tells given flags from defaults */
+  unset?: boolean;
+}
+
+/** Adds a flag per option of `table`. */
+export function addOptions<A, T extends OptionTable>(y: Argv<A>, table: T, { defaults = {}, help = {}, unset = false }: Flags<T> = {}): Argv<A> {
   for (const [key, spec] of Object.entries(table)) {
     if (spec.internal) continue;
     const d = (defaults as Record<string, unknown>)[key] ?? (typeof spec.default === 'function' ? undefined : spec.default);
@@ -17,9 +26,9 @@ export function addOptions<A, T extends OptionTable>(y: Argv<A>, table: T, defau
     else if (spec.type === 'record') Object.assign(o, { type: 'string', coerce: parseRecord(flagName(key)) });
     else if (spec.type === 'choice') o.choices = [...spec.choices];
     else o.type = 'string';
-    if (d !== undefined) o.default = d;
-    if (spec.defaultHelp !== undefined) o.defaultDescription = spec.defaultHelp;
-    if (spec.required) o.demandOption = true;
+    if (d !== undefined && !unset) o.default = d;
+    if (spec.defaultHelp !== undefined || (unset && d !== undefined)) o.defaultDescription = spec.defaultHelp ?? JSON.stringify(d);
+    if (spec.required && !unset) o.demandOption = true; // unset: the command checks it after merging its other sources
     y = y.option(flagName(key), o);
   }
   return y;

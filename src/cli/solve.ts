@@ -12,7 +12,7 @@ import { withDefaults } from '../util/options.js';
 import { addOptions, optionValues } from './options.js';
 
 export function solveOptions(y: Argv) {
-  return addOptions(addOptions(y, searchOptionTable, { rollouts: 16, n: 4, concurrency: 1 }), backendOptionTable)
+  return addOptions(addOptions(y, searchOptionTable, { defaults: { rollouts: 16, n: 4, concurrency: 1 } }), backendOptionTable)
     .positional('problem', { type: 'string', demandOption: true, describe: 'the problem text' })
     .option('greedy', { type: 'boolean', default: false, describe: 'one trajectory at temperature 0, no search' })
     .option('answer', { type: 'string', describe: 'the expected answer: say whether the chosen one equals it' })

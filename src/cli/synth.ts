@@ -9,7 +9,7 @@ import { addOptions, optionValues } from './options.js';
 
 export function synthOptions(y: Argv) {
   const y2 = addOptions(addOptions(y, searchOptionTable), backendOptionTable);
-  return addOptions(y2, runOptionTable, {}, { out: 'output directory (trees.jsonl, stats.json, run.json)' });
+  return addOptions(y2, runOptionTable, { help: { out: 'output directory (trees.jsonl, stats.json, run.json)' } });
 }
 
 export async function synth(args: Record<string, unknown>): Promise<void> {

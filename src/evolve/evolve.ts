@@ -1,0 +1,302 @@
+// `rstar evolve`: rounds of rStar-Math self-evolution in one resumable command. Round r:
+//   synth   the latest policy (and from round 2 the latest PPM) searches the pool
+//           (DIR/round-r/synth/trees.jsonl, the same search as `rstar synth`);
+//   select  SFT trajectories and PPM pairs from those trees, and the ecosystem's formats;
+//   train   the next policy (from the bootstrap, or the previous round's), then the next PPM
+//           from that policy;
+//   eval    the new policy greedy, and MCTS with the new policy and PPM, on each eval set;
+//   report  DIR/rounds.jsonl, DIR/REPORT.md, DIR/plot.svg, rewritten whole from the state.
+// Each finished stage is recorded in DIR/state.json (written atomically); a rerun continues at
+// the first unfinished stage, and the stages resume inside themselves (synth and eval from
+// their JSONL, the builtin trainer from its checkpoint), so a kill at any point loses little.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { readTrees } from '../engine/export.js';
+import { InputError, Interrupted } from '../errors.js';
+import { writeJsonAtomic, writeTextAtomic } from '../io/atomic.js';
+import { lockOutput } from '../io/lock.js';
+import { readProblems, type Problem } from '../io/problems.js';
+import { evaluate, type EvalSummary } from '../run/evaluate.js';
+import { synthesize } from '../run/synthesize.js';
+import { contentOf, withDefaults } from '../util/options.js';
+import { evolveOptionTable, roundSettings, type EvolveConfig, type RoundSettings } from './config.js';
+import { preferenceRow, promptCompletion, stepwiseRows } from './exports.js';
+import { writeReport } from './report.js';
+import { answerPairs, preferencePairs, sftExamples } from './training-data.js';
+import { train } from './train.js';
+import { backendOptionTable } from '../backends/options.js';
+import { searchOptionTable } from '../engine/options.js';
+
+export const stages = ['synth', 'select', 'train', 'eval'] as const;
+export type Stage = (typeof stages)[number];
+
+export interface RoundState {
+  settings: RoundSettings;
+  synth?: { problems: number; solved: number; poolSolved: number; pool: number; rollouts: number; seconds: number; rolloutsPerSecond: number };
+  select?: { sft: number; pairs: number; heldOutPairs: number; stepwise: number; seconds: number };
+  train?: { policy: Record<string, unknown>; ppm: Record<string, unknown>; seconds: number };
+  eval?: { sets: Record<string, { greedy: EvalSummary; mcts: EvalSummary }>; seconds: number };
+}
+
+export interface EvolveState {
+  /** the settings that decide what the rounds write: a rerun must agree for the rounds done */
+  content: Record<string, unknown>;
+  rounds: Record<string, RoundState>;
+}
+
+export async function evolve(config: EvolveConfig, out: string, progress: boolean): Promise<EvolveState> {
+  await mkdir(out, { recursive: true });
+  const unlock = lockOutput(out);
+  try {
+    const stateFile = join(out, 'state.json');
+    const state = readState(stateFile, config);
+    const bootstrap = modelDir(config.policy);
+    for (let r = 1; r <= config.rounds; r++) {
+      const round = (state.rounds[r] ??= { settings: roundSettings(config, r) });
+      if (round.settings.ppm && r === 1) throw new InputError('round 1 cannot search with a PPM: none is trained before it (set "ppm" for rounds >= 2 only)');
+      const dir = join(out, `round-${r}`);
+      const policyBefore = r === 1 ? bootstrap : join(out, `round-${r - 1}`, 'policy');
+      const ppmBefore = join(out, `round-${r - 1}`, 'ppm');
+      const label = (stage: Stage) => `round ${r}/${config.rounds} ${stage}`;
+      const save = async () => {
+        await writeJsonAtomic(stateFile, state);
+        await writeReport(out, config, state);
+      };
+      if (!round.synth) {
+        console.error(`rstar evolve: ${label('synth')}`);
+        const started = performance.now();
+        const pool = await roundPool(config, out, r, round.settings);
+        const summary = await synthesize({
+          run: { problems: pool.file, out: join(dir, 'synth'), overwrite: false, progress },
+          search: { ...searchShared(config), rollouts: round.settings.rollouts, n: round.settings.n },
+          backend: { ...backendShared(config), policy: `onnx:${policyBefore}`, ppm: round.settings.ppm ? `onnx:${ppmBefore}` : 'none', temperature: round.settings.temperature },
+          label: label('synth'),
+        });
+        if (summary.interrupted) throw new Interrupted(`stopped during ${label('synth')}: run the same command again to resume`, summary.interruptSignal!);
+        const solved = await solvedIds(out, r);
+        const trees = await treeTotals(join(dir, 'synth', 'trees.jsonl'));
+        round.synth = { ...trees, poolSolved: solved.size, pool: pool.total, seconds: (performance.now() - started) / 1000, rolloutsPerSecond: summary.rolloutsPerSecond };
+        await save();
+      }
+      if (!round.select) {
+        console.error(`rstar evolve: ${label('select')}`);
+        const started = performance.now();
+        round.select = { ...(await select(config, dir)), seconds: 0 };
+        round.select.seconds = (performance.now() - started) / 1000;
+        await save();
+      }
+      if (!round.train) {
+        console.error(`rstar evolve: ${label('train')}`);
+        const started = performance.now();
+        const data = join(dir, 'data');
+        const policyBase = config.trainFrom === 'base' ? bootstrap : policyBefore;
+        const policy = await train(config, { kind: 'policy', data: join(data, 'sft.jsonl'), base: policyBase, out: join(dir, 'policy'), dir: join(dir, 'train') });
+        const ppm = await train(config, {
+          kind: 'ppm',
+          data: join(data, 'pairs.jsonl'),
+          evalData: join(data, 'pairs.heldout.jsonl'),
+          base: join(dir, 'policy'),
+          out: join(dir, 'ppm'),
+          dir: join(dir, 'train'),
+        });
+        round.train = { policy: trainFigures(policy), ppm: trainFigures(ppm), seconds: (performance.now() - started) / 1000 };
+        await save();
+      }
+      if (!round.eval) {
+        console.error(`rstar evolve: ${label('eval')}`);
+        const started = performance.now();
+        const sets: Record<string, { greedy: EvalSummary; mcts: EvalSummary }> = {};
+        for (const [name, file] of evalSets(config)) {
+          const run = (mode: 'greedy' | 'mcts') =>
+            evaluate({
+              run: { problems: file, out: join(dir, 'eval', `${name}.${mode}`), overwrite: false, progress, ...(config.evalLimit !== undefined ? { limit: config.evalLimit } : {}) },
+              search: withDefaults(searchOptionTable, { ...searchShared(config), rollouts: config.evalRollouts, n: config.evalN }),
+              backend: { ...backendShared(config), policy: `onnx:${join(dir, 'policy')}`, ppm: mode === 'mcts' ? `onnx:${join(dir, 'ppm')}` : 'none', temperature: round.settings.temperature },
+              greedy: mode === 'greedy',
+              trees: false,
+              label: `${label('eval')} ${name} ${mode}`,
+            });
+          const greedy = await run('greedy');
+          const mcts = await run('mcts');
+          for (const s of [greedy, mcts]) {
+            if (s === undefined || s.interrupted) throw new Interrupted(`stopped during ${label('eval')}: run the same command again to resume`, 'SIGINT');
+          }
+          sets[name] = { greedy: greedy!, mcts: mcts! };
+        }
+        round.eval = { sets, seconds: (performance.now() - started) / 1000 };
+        await save();
+      }
+      console.error(`rstar evolve: round ${r}/${config.rounds} done -> ${join(out, 'REPORT.md')}`);
+    }
+    await writeReport(out, config, state);
+    return state;
+  } finally {
+    unlock();
+  }
+}
+
+/** The dir of an onnx:DIR policy. */
+function modelDir(policy: string): string {
+  const m = /^onnx:(.+)$/.exec(policy);
+  if (!m) throw new InputError(`field "policy": rstar evolve trains ONNX model dirs for now: give onnx:DIR (got ${policy})`);
+  return resolve(m[1]!);
+}
+
+function pick(table: object, config: EvolveConfig): Record<string, unknown> {
+  const all = config as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(table).filter((k) => k in evolveOptionTable && all[k] !== undefined).map((k) => [k, all[k]]));
+}
+
+/** The search options evolve passes through (all but those it sets per round). */
+function searchShared(config: EvolveConfig) {
+  const { rollouts: _r, n: _n, answers: _a, ...shared } = pick(searchOptionTable, config);
+  return shared;
+}
+
+/** The backend options evolve passes through (all but the models and the temperature). */
+function backendShared(config: EvolveConfig) {
+  const { policy: _p, ppm: _m, temperature: _t, ...shared } = withDefaults(backendOptionTable, pick(backendOptionTable, config));
+  return shared;
+}
+
+/**
+ * The state of an earlier run in `out`, or a fresh one. A rerun must agree with the settings
+ * of the rounds it already ran (more rounds, or other settings for rounds not started, are fine).
+ */
+function readState(file: string, config: EvolveConfig): EvolveState {
+  const { rounds: _rounds, round: _round, ...content } = contentOf(evolveOptionTable, config);
+  if (!existsSync(file)) return { content, rounds: {} };
+  let state: EvolveState;
+  try {
+    state = JSON.parse(readFileSync(file, 'utf8')) as EvolveState;
+  } catch (e) {
+    throw new InputError(`${file}: not the state of an rstar evolve run (${(e as Error).message}); use another --out`);
+  }
+  const started = Object.entries(state.rounds).filter(([, s]) => s.synth !== undefined);
+  if (started.length === 0) return { content, rounds: {} };
+  for (const key of new Set([...Object.keys(content), ...Object.keys(state.content)])) {
+    if (JSON.stringify(state.content[key]) !== JSON.stringify(content[key])) {
+      throw new InputError(`${file}: this run was made with field "${key}" = ${JSON.stringify(state.content[key])}, not ${JSON.stringify(content[key])}; use another --out or the same setting`);
+    }
+  }
+  for (const [r, s] of started) {
+    const now = roundSettings(config, Number(r));
+    for (const key of Object.keys(now) as (keyof RoundSettings)[]) {
+      if (JSON.stringify(now[key]) !== JSON.stringify(s.settings[key])) {
+        throw new InputError(`${file}: round ${r} ran with ${key} = ${JSON.stringify(s.settings[key])}, not ${JSON.stringify(now[key])}; use another --out or the same setting`);
+      }
+    }
+  }
+  return state;
+}
+
+/**
+ * The problems round r searches, written once to DIR/round-r/pool.jsonl (so that a resumed
+ * round searches the same ones): every pool problem, or those no earlier round solved.
+ */
+async function roundPool(config: EvolveConfig, out: string, r: number, settings: RoundSettings): Promise<{ file: string; total: number }> {
+  const file = join(out, `round-${r}`, 'pool.jsonl');
+  const all: Problem[] = [];
+  const where = new Map<string, string>();
+  for (const f of config.pool) {
+    for await (const p of readProblems(f)) {
+      if (where.has(p.id)) throw new InputError(`${f}: problem id "${p.id}" is also in ${where.get(p.id)}: the pool's ids must be unique`);
+      where.set(p.id, f);
+      all.push(p);
+    }
+  }
+  if (!existsSync(file)) {
+    const solved = settings.problems === 'unsolved' ? await solvedIds(out, r - 1) : new Set<string>();
+    await mkdir(join(out, `round-${r}`), { recursive: true });
+    await writeTextAtomic(file, all.filter((p) => !solved.has(p.id)).map((p) => JSON.stringify(p) + '\n').join(''));
+  }
+  return { file, total: all.length };
+}
+
+/** Ids of the pool problems solved in rounds 1..r. */
+async function solvedIds(out: string, r: number): Promise<Set<string>> {
+  const solved = new Set<string>();
+  for (let k = 1; k <= r; k++) {
+    const trees = join(out, `round-${k}`, 'synth', 'trees.jsonl');
+    if (!existsSync(trees)) continue;
+    for await (const t of readTrees(trees)) if (t.solved) solved.add(t.id);
+  }
+  return solved;
+}
+
+async function treeTotals(file: string): Promise<{ problems: number; solved: number; rollouts: number }> {
+  let problems = 0;
+  let solved = 0;
+  let rollouts = 0;
+  for await (const t of readTrees(file)) {
+    problems++;
+    if (t.solved) solved++;
+    rollouts += t.rollouts;
+  }
+  return { problems, solved, rollouts };
+}
+
+/** Whether a problem's PPM pairs are held out (a fixed share of problems, by a hash of the id). */
+function heldOut(id: string, share: number): boolean {
+  return createHash('sha1').update(id).digest().readUInt32BE(0) / 2 ** 32 < share;
+}
+
+/** The round's training data from its trees, written whole (a rerun writes the same files). */
+async function select(config: EvolveConfig, dir: string) {
+  const sft: string[] = [];
+  const pairs: string[] = [];
+  const held: string[] = [];
+  const exports = { completions: [] as string[], preferences: [] as string[], stepwise: [] as string[] };
+  for await (const t of readTrees(join(dir, 'synth', 'trees.jsonl'))) {
+    const examples = sftExamples(t, config.sftTop);
+    for (const e of examples) {
+      sft.push(JSON.stringify(e) + '\n');
+      exports.completions.push(JSON.stringify(promptCompletion(e)) + '\n');
+    }
+    const treePairs = [...preferencePairs(t), ...answerPairs(t)];
+    const keep = heldOut(t.id, config.heldOutPairs) ? held : pairs;
+    for (const p of treePairs) {
+      keep.push(JSON.stringify(p) + '\n');
+      if (keep === pairs) exports.preferences.push(JSON.stringify(preferenceRow(p)) + '\n');
+    }
+    for (const row of stepwiseRows(t)) exports.stepwise.push(JSON.stringify(row) + '\n');
+  }
+  const data = join(dir, 'data');
+  await mkdir(data, { recursive: true });
+  if (sft.length === 0) throw new InputError(`${join(dir, 'synth', 'trees.jsonl')}: no problem was solved this round, so there is nothing to train the policy on (more rollouts? an easier pool?)`);
+  if (pairs.length === 0) throw new InputError(`${join(dir, 'synth', 'trees.jsonl')}: no PPM pair this round (no tree has both a correct and a wrong answer); more rollouts or a higher temperature give more`);
+  await writeTextAtomic(join(data, 'sft.jsonl'), sft.join(''));
+  await writeTextAtomic(join(data, 'pairs.jsonl'), pairs.join(''));
+  // the trainer measures pair accuracy on these; with none held out, on the training pairs
+  await writeTextAtomic(join(data, 'pairs.heldout.jsonl'), (held.length > 0 ? held : pairs).join(''));
+  await writeTextAtomic(join(data, 'sft.prompt-completion.jsonl'), exports.completions.join(''));
+  await writeTextAtomic(join(data, 'pairs.prompt-chosen-rejected.jsonl'), exports.preferences.join(''));
+  await writeTextAtomic(join(data, 'stepwise.jsonl'), exports.stepwise.join(''));
+  return { sft: sft.length, pairs: pairs.length, heldOutPairs: held.length, stepwise: exports.stepwise.length };
+}
+
+/** The figures of a trainer's metrics.json that the report shows. */
+function trainFigures(m: Record<string, unknown>): Record<string, unknown> {
+  const final = (m['final'] ?? {}) as { train?: Record<string, unknown>; eval?: Record<string, unknown> };
+  return {
+    ...(m['steps'] !== undefined ? { steps: m['steps'] } : {}),
+    ...(m['tokens_per_s'] !== undefined ? { tokensPerSecond: m['tokens_per_s'] } : {}),
+    ...(m['train_time_s'] !== undefined ? { seconds: m['train_time_s'] } : {}),
+    ...(final.train ? { train: final.train } : {}),
+    ...(final.eval ? { eval: final.eval } : {}),
+  };
+}
+
+/** Eval sets by a name made from the file's name (made unique when two share one). */
+function evalSets(config: EvolveConfig): [string, string][] {
+  const seen = new Map<string, number>();
+  return config.eval.map((file) => {
+    let name = basename(file).replace(/\.jsonl$/, '');
+    if (name === 'test' || name === 'train') name = `${basename(resolve(file, '..'))}-${name}`;
+    const k = (seen.get(name) ?? 0) + 1;
+    seen.set(name, k);
+    return [k > 1 ? `${name}-${k}` : name, file];
+  });
+}

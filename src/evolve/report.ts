@@ -1,0 +1,128 @@
+// evolve's report, rewritten whole from the state after every stage (so a rerun never
+// duplicates a line): DIR/rounds.jsonl (one line per finished round), DIR/REPORT.md (the
+// paper-style table, round by round) and DIR/plot.svg (accuracy per round by level, and the
+// share of the pool solved).
+import { join } from 'node:path';
+import { writeTextAtomic } from '../io/atomic.js';
+import type { EvalSummary } from '../run/evaluate.js';
+import type { EvolveConfig } from './config.js';
+import type { EvolveState, RoundState } from './evolve.js';
+
+type Finished = Required<RoundState> & { round: number };
+
+function finished(state: EvolveState): Finished[] {
+  return Object.entries(state.rounds)
+    .filter(([, s]) => s.synth && s.select && s.train && s.eval)
+    .map(([r, s]) => ({ ...(s as Required<RoundState>), round: Number(r) }))
+    .sort((a, b) => a.round - b.round);
+}
+
+const pct = (x: number | undefined) => (x === undefined ? '' : (100 * x).toFixed(1));
+
+/** One rounds.jsonl line: what the round searched, selected and trained, and how its models did. */
+export function roundLine(s: Finished) {
+  const evals = Object.fromEntries(
+    Object.entries(s.eval.sets).map(([name, e]) => [name, { greedy: evalFigures(e.greedy), mcts: { ...evalFigures(e.mcts), majorityAccuracy: e.mcts.majorityAccuracy } }]),
+  );
+  return {
+    round: s.round,
+    settings: s.settings,
+    poolSolvedShare: s.synth.poolSolved / s.synth.pool,
+    searched: s.synth.problems,
+    solved: s.synth.solved,
+    sftExamples: s.select.sft,
+    pairs: s.select.pairs,
+    heldOutPairs: s.select.heldOutPairs,
+    ppmPairAccuracy: (s.train.ppm['eval'] as { pair_accuracy?: number } | undefined)?.pair_accuracy ?? null,
+    eval: evals,
+    seconds: { synth: s.synth.seconds, select: s.select.seconds, train: s.train.seconds, eval: s.eval.seconds },
+    rolloutsPerSecond: s.synth.rolloutsPerSecond,
+  };
+}
+
+function evalFigures(e: EvalSummary) {
+  return { accuracy: e.accuracy, problems: e.problems, byLevel: Object.fromEntries(Object.entries(e.byLevel).map(([l, t]) => [l, t.accuracy])) };
+}
+
+export async function writeReport(out: string, config: EvolveConfig, state: EvolveState): Promise<void> {
+  const rounds = finished(state);
+  const lines = rounds.map(roundLine);
+  await writeTextAtomic(join(out, 'rounds.jsonl'), lines.map((l) => JSON.stringify(l) + '\n').join(''));
+  await writeTextAtomic(join(out, 'REPORT.md'), markdown(config, lines));
+  await writeTextAtomic(join(out, 'plot.svg'), plot(lines));
+}
+
+function markdown(config: EvolveConfig, lines: ReturnType<typeof roundLine>[]): string {
+  const out = [`# rstar evolve: ${lines.length} of ${config.rounds} rounds`, '', `Pool: ${config.pool.join(', ')}; bootstrap policy: ${config.policy}.`, ''];
+  out.push('| round | search | pool solved % | SFT examples | PPM pairs | PPM pair acc. % | synth rollouts/s | minutes (synth / train / eval) |');
+  out.push('|---:|---|---:|---:|---:|---:|---:|---|');
+  for (const l of lines) {
+    const s = l.settings;
+    const m = (x: number) => (x / 60).toFixed(1);
+    out.push(
+      `| ${l.round} | ${s.rollouts} rollouts, n ${s.n}, ${s.ppm ? 'PPM' : 'terminal-guided'}${s.problems === 'unsolved' ? ', unsolved only' : ''} | ${pct(l.poolSolvedShare)} | ${l.sftExamples} | ${l.pairs} | ${pct(l.ppmPairAccuracy ?? undefined)} | ${l.rolloutsPerSecond.toFixed(1)} | ${m(l.seconds.synth)} / ${m(l.seconds.train)} / ${m(l.seconds.eval)} |`,
+    );
+  }
+  for (const name of [...new Set(lines.flatMap((l) => Object.keys(l.eval)))]) {
+    const levels = [...new Set(lines.flatMap((l) => Object.keys(l.eval[name]?.greedy.byLevel ?? {})))].sort();
+    out.push('', `## ${name}: accuracy % (greedy pass@1 / MCTS with the round's PPM)`, '');
+    out.push(`| round | all | ${levels.map((x) => `level ${x}`).join(' | ')} | MCTS majority vote |`);
+    out.push(`|---:|---:|${levels.map(() => '---:').join('|')}|---:|`);
+    for (const l of lines) {
+      const e = l.eval[name];
+      if (!e) continue;
+      const cell = (g?: number, t?: number) => `${pct(g)} / ${pct(t)}`;
+      out.push(`| ${l.round} | ${cell(e.greedy.accuracy, e.mcts.accuracy)} | ${levels.map((x) => cell(e.greedy.byLevel[x], e.mcts.byLevel[x])).join(' | ')} | ${pct(e.mcts.majorityAccuracy)} |`);
+    }
+  }
+  out.push('', 'Figures per round: rounds.jsonl. Plot: plot.svg.', '');
+  return out.join('\n');
+}
+
+/** Accuracy per round (MCTS solid, greedy dashed) by level of the first eval set, and pool solved %. */
+function plot(lines: ReturnType<typeof roundLine>[]): string {
+  const W = 640;
+  const H = 360;
+  const pad = { left: 48, right: 150, top: 24, bottom: 40 };
+  const w = W - pad.left - pad.right;
+  const h = H - pad.top - pad.bottom;
+  const rounds = lines.map((l) => l.round);
+  const maxRound = Math.max(1, ...rounds);
+  const x = (r: number) => pad.left + (maxRound === 1 ? w / 2 : ((r - 1) / (maxRound - 1)) * w);
+  const y = (v: number) => pad.top + (1 - v) * h;
+  const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+  const series: { name: string; points: [number, number][]; color: string; dash?: boolean }[] = [
+    { name: 'pool solved', points: lines.map((l) => [l.round, l.poolSolvedShare]), color: '#000' },
+  ];
+  const first = lines.flatMap((l) => Object.keys(l.eval))[0];
+  if (first !== undefined) {
+    const levels = [...new Set(lines.flatMap((l) => Object.keys(l.eval[first]?.mcts.byLevel ?? {})))].sort();
+    levels.forEach((level, i) => {
+      const color = colors[i % colors.length]!;
+      series.push({ name: `${first} L${level} MCTS`, color, points: lines.flatMap((l) => (l.eval[first]?.mcts.byLevel[level] !== undefined ? [[l.round, l.eval[first]!.mcts.byLevel[level]!] as [number, number]] : [])) });
+      series.push({ name: `${first} L${level} greedy`, color, dash: true, points: lines.flatMap((l) => (l.eval[first]?.greedy.byLevel[level] !== undefined ? [[l.round, l.eval[first]!.greedy.byLevel[level]!] as [number, number]] : [])) });
+    });
+  }
+  const svg: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="#fff"/>`,
+  ];
+  for (const v of [0, 0.25, 0.5, 0.75, 1]) {
+    svg.push(`<line x1="${pad.left}" x2="${pad.left + w}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`, `<text x="${pad.left - 6}" y="${y(v) + 4}" text-anchor="end">${v * 100}%</text>`);
+  }
+  for (const r of rounds) svg.push(`<text x="${x(r)}" y="${pad.top + h + 16}" text-anchor="middle">round ${r}</text>`);
+  series.forEach((s, i) => {
+    const d = s.points.map(([r, v], k) => `${k === 0 ? 'M' : 'L'}${x(r).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+    if (s.points.length > 0) svg.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5,4"' : ''}/>`);
+    for (const [r, v] of s.points) svg.push(`<circle cx="${x(r).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="${s.color}"/>`);
+    const ly = pad.top + 8 + i * 15;
+    svg.push(`<line x1="${W - pad.right + 10}" x2="${W - pad.right + 30}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5,4"' : ''}/>`);
+    svg.push(`<text x="${W - pad.right + 34}" y="${ly + 4}">${escapeXml(s.name)}</text>`);
+  });
+  svg.push(`<text x="${pad.left}" y="14" font-weight="bold">accuracy and pool solved, by round</text>`, '</svg>', '');
+  return svg.join('\n');
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
+}

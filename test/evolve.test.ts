@@ -1,0 +1,147 @@
+// `rstar evolve` end to end with the shipped models on a few synthetic problems, through the
+// real command, trained by the external-command contract (a "trainer" that copies models:
+// this tests the loop, its files and its resume, not learning; the builtin trainer has its
+// own tests in trainer/tests).
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { pythonSkip } from './python-skip.js';
+
+const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
+const cli = join(repoRoot, 'dist', 'cli', 'main.js');
+const root = mkdtempSync(join(tmpdir(), 'rstar-evolve-test-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function rstar(args: string[]) {
+  return spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', timeout: 300_000 });
+}
+
+const jsonl = (file: string) => readFileSync(file, 'utf8').trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+
+const config = join(root, 'evolve.json');
+before(() => {
+  // hard enough for the shipped policy to get some wrong at temperature 1.2: PPM pairs
+  for (const [name, levels, split, count] of [['pool', '4-5', 'train', 6], ['heldout', '1-3', 'test', 3]] as const) {
+    const r = rstar(['data', 'synth-problems', '--levels', levels, '--count', String(count), '--seed', '3', '--split', split, '--out', join(root, `${name}.jsonl`)]);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  writeFileSync(
+    config,
+    JSON.stringify({
+      pool: [join(root, 'pool.jsonl')],
+      eval: [join(root, 'heldout.jsonl')],
+      policy: `onnx:${join(repoRoot, 'models', 'policy')}`,
+      rounds: 2,
+      rollouts: 4,
+      n: 3,
+      temperature: 1.2,
+      evalRollouts: 2,
+      evalN: 2,
+      heldOutPairs: 0.3,
+      concurrency: 4,
+      threads: 1,
+      device: 'cpu',
+      trainer: 'command',
+      policyCommand: 'cp -r {base} {out}',
+      ppmCommand: `cp -r '${join(repoRoot, 'models', 'ppm')}' {out}`,
+    }),
+  );
+});
+
+test('two rounds: every stage writes its files, the report has a line per round, and a rerun does nothing twice', { skip: pythonSkip }, () => {
+  const out = join(root, 'run');
+  const r = rstar(['evolve', '--config', config, '--out', out, '--no-progress']);
+  assert.equal(r.status, 0, r.stderr);
+  for (const stage of ['synth', 'select', 'train', 'eval']) assert.match(r.stderr, new RegExp(`round 2/2 ${stage}`));
+
+  const state = JSON.parse(readFileSync(join(out, 'state.json'), 'utf8')) as { rounds: Record<string, Record<string, unknown>> };
+  assert.deepEqual(Object.keys(state.rounds), ['1', '2']);
+  assert.equal((state.rounds['1']!['settings'] as { ppm: boolean }).ppm, false, 'round 1 is terminal-guided');
+  assert.equal((state.rounds['2']!['settings'] as { ppm: boolean }).ppm, true, 'round 2 searches with the PPM');
+  assert.equal(JSON.parse(readFileSync(join(out, 'round-2', 'synth', 'run.json'), 'utf8')).ppm, `onnx:${join(out, 'round-1', 'ppm')}`);
+
+  // the exports have the documented shapes
+  const data = join(out, 'round-1', 'data');
+  const sft = jsonl(join(data, 'sft.prompt-completion.jsonl'));
+  assert.ok(sft.length > 0);
+  for (const row of sft) {
+    assert.deepEqual(Object.keys(row).sort(), ['completion', 'prompt']);
+    assert.ok(typeof row['prompt'] === 'string' && String(row['completion']).endsWith('<end_of_answer>'));
+  }
+  for (const row of jsonl(join(data, 'pairs.prompt-chosen-rejected.jsonl'))) {
+    assert.deepEqual(Object.keys(row).sort(), ['chosen', 'prompt', 'rejected']);
+    assert.ok(Object.values(row).every((v) => typeof v === 'string'));
+  }
+  const stepwise = jsonl(join(data, 'stepwise.jsonl'));
+  assert.ok(stepwise.length > 0);
+  for (const row of stepwise) {
+    assert.deepEqual(Object.keys(row).sort(), ['completions', 'labels', 'prompt']);
+    const { completions, labels } = row as { completions: unknown[]; labels: unknown[] };
+    assert.ok(completions.length > 0 && completions.length === labels.length);
+    assert.ok(completions.every((c) => typeof c === 'string') && labels.every((l) => typeof l === 'boolean'));
+  }
+  assert.ok(stepwise.some((row) => (row['labels'] as boolean[]).at(-1) === false), 'a wrong trajectory ends in a false label');
+
+  const rounds = jsonl(join(out, 'rounds.jsonl'));
+  assert.deepEqual(rounds.map((l) => l['round']), [1, 2]);
+  for (const l of rounds) {
+    assert.ok((l['poolSolvedShare'] as number) > 0 && (l['poolSolvedShare'] as number) <= 1);
+    const e = (l['eval'] as Record<string, { greedy: { accuracy: number }; mcts: { accuracy: number } }>)['heldout']!;
+    assert.ok(e.greedy.accuracy >= 0 && e.mcts.accuracy >= 0);
+  }
+  const report = readFileSync(join(out, 'REPORT.md'), 'utf8');
+  assert.match(report, /\| 2 \| 4 rollouts, n 3, PPM \|/);
+  assert.match(readFileSync(join(out, 'plot.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*<path d="M/);
+
+  // a rerun has nothing left: the same files, no line twice
+  const before = ['rounds.jsonl', 'round-1/synth/trees.jsonl', 'round-2/eval/heldout.mcts/results.jsonl'].map((f) => readFileSync(join(out, f), 'utf8'));
+  const again = rstar(['evolve', '--config', config, '--out', out, '--no-progress']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.doesNotMatch(again.stderr, /round \d\/2 synth/);
+  assert.deepEqual(['rounds.jsonl', 'round-1/synth/trees.jsonl', 'round-2/eval/heldout.mcts/results.jsonl'].map((f) => readFileSync(join(out, f), 'utf8')), before);
+
+  // a changed setting of a round that ran is refused, naming it; a third round is fine to add
+  const changed = rstar(['evolve', '--config', config, '--out', out, '--no-progress', '--rollouts', '5']);
+  assert.equal(changed.status, 2);
+  assert.match(changed.stderr, /round 1 ran with rollouts = 4, not 5/);
+});
+
+test('killed in the middle of a round, a rerun finishes it with every problem once', { skip: pythonSkip }, async () => {
+  const out = join(root, 'killed');
+  const child = spawn(process.execPath, [cli, 'evolve', '--config', config, '--out', out, '--no-progress', '--rounds', '1'], { cwd: root, stdio: 'ignore' });
+  const trees = join(out, 'round-1', 'synth', 'trees.jsonl');
+  const deadline = Date.now() + 120_000;
+  while (!(existsSync(trees) && readFileSync(trees, 'utf8').length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  const r = rstar(['evolve', '--config', config, '--out', out, '--no-progress', '--rounds', '1']);
+  assert.equal(r.status, 0, r.stderr);
+  const ids = jsonl(trees).map((t) => t['id']);
+  assert.equal(new Set(ids).size, ids.length, 'a problem written twice');
+  assert.equal(ids.length, 6);
+  assert.equal(jsonl(join(out, 'rounds.jsonl')).length, 1);
+});
+
+test('a bad config is refused before anything is written, naming the field', () => {
+  const bad = join(root, 'bad.json');
+  for (const [fields, message] of [
+    [{ pool: ['x.jsonl'], policy: 'onnx:x', rolloutz: 3 }, /unknown field "rolloutz"/],
+    [{ pool: ['x.jsonl'], policy: 'onnx:x', rollouts: 0 }, /field "rollouts" must be an integer >= 1 \(got 0\)/],
+    [{ pool: ['x.jsonl'], policy: 'onnx:x', round: { '3': { n: 2 } }, rounds: 2 }, /field "round": "3" is not a round \(1\.\.2\)/],
+    [{ pool: ['x.jsonl'], policy: 'onnx:x', round: { '2': { problems: 'some' } } }, /field "round"\."2"\."problems" must be one of all, unsolved/],
+    [{ policy: 'onnx:x' }, /field "pool" must be given/],
+    [{ pool: ['x.jsonl'], policy: 'onnx:x', trainer: 'command' }, /needs field "policyCommand" and field "ppmCommand"/],
+  ] as const) {
+    writeFileSync(bad, JSON.stringify(fields));
+    const out = join(root, 'bad-out');
+    const r = rstar(['evolve', '--config', bad, '--out', out]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, message);
+    assert.ok(r.stderr.includes(bad), 'the message names the file');
+    assert.equal(existsSync(out), false);
+  }
+});
