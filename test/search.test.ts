@@ -178,3 +178,12 @@ test('after a fatal error no more trees are handed over', async () => {
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(handed, atRejection);
 });
+
+test('a step whose code failed is marked codeError in the tree, and only those', async () => {
+  const { trees } = await run(8, { rollouts: 8, n: 4 });
+  const nodes = trees.flatMap((t) => t.nodes);
+  const failed = nodes.filter((n) => n.codeError === true);
+  assert.ok(failed.length > 0, 'the sim policy writes failing code now and then');
+  for (const n of nodes) assert.equal(n.codeError === true, n.output === 'NameError: simulated code error', `node ${n.id}: ${n.step}`);
+  assert.ok(nodes.filter((n) => n.terminal === 'code_errors').every((n) => n.codeError === true));
+});

@@ -53,6 +53,12 @@ test('SFT: correct trajectories by mean then min step Q, outputs shown after blo
   assert.deepEqual(sftExamples({ ...tree, nodes: tree.nodes.filter((n) => n.correct !== true) }), []);
 });
 
+test('SFT: a correct trajectory through a step whose code failed is not an example', () => {
+  const failed = { ...tree, nodes: tree.nodes.map((n) => (n.id === 3 ? { ...n, output: 'NameError: y', codeError: true as const } : n)) };
+  assert.deepEqual(sftExamples(failed).map((e) => e.id), ['p#0']);
+  assert.equal(sftExamples(failed)[0]!.meanQ, 0.75, 'the clean trajectory through node 1');
+});
+
 test('pairs: siblings with a correct vs a wrong answer below, Q_chosen > Q_rejected, one step under a shared prefix', () => {
   const pairs = preferencePairs(tree);
   assert.deepEqual(pairs.map((p) => p.id).sort(), ['p@0:1>2', 'p@0:3>2', 'p@1:4>5']);

@@ -13,6 +13,8 @@ export interface ExportedNode {
   step: string;
   /** execution output shown to the policy, when there is one */
   output?: string;
+  /** the step's code failed (its output is the error): set only then */
+  codeError?: true;
   /** N: visits, the PPM's first visit included */
   N: number;
   /** Q = W / N, null while unvisited */
@@ -47,6 +49,8 @@ export interface NodeTexts {
   output: readonly (string | undefined)[];
   answer: readonly (string | undefined)[];
   correct: readonly (boolean | undefined)[];
+  /** consecutive code errors ending at each node (0: the step's code did not fail) */
+  errors: readonly number[];
   /** PPM scores the engine does not hold: terminal answers scored without the fused head */
   ppm?: readonly (number | undefined)[];
   error?: string | undefined;
@@ -71,6 +75,7 @@ export function exportTree(a: TreeArrays, tree: number, root: number, rollouts: 
       terminal: a.terminal[x]! === 0 ? null : (terminalNames[a.terminal[x]!] as ExportedNode['terminal']),
     };
     if (texts.output[i] !== undefined) node.output = texts.output[i];
+    if (texts.errors[i]! > 0) node.codeError = true;
     if (texts.answer[i] !== undefined) node.answer = texts.answer[i];
     if (texts.correct[i] !== undefined) {
       node.correct = texts.correct[i];

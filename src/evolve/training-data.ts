@@ -1,7 +1,7 @@
 // Training data from search trees, as rStar-Math selects it (docs/ARCHITECTURE.md):
-// - SFT: per solved problem, its correct trajectories ranked by (mean step Q, min step Q),
-//   the top k (2) as {query, response} pairs; the response is the trajectory as the policy
-//   saw it (outputs after the steps that close a code block).
+// - SFT: per solved problem, its correct trajectories with no failed code step, ranked by
+//   (mean step Q, min step Q), the top k (2) as {query, response} pairs; the response is the
+//   trajectory as the policy saw it (outputs after the steps that close a code block).
 // - PPM pairs: at each node, children with a correct answer below them (chosen, by Q desc)
 //   against children with a wrong one below them (rejected, by Q asc): the top 2 each, or up
 //   to 4 of one side when the other has only one; only pairs with Q_chosen > Q_rejected.
@@ -46,12 +46,22 @@ function trajectories(t: ExportedTree, correct: boolean) {
     .map((n) => {
       const steps = nodePath(t, n);
       const qs = steps.map(q);
-      return { node: n, text: steps.map((s) => shownStep(s.step, s.output)).join(''), meanQ: qs.reduce((a, b) => a + b, 0) / qs.length, minQ: Math.min(...qs) };
+      return {
+        node: n,
+        text: steps.map((s) => shownStep(s.step, s.output)).join(''),
+        meanQ: qs.reduce((a, b) => a + b, 0) / qs.length,
+        minQ: Math.min(...qs),
+        clean: steps.every((s) => s.codeError !== true),
+      };
     });
 }
 
 export function sftExamples(t: ExportedTree, k = 2): SftExample[] {
-  const ranked = trajectories(t, true).sort((a, b) => b.meanQ - a.meanQ || b.minQ - a.minQ);
+  // a step whose code failed would teach the policy to write failing code, even when the
+  // trajectory recovered from it
+  const ranked = trajectories(t, true)
+    .filter((r) => r.clean)
+    .sort((a, b) => b.meanQ - a.meanQ || b.minQ - a.minQ);
   return ranked.slice(0, k).map((r, i) => ({
     id: `${t.id}#${i}`,
     query: t.problem,
