@@ -135,6 +135,8 @@ test('a bad config is refused before anything is written, naming the field', () 
     [{ pool: ['x.jsonl'], policy: 'onnx:x', round: { '2': { problems: 'some' } } }, /field "round"\."2"\."problems" must be one of all, unsolved/],
     [{ policy: 'onnx:x' }, /field "pool" must be given/],
     [{ pool: ['x.jsonl'], policy: 'onnx:x', trainer: 'command' }, /needs field "policyCommand" and field "ppmCommand"/],
+    [{ pool: ['x.jsonl'], policy: 'onnx:x', ppm: true }, /round 1 cannot search with a PPM/],
+    [{ pool: ['x.jsonl'], policy: 'openai:http://127.0.0.1:1/v1#m' }, /field "policy" must be onnx:DIR/],
   ] as const) {
     writeFileSync(bad, JSON.stringify(fields));
     const out = join(root, 'bad-out');

@@ -30,7 +30,7 @@ const evolveOwn = {
   evalLimit: { type: 'integer', min: 1, help: 'only the first N problems of each eval set' },
   evalRollouts: { type: 'integer', min: 1, default: 16, help: 'MCTS evaluation: rollouts per problem' },
   evalN: { type: 'integer', min: 1, default: 4, help: 'MCTS evaluation: candidate steps per expansion' },
-  policy: { type: 'string', required: true, content: true, help: 'the bootstrap policy: onnx:DIR (a trainer/train.py model dir) or openai:URL#MODEL (with --serve)' },
+  policy: { type: 'string', required: true, content: true, help: 'the bootstrap policy: onnx:DIR, an ONNX model dir (server policies are not supported yet)' },
   rounds: { type: 'integer', min: 1, default: 4, help: 'rounds of self-evolution' },
   round: {
     type: 'record',
@@ -117,9 +117,8 @@ export function readEvolveConfig(file: string | undefined, flags: Record<string,
     if (config.trainer === 'command' && (config.policyCommand === undefined || config.ppmCommand === undefined)) {
       throw new InputError('the command trainer needs field "policyCommand" and field "ppmCommand"');
     }
-    if (config.trainer === 'builtin' && !config.policy.startsWith('onnx:')) {
-      throw new InputError(`field "policy": the builtin trainer trains ONNX model dirs (onnx:DIR); a server policy (${config.policy}) needs trainer "command" and "serve"`);
-    }
+    if (roundSettings(config, 1).ppm) throw new InputError('round 1 cannot search with a PPM: none is trained before it (set "ppm" in "round" for rounds >= 2 only)');
+    if (!config.policy.startsWith('onnx:')) throw new InputError(`field "policy" must be onnx:DIR, an ONNX model dir: server policies are not supported yet (got ${config.policy})`);
   } catch (e) {
     throw new InputError(`${where}: ${(e as Error).message}`);
   }

@@ -34,6 +34,8 @@ export function roundLine(s: Finished) {
     pairs: s.select.pairs,
     heldOutPairs: s.select.heldOutPairs,
     ppmPairAccuracy: (s.train.ppm['eval'] as { pair_accuracy?: number } | undefined)?.pair_accuracy ?? null,
+    /** held-out: on the pairs of problems kept out of training; training: none were held out */
+    ppmPairAccuracyOn: s.select.heldOutPairs > 0 ? 'held-out' : 'training',
     eval: evals,
     seconds: { synth: s.synth.seconds, select: s.select.seconds, train: s.train.seconds, eval: s.eval.seconds },
     rolloutsPerSecond: s.synth.rolloutsPerSecond,
@@ -60,7 +62,7 @@ function markdown(config: EvolveConfig, lines: ReturnType<typeof roundLine>[]): 
     const s = l.settings;
     const m = (x: number) => (x / 60).toFixed(1);
     out.push(
-      `| ${l.round} | ${s.rollouts} rollouts, n ${s.n}, ${s.ppm ? 'PPM' : 'terminal-guided'}${s.problems === 'unsolved' ? ', unsolved only' : ''} | ${pct(l.poolSolvedShare)} | ${l.sftExamples} | ${l.pairs} | ${pct(l.ppmPairAccuracy ?? undefined)} | ${l.rolloutsPerSecond.toFixed(1)} | ${m(l.seconds.synth)} / ${m(l.seconds.train)} / ${m(l.seconds.eval)} |`,
+      `| ${l.round} | ${s.rollouts} rollouts, n ${s.n}, ${s.ppm ? 'PPM' : 'terminal-guided'}${s.problems === 'unsolved' ? ', unsolved only' : ''} | ${pct(l.poolSolvedShare)} | ${l.sftExamples} | ${l.pairs} | ${pct(l.ppmPairAccuracy ?? undefined)}${l.ppmPairAccuracyOn === 'training' ? ' (train)' : ''} | ${l.rolloutsPerSecond.toFixed(1)} | ${m(l.seconds.synth)} / ${m(l.seconds.train)} / ${m(l.seconds.eval)} |`,
     );
   }
   for (const name of [...new Set(lines.flatMap((l) => Object.keys(l.eval)))]) {
