@@ -126,6 +126,26 @@ test('killed in the middle of a round, a rerun finishes it with every problem on
   assert.equal(jsonl(join(out, 'rounds.jsonl')).length, 1);
 });
 
+test('SIGTERM stops a round cleanly (exit 143, what was searched kept); a rerun finishes it', { skip: pythonSkip }, async () => {
+  const out = join(root, 'term');
+  const child = spawn(process.execPath, [cli, 'evolve', '--config', config, '--out', out, '--no-progress', '--rounds', '1'], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const trees = join(out, 'round-1', 'synth', 'trees.jsonl');
+  const deadline = Date.now() + 120_000;
+  while (!(existsSync(trees) && readFileSync(trees, 'utf8').length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGTERM');
+  const code = await new Promise((r) => child.once('exit', (c) => r(c)));
+  assert.equal(code, 143, stderr);
+  assert.match(stderr, /run the same command again to resume/);
+  const kept = jsonl(trees).length;
+  assert.ok(kept >= 1);
+  const r = rstar(['evolve', '--config', config, '--out', out, '--no-progress', '--rounds', '1']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`resuming: ${kept} problems already`));
+  assert.equal(jsonl(trees).length, 6);
+});
+
 test('a bad config is refused before anything is written, naming the field', () => {
   const bad = join(root, 'bad.json');
   for (const [fields, message] of [

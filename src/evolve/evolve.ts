@@ -117,12 +117,13 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
               trees: false,
               label: `${label('eval')} ${name} ${mode}`,
             });
-          const greedy = await run('greedy');
-          const mcts = await run('mcts');
-          for (const s of [greedy, mcts]) {
-            if (s === undefined || s.interrupted) throw new Interrupted(`stopped during ${label('eval')}: run the same command again to resume`, 'SIGINT');
-          }
-          sets[name] = { greedy: greedy!, mcts: mcts! };
+          // a failed evaluation throws; one stopped by a signal returns what it has, and the round stops there
+          const done = async (mode: 'greedy' | 'mcts') => {
+            const s = (await run(mode))!;
+            if (s.interruptSignal !== undefined) throw new Interrupted(`stopped during ${label('eval')}: run the same command again to resume`, s.interruptSignal);
+            return s;
+          };
+          sets[name] = { greedy: await done('greedy'), mcts: await done('mcts') };
         }
         round.eval = { sets, seconds: (performance.now() - started) / 1000 };
         await save();

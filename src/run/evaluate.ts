@@ -113,7 +113,7 @@ export async function evaluate(e: EvalRun): Promise<EvalSummary | undefined> {
       ? []
       : [
           async () => {
-            summary = { ...(await summarize(results.file, { greedy, search: plan.options, backend, problems: run.problems })), interrupted: outcome.signal !== undefined };
+            summary = { ...(await summarize(results.file, { greedy, search: plan.options, backend, problems: run.problems })), interrupted: outcome.signal !== undefined, ...(outcome.signal !== undefined ? { interruptSignal: outcome.signal } : {}) };
             await writeJsonAtomic(join(run.out, 'summary.json'), summary);
             const rows = Object.entries(summary.byLevel).map(([l, s]) => `level ${l}: ${s.correct}/${s.problems} (${(100 * s.accuracy).toFixed(1)}%)`);
             console.error(
@@ -174,4 +174,4 @@ async function summarize(file: string, run: { greedy: boolean; search: SearchOpt
   };
 }
 
-export type EvalSummary = Awaited<ReturnType<typeof summarize>> & { interrupted: boolean };
+export type EvalSummary = Awaited<ReturnType<typeof summarize>> & { interrupted: boolean; interruptSignal?: NodeJS.Signals };
