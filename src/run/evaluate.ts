@@ -5,19 +5,17 @@
 // summary (summary.json) is rewritten at the end.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openBackends } from '../backends/open.js';
-import { backendOptionTable, type BackendOptions } from '../backends/options.js';
+import type { BackendOptions } from '../backends/options.js';
 import { chooseAnswer, type Chosen } from '../engine/answer.js';
 import { treeLineProblem } from '../engine/export.js';
-import { searchOptionTable, type SearchOptions } from '../engine/options.js';
-import { planSearch, Search } from '../engine/search.js';
+import type { SearchOptions } from '../engine/options.js';
+import { Search } from '../engine/search.js';
 import { writeJsonAtomic } from '../io/atomic.js';
-import { countProblems, type Problem } from '../io/problems.js';
+import type { Problem } from '../io/problems.js';
 import { blindGrader, inferenceOptions } from './inference.js';
 import type { RunOptions } from './options.js';
 import { progressBar } from './progress.js';
-import { ResumableRun } from './resumable.js';
-import { contentOf } from '../util/options.js';
+import { openSearchRun } from './resumable.js';
 
 export interface EvalResult {
   id: string;
@@ -57,22 +55,17 @@ export async function evaluate(e: EvalRun): Promise<EvalSummary | undefined> {
   // Everything that can be refused is checked, and the models loaded, before anything is written.
   const { run, greedy, trees: writeTrees, label = 'eval' } = e;
   const { search, backend } = inferenceOptions(greedy, e.search, e.backend);
-  const plan = planSearch(search);
-  let total = await countProblems(run.problems);
-  if (run.limit !== undefined) total = Math.min(total, run.limit);
-  await using backends = await openBackends(backend, plan.options.device);
-  await using out = await ResumableRun.open({
-    out: run.out,
-    overwrite: run.overwrite,
-    settings: { ...contentOf(searchOptionTable, plan.options), ...contentOf(backendOptionTable, backend) },
-    info: { problems: run.problems },
+  await using prepared = await openSearchRun({
+    run,
+    search,
+    backend,
     results: { name: 'results.jsonl', check: resultLineProblem },
     // a tree is written before its result line: one whose result was cut off is searched and
     // written again (readers take the last tree of an id)
     others: writeTrees ? [{ name: 'trees.jsonl', check: treeLineProblem }] : [],
     redo: 'their problems are evaluated again',
   });
-  console.error(`rstar: ${plan.options.engine} tree engine on ${plan.device} (${plan.deviceReason})`);
+  const { plan, backends, out, total } = prepared;
   const treesWriter = writeTrees ? await out.append('trees.jsonl') : undefined;
   const results = await out.append('results.jsonl');
   const levels = new Map<string, Problem['level']>();

@@ -6,13 +6,18 @@
 // it has.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Search } from '../engine/search.js';
+import { openBackends, type Backends } from '../backends/open.js';
+import { backendOptionTable, type BackendOptions } from '../backends/options.js';
+import { searchOptionTable, type SearchOptions } from '../engine/options.js';
+import { planSearch, type Search, type SearchPlan } from '../engine/search.js';
 import { InputError } from '../errors.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { JsonlAppender, rejectedFile, reopen, type LineCheck } from '../io/jsonl.js';
 import { lockOutput } from '../io/lock.js';
-import { readProblems, type Problem } from '../io/problems.js';
+import { countProblems, readProblems, type Problem } from '../io/problems.js';
+import { contentOf } from '../util/options.js';
 import { handleInterrupts } from './interrupt.js';
+import type { RunOptions } from './options.js';
 
 export interface RunSpec {
   out: string;
@@ -151,4 +156,61 @@ async function checkSameRun(runFile: string, settings: Record<string, unknown>):
       );
     }
   }
+}
+
+/** A search run ready to start: its plan, its opened backends and its output directory. */
+export interface SearchRun extends AsyncDisposable {
+  plan: SearchPlan;
+  backends: Backends;
+  out: ResumableRun;
+  /** the problems this run covers (--limit applied), those done before included */
+  total: number;
+}
+
+/**
+ * Plans the search, opens the backends and then the output directory, whose run.json holds
+ * the content settings of both: everything that can be refused is refused before anything is
+ * written. Disposing closes the directory, then the backends.
+ */
+export async function openSearchRun(o: {
+  run: RunOptions;
+  search: Partial<SearchOptions>;
+  backend: BackendOptions;
+  results: RunSpec['results'];
+  others?: RunSpec['others'];
+  redo: string;
+}): Promise<SearchRun> {
+  const plan = planSearch(o.search);
+  const count = await countProblems(o.run.problems);
+  const total = o.run.limit !== undefined ? Math.min(count, o.run.limit) : count;
+  const backends = await openBackends(o.backend, plan.options.device);
+  let out: ResumableRun;
+  try {
+    out = await ResumableRun.open({
+      out: o.run.out,
+      overwrite: o.run.overwrite,
+      settings: { ...contentOf(searchOptionTable, plan.options), ...contentOf(backendOptionTable, o.backend) },
+      info: { problems: o.run.problems },
+      results: o.results,
+      ...(o.others ? { others: o.others } : {}),
+      redo: o.redo,
+    });
+  } catch (e) {
+    await backends[Symbol.asyncDispose]();
+    throw e;
+  }
+  console.error(`rstar: ${plan.options.engine} tree engine on ${plan.device} (${plan.deviceReason})`);
+  return {
+    plan,
+    backends,
+    out,
+    total,
+    async [Symbol.asyncDispose]() {
+      try {
+        await out[Symbol.asyncDispose]();
+      } finally {
+        await backends[Symbol.asyncDispose]();
+      }
+    },
+  };
 }
