@@ -1,7 +1,7 @@
 // `rstar evolve` end to end with the shipped models on a few synthetic problems, through the
-// real command, trained by the external-command contract (a "trainer" that copies models:
-// this tests the loop, its files and its resume, not learning; the builtin trainer has its
-// own tests in trainer/tests).
+// real command: mostly trained by the external-command contract (a "trainer" that copies
+// models: this tests the loop, its files and its resume, not learning), and once by the
+// builtin trainer for a few steps (it has its own tests in trainer/tests).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { pythonSkip } from './python-skip.js';
+import { pythonSkip, torchSkip, trainPython } from './python-skip.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const cli = join(repoRoot, 'dist', 'cli', 'main.js');
@@ -144,6 +144,29 @@ test('SIGTERM stops a round cleanly (exit 143, what was searched kept); a rerun 
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, new RegExp(`resuming: ${kept} problems already`));
   assert.equal(jsonl(trees).length, 6);
+});
+
+test("the builtin trainer: two rounds of a few training steps, each round's models trained from the right bases", { skip: pythonSkip || torchSkip, timeout: 600_000 }, () => {
+  const out = join(root, 'builtin');
+  const fields = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
+  const builtin = join(root, 'builtin.json');
+  const tiny = { epochs: 1, batch_size: 4, threads: 1 };
+  writeFileSync(builtin, JSON.stringify({ ...fields, trainer: 'builtin', policyCommand: undefined, ppmCommand: undefined, python: trainPython, trainPolicy: { ...tiny, lr: 1e-4 }, trainPpm: tiny }));
+  const r = rstar(['evolve', '--config', builtin, '--out', out, '--no-progress']);
+  assert.equal(r.status, 0, r.stderr);
+  const bootstrap = join(repoRoot, 'models', 'policy');
+  for (const round of [1, 2]) {
+    const dir = join(out, `round-${round}`);
+    const policy = JSON.parse(readFileSync(join(dir, 'train', 'policy.json'), 'utf8')) as Record<string, unknown>;
+    const ppm = JSON.parse(readFileSync(join(dir, 'train', 'ppm.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(policy['base'], bootstrap, 'each round fine-tunes the bootstrap');
+    assert.equal(ppm['base'], join(dir, 'policy'), "the PPM starts from this round's policy");
+    for (const model of ['policy', 'ppm']) assert.equal((JSON.parse(readFileSync(join(dir, model, 'metrics.json'), 'utf8')) as { status: string }).status, 'completed');
+  }
+  const rounds = jsonl(join(out, 'rounds.jsonl'));
+  assert.equal(rounds.length, 2);
+  for (const l of rounds) assert.ok(typeof l['ppmPairAccuracy'] === 'number', 'the PPM trainer measured pair accuracy');
+  assert.equal(JSON.parse(readFileSync(join(out, 'round-2', 'synth', 'run.json'), 'utf8')).policy, `onnx:${join(out, 'round-1', 'policy')}`);
 });
 
 test('a bad config is refused before anything is written, naming the field', () => {
