@@ -64,7 +64,7 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
         await writeReport(out, config, state);
       };
       if (!round.synth) {
-        console.error(`rstar evolve: ${label('synth')}`);
+        say(label('synth'));
         const started = performance.now();
         const pool = await roundPool(config, out, r, round.settings);
         const summary = await synthesize({
@@ -77,17 +77,19 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
         const solved = await solvedIds(out, r);
         const trees = await treeTotals(join(dir, 'synth', 'trees.jsonl'));
         round.synth = { ...trees, poolSolved: solved.size, pool: pool.total, seconds: (performance.now() - started) / 1000, rolloutsPerSecond: summary.rolloutsPerSecond };
+        say(`${label('synth')}: ${trees.solved} of ${trees.problems} searched problems solved; the pool ${solved.size} of ${pool.total} (${pct(solved.size / pool.total)})`);
         await save();
       }
       if (!round.select) {
-        console.error(`rstar evolve: ${label('select')}`);
+        say(label('select'));
         const started = performance.now();
-        round.select = { ...(await select(config, dir)), seconds: 0 };
-        round.select.seconds = (performance.now() - started) / 1000;
+        const data = await select(config, dir);
+        round.select = { ...data, seconds: (performance.now() - started) / 1000 };
+        say(`${label('select')}: ${data.sft} SFT examples, ${data.pairs} PPM pairs (${data.heldOutPairs} held out), ${data.stepwise} stepwise rows`);
         await save();
       }
       if (!round.train) {
-        console.error(`rstar evolve: ${label('train')}`);
+        say(label('train'));
         const started = performance.now();
         const data = join(dir, 'data');
         const policyBase = config.trainFrom === 'base' ? bootstrap : policyBefore;
@@ -101,10 +103,12 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
           dir: join(dir, 'train'),
         });
         round.train = { policy: trainFigures(policy), ppm: trainFigures(ppm), seconds: (performance.now() - started) / 1000 };
+        const pairAccuracy = (round.train.ppm['eval'] as { pair_accuracy?: number } | undefined)?.pair_accuracy;
+        say(`${label('train')}: done in ${round.train.seconds.toFixed(0)} s${pairAccuracy !== undefined ? `; PPM pair accuracy ${pct(pairAccuracy)}` : ''}`);
         await save();
       }
       if (!round.eval) {
-        console.error(`rstar evolve: ${label('eval')}`);
+        say(label('eval'));
         const started = performance.now();
         const sets: Record<string, { greedy: EvalSummary; mcts: EvalSummary }> = {};
         for (const [name, file] of evalSets(config)) {
@@ -124,11 +128,12 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
             return s;
           };
           sets[name] = { greedy: await done('greedy'), mcts: await done('mcts') };
+          say(`${label('eval')} ${name}: greedy ${pct(sets[name]!.greedy.accuracy)}, MCTS ${pct(sets[name]!.mcts.accuracy)} (majority vote ${pct(sets[name]!.mcts.majorityAccuracy)})`);
         }
         round.eval = { sets, seconds: (performance.now() - started) / 1000 };
         await save();
       }
-      console.error(`rstar evolve: round ${r}/${config.rounds} done -> ${join(out, 'REPORT.md')}`);
+      say(`round ${r}/${config.rounds} done -> ${join(out, 'REPORT.md')}`);
     }
     await writeReport(out, config, state);
     return state;
@@ -136,6 +141,13 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
     unlock();
   }
 }
+
+/** The top line of each stage, and what it found. */
+function say(line: string): void {
+  console.error(`rstar evolve: ${line}`);
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /** The dir of an onnx:DIR policy. */
 function modelDir(policy: string): string {
