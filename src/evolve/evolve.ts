@@ -13,7 +13,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { backendOptionTable } from '../backends/options.js';
 import { readTrees } from '../engine/export.js';
+import { searchOptionTable } from '../engine/options.js';
 import { InputError, Interrupted } from '../errors.js';
 import { writeJsonAtomic, writeTextAtomic } from '../io/atomic.js';
 import { lockOutput } from '../io/lock.js';
@@ -26,11 +28,8 @@ import { preferenceRow, promptCompletion, stepwiseRows } from './exports.js';
 import { writeReport } from './report.js';
 import { answerPairs, preferencePairs, sftExamples } from './training-data.js';
 import { train } from './train.js';
-import { backendOptionTable } from '../backends/options.js';
-import { searchOptionTable } from '../engine/options.js';
 
-export const stages = ['synth', 'select', 'train', 'eval'] as const;
-export type Stage = (typeof stages)[number];
+export type Stage = 'synth' | 'select' | 'train' | 'eval';
 
 export interface RoundState {
   settings: RoundSettings;
