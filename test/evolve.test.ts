@@ -46,8 +46,9 @@ before(() => {
       threads: 1,
       device: 'cpu',
       trainer: 'command',
-      policyCommand: 'cp -r {base} {out}',
-      ppmCommand: `cp -r '${join(repoRoot, 'models', 'ppm')}' {out}`,
+      // the "trained" model keeps the data it was given, to check what a command trainer gets
+      policyCommand: 'cp -r {base} {out}.tmp && cp {data} {out}.tmp/trained-on.jsonl && mv {out}.tmp {out}',
+      ppmCommand: `cp -r '${join(repoRoot, 'models', 'ppm')}' {out}.tmp && cp {data} {out}.tmp/trained-on.jsonl && mv {out}.tmp {out}`,
     }),
   );
 });
@@ -76,6 +77,9 @@ test('two rounds: every stage writes its files, the report has a line per round,
     assert.deepEqual(Object.keys(row).sort(), ['chosen', 'prompt', 'rejected']);
     assert.ok(Object.values(row).every((v) => typeof v === 'string'));
   }
+  // a command trainer gets the rows trainers load, not the builtin trainer's lines
+  assert.equal(readFileSync(join(out, 'round-1', 'policy', 'trained-on.jsonl'), 'utf8'), readFileSync(join(data, 'sft.prompt-completion.jsonl'), 'utf8'));
+  assert.equal(readFileSync(join(out, 'round-1', 'ppm', 'trained-on.jsonl'), 'utf8'), readFileSync(join(data, 'pairs.prompt-chosen-rejected.jsonl'), 'utf8'));
   const stepwise = jsonl(join(data, 'stepwise.jsonl'));
   assert.ok(stepwise.length > 0);
   for (const row of stepwise) {

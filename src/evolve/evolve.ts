@@ -92,10 +92,18 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
         const started = performance.now();
         const data = join(dir, 'data');
         const policyBase = config.trainFrom === 'base' ? bootstrap : policyBefore;
-        const policy = await train(config, { kind: 'policy', data: join(data, 'sft.jsonl'), base: policyBase, out: join(dir, 'policy'), dir: join(dir, 'train') });
+        const policy = await train(config, {
+          kind: 'policy',
+          data: join(data, 'sft.jsonl'),
+          rows: join(data, 'sft.prompt-completion.jsonl'),
+          base: policyBase,
+          out: join(dir, 'policy'),
+          dir: join(dir, 'train'),
+        });
         const ppm = await train(config, {
           kind: 'ppm',
           data: join(data, 'pairs.jsonl'),
+          rows: join(data, 'pairs.prompt-chosen-rejected.jsonl'),
           evalData: join(data, 'pairs.heldout.jsonl'),
           base: join(dir, 'policy'),
           out: join(dir, 'ppm'),

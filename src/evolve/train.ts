@@ -16,8 +16,10 @@ import type { EvolveConfig } from './config.js';
 
 export interface TrainTask {
   kind: 'policy' | 'ppm';
-  /** JSONL: SFT examples {query, response} (policy) or pairs {prompt, chosen, rejected} (PPM) */
+  /** the builtin trainer's JSONL: SFT examples {query, response} (policy) or pairs {prompt, chosen, rejected, ...} (PPM) */
   data: string;
+  /** the same data in the ecosystem's rows, for a command trainer: {prompt, completion} (policy) or {prompt, chosen, rejected} (PPM) */
+  rows: string;
   /** held-out JSONL of the same kind, measured by the trainer (builtin only) */
   evalData?: string;
   /** the model dir to start from */
@@ -64,7 +66,7 @@ async function builtin(config: EvolveConfig, task: TrainTask) {
 
 async function command(config: EvolveConfig, task: TrainTask) {
   const template = (task.kind === 'policy' ? config.policyCommand : config.ppmCommand)!;
-  const values: Record<string, string> = { data: task.data, base: task.base, out: task.out };
+  const values: Record<string, string> = { data: task.rows, base: task.base, out: task.out };
   const line = template.replace(/\{(data|base|out)\}/g, (_, k: string) => shellQuote(values[k]!));
   return runTied('/bin/sh', ['-c', line]);
 }
