@@ -99,6 +99,11 @@ test('two rounds: every stage writes its files, the report has a line per round,
   }
   const report = readFileSync(join(out, 'REPORT.md'), 'utf8');
   assert.match(report, /\| 2 \| 4 rollouts, n 3, PPM \|/);
+  // round 0: the bootstrap policy greedy, where the curve starts
+  const baseline = (state as unknown as { baseline: { sets: Record<string, { problems: number }> } }).baseline;
+  assert.equal(baseline.sets['heldout']!.problems, 3);
+  assert.match(report, /\| 0 \(bootstrap\) \| [\d.]+ \/ \|/);
+  assert.ok(existsSync(join(out, 'round-0', 'eval', 'heldout.greedy', 'results.jsonl')));
   assert.match(readFileSync(join(out, 'plot.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*<path d="M/);
 
   // a rerun has nothing left: the same files, no line twice

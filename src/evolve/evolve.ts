@@ -42,6 +42,8 @@ export interface RoundState {
 export interface EvolveState {
   /** the settings that decide what the rounds write: a rerun must agree for the rounds done */
   content: Record<string, unknown>;
+  /** round 0: the bootstrap policy greedy on each eval set, the curve's starting point */
+  baseline?: { sets: Record<string, EvalSummary> };
   rounds: Record<string, RoundState>;
 }
 
@@ -52,16 +54,39 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
     const stateFile = join(out, 'state.json');
     const state = readState(stateFile, config);
     const bootstrap = modelDir(config.policy);
+    const save = async () => {
+      await writeJsonAtomic(stateFile, state);
+      await writeReport(out, config, state);
+    };
+    /** One evaluation of `policy` (greedy, or MCTS with `ppm`) on an eval set, into DIR/round-r/eval/. */
+    const evaluateOn = async (r: number, [name, file]: [string, string], mode: 'greedy' | 'mcts', policy: string, ppm: string | undefined, temperature: number) => {
+      const s = (await evaluate({
+        run: { problems: file, out: join(out, `round-${r}`, 'eval', `${name}.${mode}`), overwrite: false, progress, ...(config.evalLimit !== undefined ? { limit: config.evalLimit } : {}) },
+        search: withDefaults(searchOptionTable, { ...searchShared(config), rollouts: config.evalRollouts, n: config.evalN }),
+        backend: { ...backendShared(config), policy: `onnx:${policy}`, ppm: ppm !== undefined ? `onnx:${ppm}` : 'none', temperature },
+        greedy: mode === 'greedy',
+        trees: false,
+        label: `round ${r}/${config.rounds} eval ${name} ${mode}`,
+      }))!; // a failed evaluation throws; one stopped by a signal returns what it has, and evolve stops there
+      if (s.interruptSignal !== undefined) throw new Interrupted(`stopped during round ${r}'s eval: run the same command again to resume`, s.interruptSignal);
+      return s;
+    };
+    if (config.eval.length > 0 && !state.baseline) {
+      say(`round 0/${config.rounds} eval: the bootstrap policy, greedy`);
+      const sets: Record<string, EvalSummary> = {};
+      for (const set of evalSets(config)) {
+        sets[set[0]] = await evaluateOn(0, set, 'greedy', bootstrap, undefined, 0);
+        say(`round 0/${config.rounds} eval ${set[0]}: greedy ${pct(sets[set[0]]!.accuracy)}`);
+      }
+      state.baseline = { sets };
+      await save();
+    }
     for (let r = 1; r <= config.rounds; r++) {
       const round = (state.rounds[r] ??= { settings: roundSettings(config, r) });
       const dir = join(out, `round-${r}`);
       const policyBefore = r === 1 ? bootstrap : join(out, `round-${r - 1}`, 'policy');
       const ppmBefore = join(out, `round-${r - 1}`, 'ppm');
       const label = (stage: Stage) => `round ${r}/${config.rounds} ${stage}`;
-      const save = async () => {
-        await writeJsonAtomic(stateFile, state);
-        await writeReport(out, config, state);
-      };
       if (!round.synth) {
         say(label('synth'));
         const started = performance.now();
@@ -118,23 +143,10 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
         say(label('eval'));
         const started = performance.now();
         const sets: Record<string, { greedy: EvalSummary; mcts: EvalSummary }> = {};
-        for (const [name, file] of evalSets(config)) {
-          const run = (mode: 'greedy' | 'mcts') =>
-            evaluate({
-              run: { problems: file, out: join(dir, 'eval', `${name}.${mode}`), overwrite: false, progress, ...(config.evalLimit !== undefined ? { limit: config.evalLimit } : {}) },
-              search: withDefaults(searchOptionTable, { ...searchShared(config), rollouts: config.evalRollouts, n: config.evalN }),
-              backend: { ...backendShared(config), policy: `onnx:${join(dir, 'policy')}`, ppm: mode === 'mcts' ? `onnx:${join(dir, 'ppm')}` : 'none', temperature: round.settings.temperature },
-              greedy: mode === 'greedy',
-              trees: false,
-              label: `${label('eval')} ${name} ${mode}`,
-            });
-          // a failed evaluation throws; one stopped by a signal returns what it has, and the round stops there
-          const done = async (mode: 'greedy' | 'mcts') => {
-            const s = (await run(mode))!;
-            if (s.interruptSignal !== undefined) throw new Interrupted(`stopped during ${label('eval')}: run the same command again to resume`, s.interruptSignal);
-            return s;
-          };
-          sets[name] = { greedy: await done('greedy'), mcts: await done('mcts') };
+        for (const set of evalSets(config)) {
+          const [name] = set;
+          const temperature = round.settings.temperature;
+          sets[name] = { greedy: await evaluateOn(r, set, 'greedy', join(dir, 'policy'), undefined, temperature), mcts: await evaluateOn(r, set, 'mcts', join(dir, 'policy'), join(dir, 'ppm'), temperature) };
           say(`${label('eval')} ${name}: greedy ${pct(sets[name]!.greedy.accuracy)}, MCTS ${pct(sets[name]!.mcts.accuracy)} (majority vote ${pct(sets[name]!.mcts.majorityAccuracy)})`);
         }
         round.eval = { sets, seconds: (performance.now() - started) / 1000 };
@@ -192,7 +204,7 @@ function readState(file: string, config: EvolveConfig): EvolveState {
     throw new InputError(`${file}: not the state of an rstar evolve run (${(e as Error).message}); use another --out`);
   }
   const started = Object.entries(state.rounds).filter(([, s]) => s.synth !== undefined);
-  if (started.length === 0) return { content, rounds: {} };
+  if (started.length === 0) return { content, rounds: {}, ...(state.baseline ? { baseline: state.baseline } : {}) };
   for (const key of new Set([...Object.keys(content), ...Object.keys(state.content)])) {
     if (JSON.stringify(state.content[key]) !== JSON.stringify(content[key])) {
       throw new InputError(`${file}: this run was made with field "${key}" = ${JSON.stringify(state.content[key])}, not ${JSON.stringify(content[key])}; use another --out or the same setting`);

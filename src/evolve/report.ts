@@ -50,11 +50,15 @@ export async function writeReport(out: string, config: EvolveConfig, state: Evol
   const rounds = finished(state);
   const lines = rounds.map(roundLine);
   await writeTextAtomic(join(out, 'rounds.jsonl'), lines.map((l) => JSON.stringify(l) + '\n').join(''));
-  await writeTextAtomic(join(out, 'REPORT.md'), markdown(config, lines));
-  await writeTextAtomic(join(out, 'plot.svg'), plot(lines));
+  const baseline = state.baseline ? Object.fromEntries(Object.entries(state.baseline.sets).map(([name, e]) => [name, evalFigures(e)])) : undefined;
+  await writeTextAtomic(join(out, 'REPORT.md'), markdown(config, lines, baseline));
+  await writeTextAtomic(join(out, 'plot.svg'), plot(lines, baseline));
 }
 
-function markdown(config: EvolveConfig, lines: ReturnType<typeof roundLine>[]): string {
+/** The bootstrap policy's greedy figures per eval set (round 0). */
+type Baseline = Record<string, ReturnType<typeof evalFigures>>;
+
+function markdown(config: EvolveConfig, lines: ReturnType<typeof roundLine>[], baseline: Baseline | undefined): string {
   const out = [`# rstar evolve: ${lines.length} of ${config.rounds} rounds`, '', `Pool: ${config.pool.join(', ')}; bootstrap policy: ${config.policy}.`, ''];
   out.push('| round | search | pool solved % | SFT examples | PPM pairs | PPM pair acc. % | synth rollouts/s | minutes (synth / train / eval) |');
   out.push('|---:|---|---:|---:|---:|---:|---:|---|');
@@ -65,11 +69,13 @@ function markdown(config: EvolveConfig, lines: ReturnType<typeof roundLine>[]): 
       `| ${l.round} | ${s.rollouts} rollouts, n ${s.n}, ${s.ppm ? 'PPM' : 'terminal-guided'}${s.problems === 'unsolved' ? ', unsolved only' : ''} | ${pct(l.poolSolvedShare)} | ${l.sftExamples} | ${l.pairs} | ${pct(l.ppmPairAccuracy ?? undefined)}${l.ppmPairAccuracyOn === 'training' ? ' (train)' : ''} | ${l.rolloutsPerSecond.toFixed(1)} | ${m(l.seconds.synth)} / ${m(l.seconds.train)} / ${m(l.seconds.eval)} |`,
     );
   }
-  for (const name of [...new Set(lines.flatMap((l) => Object.keys(l.eval)))]) {
-    const levels = [...new Set(lines.flatMap((l) => Object.keys(l.eval[name]?.greedy.byLevel ?? {})))].sort();
+  for (const name of [...new Set([...Object.keys(baseline ?? {}), ...lines.flatMap((l) => Object.keys(l.eval))])]) {
+    const levels = [...new Set([...Object.keys(baseline?.[name]?.byLevel ?? {}), ...lines.flatMap((l) => Object.keys(l.eval[name]?.greedy.byLevel ?? {}))])].sort();
     out.push('', `## ${name}: accuracy % (greedy pass@1 / MCTS with the round's PPM)`, '');
     out.push(`| round | all | ${levels.map((x) => `level ${x}`).join(' | ')} | MCTS majority vote |`);
     out.push(`|---:|---:|${levels.map(() => '---:').join('|')}|---:|`);
+    const b = baseline?.[name];
+    if (b) out.push(`| 0 (bootstrap) | ${pct(b.accuracy)} / | ${levels.map((x) => `${pct(b.byLevel[x])} /`).join(' | ')} | |`);
     for (const l of lines) {
       const e = l.eval[name];
       if (!e) continue;
@@ -81,28 +87,30 @@ function markdown(config: EvolveConfig, lines: ReturnType<typeof roundLine>[]): 
   return out.join('\n');
 }
 
-/** Accuracy per round (MCTS solid, greedy dashed) by level of the first eval set, and pool solved %. */
-function plot(lines: ReturnType<typeof roundLine>[]): string {
-  const W = 640;
+/** Accuracy per round (MCTS solid, greedy dashed, round 0 the bootstrap) by level of the first eval set, and pool solved %. */
+function plot(lines: ReturnType<typeof roundLine>[], baseline: Baseline | undefined): string {
+  const W = 760;
   const H = 360;
-  const pad = { left: 48, right: 150, top: 24, bottom: 40 };
+  const pad = { left: 48, right: 230, top: 24, bottom: 40 };
   const w = W - pad.left - pad.right;
   const h = H - pad.top - pad.bottom;
-  const rounds = lines.map((l) => l.round);
-  const maxRound = Math.max(1, ...rounds);
-  const x = (r: number) => pad.left + (maxRound === 1 ? w / 2 : ((r - 1) / (maxRound - 1)) * w);
+  const rounds = [...(baseline ? [0] : []), ...lines.map((l) => l.round)];
+  const first = baseline ? 0 : 1;
+  const last = Math.max(first + 1, ...rounds);
+  const x = (r: number) => pad.left + ((r - first) / (last - first)) * w;
   const y = (v: number) => pad.top + (1 - v) * h;
   const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
   const series: { name: string; points: [number, number][]; color: string; dash?: boolean }[] = [
     { name: 'pool solved', points: lines.map((l) => [l.round, l.poolSolvedShare]), color: '#000' },
   ];
-  const first = lines.flatMap((l) => Object.keys(l.eval))[0];
-  if (first !== undefined) {
-    const levels = [...new Set(lines.flatMap((l) => Object.keys(l.eval[first]?.mcts.byLevel ?? {})))].sort();
+  const set = [...Object.keys(baseline ?? {}), ...lines.flatMap((l) => Object.keys(l.eval))][0];
+  if (set !== undefined) {
+    const levels = [...new Set([...Object.keys(baseline?.[set]?.byLevel ?? {}), ...lines.flatMap((l) => Object.keys(l.eval[set]?.mcts.byLevel ?? {}))])].sort();
+    const at = (r: number, v: number | undefined): [number, number][] => (v !== undefined ? [[r, v]] : []);
     levels.forEach((level, i) => {
       const color = colors[i % colors.length]!;
-      series.push({ name: `${first} L${level} MCTS`, color, points: lines.flatMap((l) => (l.eval[first]?.mcts.byLevel[level] !== undefined ? [[l.round, l.eval[first]!.mcts.byLevel[level]!] as [number, number]] : [])) });
-      series.push({ name: `${first} L${level} greedy`, color, dash: true, points: lines.flatMap((l) => (l.eval[first]?.greedy.byLevel[level] !== undefined ? [[l.round, l.eval[first]!.greedy.byLevel[level]!] as [number, number]] : [])) });
+      series.push({ name: `${set} L${level} MCTS`, color, points: lines.flatMap((l) => at(l.round, l.eval[set]?.mcts.byLevel[level])) });
+      series.push({ name: `${set} L${level} greedy`, color, dash: true, points: [...at(0, baseline?.[set]?.byLevel[level]), ...lines.flatMap((l) => at(l.round, l.eval[set]?.greedy.byLevel[level]))] });
     });
   }
   const svg: string[] = [
@@ -112,7 +120,7 @@ function plot(lines: ReturnType<typeof roundLine>[]): string {
   for (const v of [0, 0.25, 0.5, 0.75, 1]) {
     svg.push(`<line x1="${pad.left}" x2="${pad.left + w}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`, `<text x="${pad.left - 6}" y="${y(v) + 4}" text-anchor="end">${v * 100}%</text>`);
   }
-  for (const r of rounds) svg.push(`<text x="${x(r)}" y="${pad.top + h + 16}" text-anchor="middle">round ${r}</text>`);
+  for (const r of rounds) svg.push(`<text x="${x(r)}" y="${pad.top + h + 16}" text-anchor="middle">${r === 0 ? 'bootstrap' : `round ${r}`}</text>`);
   series.forEach((s, i) => {
     const d = s.points.map(([r, v], k) => `${k === 0 ? 'M' : 'L'}${x(r).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
     if (s.points.length > 0) svg.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ' stroke-dasharray="5,4"' : ''}/>`);
