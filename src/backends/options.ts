@@ -5,7 +5,7 @@ import type { OptionTable, OptionValues } from '../util/options.js';
 import { simDefaults } from '../sim/policy.js';
 
 /** The shipped model of this kind (models/ in the package), as a --policy / --ppm value. */
-export function defaultModel(kind: 'policy' | 'ppm'): string {
+function defaultModel(kind: 'policy' | 'ppm'): string {
   return `onnx:${fileURLToPath(new URL(`../../models/${kind}`, import.meta.url))}`;
 }
 

@@ -2,10 +2,11 @@
 // rollouts held apart by virtual loss, refilled from the problem stream as trees finish.
 //
 // A rollout starts at its tree's root. Each time it reaches an unexpanded node it expands
-// it (docs/ARCHITECTURE.md, "One rollout"): the policy writes n candidate steps, the verifier classifies them, the
-// arena allocates the children with their terminal kinds, the PPM scores the open children
-// (their first visit) while the grader grades the answers, the values go into the tree,
-// and the rollout goes on from that node by UCT over its open children. It ends when the
+// it (docs/ARCHITECTURE.md, "One rollout"): the policy writes n candidate steps, the
+// verifier classifies them (and says what each shows in the next prompt), the arena
+// allocates the children with their terminal kinds, the PPM scores the open children (their
+// first visit) while the grader grades the answers, the values go into the tree, and the
+// rollout goes on from that node by UCT over its open children. It ends when the
 // node it stands on has no open child left (every child terminal or exhausted).
 // Identical candidate steps become one child: a duplicate sibling would only search the same
 // subtree again (and a seeded policy, keyed by the prompt, would sample it identically).
@@ -15,8 +16,9 @@
 // no barrier per tree level and no tree waits for another.
 //
 // A model may refuse a request (a prompt longer than its context: Refused in the results of
-// generate, score, hidden). That ends the problem, not the run: its tree starts no more rollouts, the
-// ones in flight end at their next selection, and it is written with the reason as `error`.
+// generate, score, hidden). That ends the problem, not the run: its tree starts no more
+// rollouts, the ones in flight end at their next selection, and it is written with the
+// reason as `error`.
 import type { Problem } from '../io/problems.js';
 import { isRefused, type Refused, type SearchBackends, type Verdict } from './backend.js';
 import { exportTree, type ExportedTree } from './export.js';

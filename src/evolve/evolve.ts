@@ -98,8 +98,10 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
           label: label('synth'),
         });
         if (summary.interrupted) throw new Interrupted(`stopped during ${label('synth')}: run the same command again to resume`, summary.interruptSignal!);
-        const solved = await solvedIds(out, r);
-        const trees = await treeTotals(join(dir, 'synth', 'trees.jsonl'));
+        // round r's trees are read once: their totals, and their solved ids on top of the earlier rounds'
+        const { solvedIds: solvedNow, ...trees } = await treeTotals(join(dir, 'synth', 'trees.jsonl'));
+        const solved = await solvedIds(out, r - 1);
+        for (const id of solvedNow) solved.add(id);
         round.synth = { ...trees, poolSolved: solved.size, pool: pool.total, seconds: (performance.now() - started) / 1000, rolloutsPerSecond: summary.rolloutsPerSecond };
         say(`${label('synth')}: ${trees.solved} of ${trees.problems} searched problems solved; the pool ${solved.size} of ${pool.total} (${pct(solved.size / pool.total)})`);
         await save();
@@ -255,16 +257,16 @@ async function solvedIds(out: string, r: number): Promise<Set<string>> {
   return solved;
 }
 
-async function treeTotals(file: string): Promise<{ problems: number; solved: number; rollouts: number }> {
+async function treeTotals(file: string): Promise<{ problems: number; solved: number; rollouts: number; solvedIds: Set<string> }> {
   let problems = 0;
-  let solved = 0;
   let rollouts = 0;
+  const solvedIds = new Set<string>();
   for await (const t of readTrees(file)) {
     problems++;
-    if (t.solved) solved++;
+    if (t.solved) solvedIds.add(t.id);
     rollouts += t.rollouts;
   }
-  return { problems, solved, rollouts };
+  return { problems, solved: solvedIds.size, rollouts, solvedIds };
 }
 
 /** Whether a problem's PPM pairs are held out (a fixed share of problems, by a hash of the id). */

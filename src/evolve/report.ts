@@ -20,7 +20,7 @@ function finished(state: EvolveState): Finished[] {
 const pct = (x: number | undefined) => (x === undefined ? '' : (100 * x).toFixed(1));
 
 /** One rounds.jsonl line: what the round searched, selected and trained, and how its models did. */
-export function roundLine(s: Finished) {
+function roundLine(s: Finished) {
   const evals = Object.fromEntries(
     Object.entries(s.eval.sets).map(([name, e]) => [name, { greedy: evalFigures(e.greedy), mcts: { ...evalFigures(e.mcts), majorityAccuracy: e.mcts.majorityAccuracy } }]),
   );

@@ -1,5 +1,5 @@
-// Evaluation (`rstar eval`, evolve's eval stage): accuracy on a problems JSONL, by level. The search never sees the gold
-// answer: with a PPM, answers are scored by it and the best-scored one is the answer
+// Evaluation (`rstar eval`, evolve's eval stage): accuracy on a problems JSONL, by level. The
+// search never sees the gold answer: with a PPM, answers are scored by it and the best-scored one is the answer
 // (rStar-Math inference); --greedy writes one trajectory at temperature 0. Each problem's
 // result is appended (fsync'ed) to results.jsonl as it finishes, so a run resumes; the
 // summary (summary.json) is rewritten at the end.
@@ -132,7 +132,7 @@ function majorityAnswer(c: Chosen): string {
   return best;
 }
 
-export interface Tally {
+interface Tally {
   problems: number;
   /** the PPM's choice */
   correct: number;

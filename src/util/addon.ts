@@ -16,7 +16,7 @@ let addon: unknown;
 let origin: AddonOrigin | undefined;
 
 /** The platform packages that can hold this machine's prebuilt addon (npm installs at most one: os/cpu/libc); scripts/install.mjs names the same. */
-export function platformPackages(): string[] {
+function platformPackages(): string[] {
   const abis = ({ linux: ['-gnu', '-musl'], win32: ['-msvc'] } as Record<string, string[]>)[process.platform] ?? [''];
   return abis.map((abi) => `rstar-${process.platform}-${process.arch}${abi}`);
 }

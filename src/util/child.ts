@@ -28,6 +28,3 @@ export function runTied(command: string, args: readonly string[], options: Spawn
     for (const s of signals) process.off(s, forward);
   });
 }
-
-/** Whether children are tied to rstar's life here (README says what happens without setpriv). */
-export const childrenTied = setpriv !== undefined;
