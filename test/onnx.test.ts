@@ -1,15 +1,16 @@
 // The ONNX path against a plain torch forward pass (no KV cache) of the same random-weight
 // models: test/fixtures/models, written by trainer/make_test_models.py, whose
 // reference.json holds torch's greedy tokens, logits, hidden states and PPM scores.
-// Checked here: KV-cache decoding, ragged batches (1 and 32 rows), prefix reuse, compaction,
-// stops, sampling, teacher-forced token log-probs, the three PPM kinds (hidden state + head,
-// score, reviewer), provider fallback and bad model dirs.
+// Checked here, for both cache kinds (policy: present.* outputs, Optimum's; policy-in-place:
+// new_key_values.*, the same weights): KV-cache decoding, ragged batches (1 and 32 rows),
+// prefix reuse, compaction, stops, sampling, teacher-forced token log-probs; and the three PPM
+// kinds (hidden state + head, score, reviewer), provider fallback and bad model dirs.
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Decoder, type KvBatch } from '../src/backends/onnx/decoder.js';
+import { Decoder, type KvBatch, type KvKind } from '../src/backends/onnx/decoder.js';
 import { PrefixCache } from '../src/backends/onnx/prefix-cache.js';
 import { argmax, sampleToken } from '../src/backends/onnx/sampler.js';
 import { Tokenizer } from '../src/backends/onnx/tokenizer.js';
@@ -47,15 +48,20 @@ interface PpmCase {
 }
 const reference = JSON.parse(readFileSync(join(models, 'reference.json'), 'utf8')) as { greedy: Greedy[]; ppm: PpmCase[] };
 
-let decoder: Decoder;
+/** The same policy weights, exported with each kind of cache output. */
+const kindDirs: Record<KvKind, string> = { concat: policyDir, 'in-place': join(models, 'policy-in-place') };
+const kinds = Object.keys(kindDirs) as KvKind[];
+const decoders = {} as Record<KvKind, Decoder>;
+let decoder: Decoder; // the concat one, for tests about something else
 let tokenizer: Tokenizer;
 before(async () => {
-  decoder = await Decoder.open(policyDir, 'cpu', 1);
+  for (const kind of kinds) decoders[kind] = await Decoder.open(kindDirs[kind], 'cpu', 1);
+  decoder = decoders.concat;
   tokenizer = Tokenizer.load(join(policyDir, 'tokenizer.json'));
 });
-after(() => decoder.release());
-
-const V = () => decoder.shape.vocab;
+after(async () => {
+  for (const kind of kinds) await decoders[kind].release();
+});
 
 /** A search's scoring requests: three sibling steps at each depth of one trajectory, which grows by the first. */
 function siblingRequests(depths: number): ScoreRequest[][] {
@@ -71,12 +77,13 @@ function siblingRequests(depths: number): ScoreRequest[][] {
 }
 
 /** Greedy tokens of every row, `steps` of them, decoding the batch with its KV cache. */
-async function greedy(batch: KvBatch, out: Float32Array, steps: number): Promise<number[][]> {
+async function greedy(decoder: Decoder, batch: KvBatch, out: Float32Array, steps: number): Promise<number[][]> {
+  const V = decoder.shape.vocab;
   const rows = batch.rows;
   const gen: number[][] = Array.from({ length: rows }, () => []);
   for (let s = 0; ; s++) {
     const tokens = new Int32Array(rows);
-    for (let b = 0; b < rows; b++) gen[b]!.push((tokens[b] = argmax(out.subarray(b * V(), (b + 1) * V()))));
+    for (let b = 0; b < rows; b++) gen[b]!.push((tokens[b] = argmax(out.subarray(b * V, (b + 1) * V))));
     if (s === steps - 1) return gen;
     out = await decoder.step(batch, tokens, new Uint8Array(rows).fill(1), 'logits');
   }
@@ -103,149 +110,205 @@ test('the shapes come from the model: layers from its inputs, heads and sizes fr
   assert.ok(decoder.shape.kvHeads < config['num_attention_heads']!, 'the fixture exercises grouped-query attention');
 });
 
-test('one prompt: the prompt logits and 24 greedy tokens with the KV cache equal torch without one', async () => {
-  for (const g of reference.greedy) {
-    const { batch, out } = await decoder.forward([{ ids: g.prompt_ids }], 'logits');
-    let diff = 0;
-    for (let v = 0; v < V(); v++) diff = Math.max(diff, Math.abs(out[v]! - g.first_logits[v]!));
-    assert.ok(diff < 1e-4, `logits differ by ${diff}`);
-    assert.deepEqual((await greedy(batch, out, 24))[0], g.new_ids, JSON.stringify(g.prompt));
-  }
-});
-
-test('without the KV cache (the whole sequence encoded again each token) ORT gives the same tokens', async () => {
-  const g = reference.greedy[2]!;
-  const ids = [...g.prompt_ids];
-  for (let s = 0; s < 24; s++) {
-    const { out } = await decoder.forward([{ ids }], 'logits');
-    ids.push(argmax(out));
-  }
-  assert.deepEqual(ids.slice(g.prompt_ids.length), g.new_ids);
-});
-
-test('ragged batches: all prompts together, and 32 rows, decode as each alone', async () => {
-  const all = reference.greedy;
-  const one = await decoder.forward(all.map((g) => ({ ids: g.prompt_ids })), 'logits');
-  assert.deepEqual(await greedy(one.batch, one.out, 24), all.map((g) => g.new_ids));
-  const rows = Array.from({ length: 32 }, (_, i) => all[i % all.length]!);
-  const wide = await decoder.forward(rows.map((g) => ({ ids: g.prompt_ids })), 'logits');
-  assert.deepEqual(await greedy(wide.batch, wide.out, 24), rows.map((g) => g.new_ids));
-});
-
-test('prefix reuse: a prompt encoded on a cached prefix (ragged, beside uncached rows) decodes the same', async () => {
-  const long = reference.greedy.filter((g) => g.prompt_ids.length >= 10);
-  const cache = new PrefixCache(1 << 20);
-  // cache the first part of each prompt at an odd split
-  const heads = long.map((g) => g.prompt_ids.slice(0, Math.floor(g.prompt_ids.length / 3)));
-  const first = await decoder.encode(heads.map((ids) => ({ ids })), 'logits', 32, 4096);
-  heads.forEach((ids, i) => cache.store(ids, first[i]!.kv));
-  const rows = long.map((g) => {
-    const hit = cache.lookup(g.prompt_ids);
-    return { kv: hit.kv, ids: g.prompt_ids.slice(hit.length) };
+for (const kind of kinds) {
+  test(`[${kind}] one prompt: the prompt logits and 24 greedy tokens with the KV cache equal torch without one`, async () => {
+    const decoder = decoders[kind];
+    const V = decoder.shape.vocab;
+    for (const g of reference.greedy) {
+      const { batch, out } = await decoder.forward([{ ids: g.prompt_ids }], 'logits');
+      let diff = 0;
+      for (let v = 0; v < V; v++) diff = Math.max(diff, Math.abs(out[v]! - g.first_logits[v]!));
+      assert.ok(diff < 1e-4, `logits differ by ${diff}`);
+      assert.deepEqual((await greedy(decoder, batch, out, 24))[0], g.new_ids, JSON.stringify(g.prompt));
+    }
   });
-  assert.ok(rows.every((r) => r.kv !== undefined));
-  rows.push({ kv: undefined, ids: reference.greedy[0]!.prompt_ids }); // an uncached row too
-  const { batch, out } = await decoder.forward(rows, 'logits');
-  assert.deepEqual(await greedy(batch, out, 24), [...long.map((g) => g.new_ids), reference.greedy[0]!.new_ids]);
-  const s = cache.stats;
-  assert.equal(s.hits, long.length);
-  assert.equal(s.reusedTokens, heads.reduce((n, h) => n + h.length, 0));
-});
-
-test('encode splits a prompt longer than the token budget into pieces and keeps the result', async () => {
-  const g = reference.greedy.find((x) => x.prompt_ids.length > 200)!;
-  const [whole] = await decoder.encode([{ ids: g.prompt_ids }], 'logits', 32, 4096);
-  const [pieces] = await decoder.encode([{ ids: g.prompt_ids }], 'logits', 32, 37);
-  assert.equal(pieces!.kv.length, g.prompt_ids.length);
-  let diff = 0;
-  for (let v = 0; v < V(); v++) diff = Math.max(diff, Math.abs(pieces!.out[v]! - whole!.out[v]!));
-  assert.ok(diff < 1e-4, `logits differ by ${diff}`);
-  // and the pieces' cache decodes as the whole prompt's
-  const { batch, out } = await decoder.forward([{ kv: pieces!.kv, ids: [argmax(pieces!.out)] }], 'logits');
-  assert.deepEqual([argmax(pieces!.out), ...(await greedy(batch, out, 23))[0]!], g.new_ids);
-});
-
-test('extract and compact keep a row decoding where it was', async () => {
-  const all = reference.greedy;
-  const { batch, out } = await decoder.forward(all.map((g) => ({ ids: g.prompt_ids })), 'logits');
-  const first = await greedy(batch, out, 5); // 5 tokens, 4 of them fed: the 5th is next
-  const keep = [1, 4];
-  const small = decoder.compact(batch, keep);
-  const last = Int32Array.from(keep, (b) => first[b]![4]!);
-  const next = await decoder.step(small, last, new Uint8Array(2).fill(1), 'logits');
-  const rest = await greedy(small, next, 19);
-  keep.forEach((b, i) => assert.deepEqual([...first[b]!, ...rest[i]!], all[b]!.new_ids));
-  // a row's own cache, taken out of the ragged batch, continues alone
-  const kv = decoder.extract(batch, 3);
-  assert.equal(kv.length, all[3]!.prompt_ids.length + 4);
-});
-
-test('the policy: greedy steps stop at their stop token, and n samples per prompt are seeded', async () => {
-  const policy = await OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 0, maxTokens: 24 });
-  try {
+}
+for (const kind of kinds) {
+  test(`[${kind}] without the KV cache (the whole sequence encoded again each token) ORT gives the same tokens`, async () => {
+    const decoder = decoders[kind];
     const g = reference.greedy[2]!;
-    const problem = { id: 'p', problem: 'Q?', answer: '' };
-    const prefix = [g.prompt.slice('Q?\n\n'.length)];
-    const [[text]] = await steps(policy, [{ problem, steps: prefix, n: 1 }]);
-    const stopIds = new Set([...stopStrings.map((s) => tokenizer.tokenId(s)!), 3]);
-    const end = g.new_ids.findIndex((t) => stopIds.has(t));
-    const expected = await tokenizer.decode(end < 0 ? g.new_ids : g.new_ids.slice(0, end + (g.new_ids[end] === 3 ? 0 : 1)));
-    assert.equal(text, expected);
-    assert.equal(policy.stats().provider, 'cpu');
-  } finally {
-    await policy.close();
-  }
-  const sampled = async (seed: number) => {
-    const p = await OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 1, topP: 0.9, topK: 20, maxTokens: 16, seed, batchRows: 5 });
+    const ids = [...g.prompt_ids];
+    for (let s = 0; s < 24; s++) {
+      const { out } = await decoder.forward([{ ids }], 'logits');
+      ids.push(argmax(out));
+    }
+    assert.deepEqual(ids.slice(g.prompt_ids.length), g.new_ids);
+  });
+}
+for (const kind of kinds) {
+  test(`[${kind}] ragged batches: all prompts together, and 32 rows, decode as each alone`, async () => {
+    const decoder = decoders[kind];
+    const all = reference.greedy;
+    const one = await decoder.forward(all.map((g) => ({ ids: g.prompt_ids })), 'logits');
+    assert.deepEqual(await greedy(decoder, one.batch, one.out, 24), all.map((g) => g.new_ids));
+    const rows = Array.from({ length: 32 }, (_, i) => all[i % all.length]!);
+    const wide = await decoder.forward(rows.map((g) => ({ ids: g.prompt_ids })), 'logits');
+    assert.deepEqual(await greedy(decoder, wide.batch, wide.out, 24), rows.map((g) => g.new_ids));
+  });
+}
+for (const kind of kinds) {
+  test(`[${kind}] prefix reuse: a prompt encoded on a cached prefix (ragged, beside uncached rows) decodes the same`, async () => {
+    const decoder = decoders[kind];
+    const long = reference.greedy.filter((g) => g.prompt_ids.length >= 10);
+    const cache = new PrefixCache(1 << 20);
+    // cache the first part of each prompt at an odd split
+    const heads = long.map((g) => g.prompt_ids.slice(0, Math.floor(g.prompt_ids.length / 3)));
+    const first = await decoder.encode(heads.map((ids) => ({ ids })), 'logits', 32, 4096);
+    heads.forEach((ids, i) => cache.store(ids, first[i]!.kv));
+    const rows = long.map((g) => {
+      const hit = cache.lookup(g.prompt_ids);
+      return { kv: hit.kv, ids: g.prompt_ids.slice(hit.length) };
+    });
+    assert.ok(rows.every((r) => r.kv !== undefined));
+    rows.push({ kv: undefined, ids: reference.greedy[0]!.prompt_ids }); // an uncached row too
+    const { batch, out } = await decoder.forward(rows, 'logits');
+    assert.deepEqual(await greedy(decoder, batch, out, 24), [...long.map((g) => g.new_ids), reference.greedy[0]!.new_ids]);
+    const s = cache.stats;
+    assert.equal(s.hits, long.length);
+    assert.equal(s.reusedTokens, heads.reduce((n, h) => n + h.length, 0));
+  });
+}
+for (const kind of kinds) {
+  test(`[${kind}] encode splits a prompt longer than the token budget into pieces and keeps the result`, async () => {
+    const decoder = decoders[kind];
+    const V = decoder.shape.vocab;
+    const g = reference.greedy.find((x) => x.prompt_ids.length > 200)!;
+    const [whole] = await decoder.encode([{ ids: g.prompt_ids }], 'logits', 32, 4096);
+    const [pieces] = await decoder.encode([{ ids: g.prompt_ids }], 'logits', 32, 37);
+    assert.equal(pieces!.kv.length, g.prompt_ids.length);
+    let diff = 0;
+    for (let v = 0; v < V; v++) diff = Math.max(diff, Math.abs(pieces!.out[v]! - whole!.out[v]!));
+    assert.ok(diff < 1e-4, `logits differ by ${diff}`);
+    // and the pieces' cache decodes as the whole prompt's
+    const { batch, out } = await decoder.forward([{ kv: pieces!.kv, ids: [argmax(pieces!.out)] }], 'logits');
+    assert.deepEqual([argmax(pieces!.out), ...(await greedy(decoder, batch, out, 23))[0]!], g.new_ids);
+  });
+}
+for (const kind of kinds) {
+  test(`[${kind}] extract and compact keep a row decoding where it was`, async () => {
+    const decoder = decoders[kind];
+    const all = reference.greedy;
+    const { batch, out } = await decoder.forward(all.map((g) => ({ ids: g.prompt_ids })), 'logits');
+    const first = await greedy(decoder, batch, out, 5); // 5 tokens, 4 of them fed: the 5th is next
+    // a row's own cache, taken out of the ragged batch (before compact spends it), continues alone
+    const kv = decoder.extract(batch, 3);
+    assert.equal(kv.length, all[3]!.prompt_ids.length + 4);
+    const alone = await decoder.forward([{ kv, ids: [first[3]![4]!] }], 'logits', 19);
+    assert.deepEqual([...first[3]!, ...(await greedy(decoder, alone.batch, alone.out, 19))[0]!], all[3]!.new_ids);
+    const keep = [1, 4];
+    const small = decoder.compact(batch, keep);
+    const last = Int32Array.from(keep, (b) => first[b]![4]!);
+    const next = await decoder.step(small, last, new Uint8Array(2).fill(1), 'logits');
+    const rest = await greedy(decoder, small, next, 19);
+    keep.forEach((b, i) => assert.deepEqual([...first[b]!, ...rest[i]!], all[b]!.new_ids));
+  });
+}
+for (const kind of kinds) {
+  test(`[${kind}] the policy: greedy steps stop at their stop token, and n samples per prompt are seeded`, async () => {
+    const policyDir = kindDirs[kind];
+    const policy = await OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 0, maxTokens: 24 });
+    try {
+      const g = reference.greedy[2]!;
+      const problem = { id: 'p', problem: 'Q?', answer: '' };
+      const prefix = [g.prompt.slice('Q?\n\n'.length)];
+      const [[text]] = await steps(policy, [{ problem, steps: prefix, n: 1 }]);
+      const stopIds = new Set([...stopStrings.map((s) => tokenizer.tokenId(s)!), 3]);
+      const end = g.new_ids.findIndex((t) => stopIds.has(t));
+      const expected = await tokenizer.decode(end < 0 ? g.new_ids : g.new_ids.slice(0, end + (g.new_ids[end] === 3 ? 0 : 1)));
+      assert.equal(text, expected);
+      assert.equal(policy.stats().provider, 'cpu');
+    } finally {
+      await policy.close();
+    }
+    const sampled = async (seed: number) => {
+      const p = await OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 1, topP: 0.9, topK: 20, maxTokens: 16, seed, batchRows: 5 });
+      try {
+        return await steps(p, [
+          { problem: { id: 'a', problem: 'What is 2 + 3?', answer: '' }, steps: [], n: 8 },
+          { problem: { id: 'b', problem: 'Tom has 5 apples.', answer: '' }, steps: ['<code>\n# Step 1\nx = 5\n<end_of_step>'], n: 3 },
+        ]);
+      } finally {
+        await p.close();
+      }
+    };
+    const a = await sampled(7);
+    assert.deepEqual(a.map((x) => x.length), [8, 3]);
+    for (const text of a.flat()) {
+      const stopped = stopStrings.some((s) => text.endsWith(s));
+      assert.ok(stopped || (await tokenizer.encode(text)).length <= 16, JSON.stringify(text));
+    }
+    assert.deepEqual(await sampled(7), a, 'the same seed gives the same steps, whatever the batching');
+    assert.notDeepEqual(await sampled(8), a);
+  });
+}
+for (const kind of kinds) {
+  test(`[${kind}] the policy reuses prefixes: a child expanded after its parent (or from its own generated KV) encodes only what is new`, async () => {
+    const policyDir = kindDirs[kind];
+    const open = (o: Partial<OnnxPolicyOptions>) => OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 1, maxTokens: 12, seed: 1, ...o });
+    const prompts = await open({ cacheSteps: false });
+    const fromSteps = await open({ cacheSteps: true });
+    const naive = await open({ cacheBytes: 0 });
+    try {
+      const problem = { id: 'p', problem: 'A shop sells 12 pens a day for 5 days. How many pens?', answer: '' };
+      const trajectory: string[] = [];
+      for (let depth = 0; depth < 5; depth++) {
+        const request = [{ problem, steps: trajectory, n: 4 }];
+        const [a] = await steps(prompts, request);
+        const [b] = await steps(fromSteps, request);
+        const [c] = await steps(naive, request);
+        assert.deepEqual(a, c, `depth ${depth}: the same samples with and without reuse`);
+        assert.deepEqual(b, c, `depth ${depth}: the same samples from a generated step's KV`);
+        trajectory.push(c![0]!); // go on below a generated step, as a search does
+      }
+      const full = naive.stats().prefix;
+      for (const p of [prompts, fromSteps]) {
+        const s = p.stats().prefix;
+        assert.equal(s.hits, 4);
+        assert.equal(s.encodedTokens + s.reusedTokens, full.encodedTokens);
+      }
+      const viaPrompts = prompts.stats().prefix.encodedTokens;
+      const viaSteps = fromSteps.stats().prefix.encodedTokens;
+      assert.ok(full.encodedTokens / viaPrompts > 2, `${full.encodedTokens} vs ${viaPrompts} tokens encoded`);
+      assert.ok(viaSteps < viaPrompts, `a generated step's own KV saves more: ${viaSteps} vs ${viaPrompts}`);
+    } finally {
+      for (const p of [prompts, fromSteps, naive]) await p.close();
+    }
+  });
+}
+test('the cache kind comes from the outputs; both kinds give the same seeded steps, PPM scores and growing caches', async () => {
+  assert.equal(decoders.concat.kvKind, 'concat');
+  assert.equal(decoders['in-place'].kvKind, 'in-place');
+  const problem = { id: 'a', problem: 'What is 2 + 3?', answer: '' };
+  const sampled = async (kind: KvKind) => {
+    const p = await OnnxPolicy.open({ dir: kindDirs[kind], device: 'cpu', threads: 1, temperature: 1, maxTokens: 20, seed: 3, batchRows: 6 });
     try {
       return await steps(p, [
-        { problem: { id: 'a', problem: 'What is 2 + 3?', answer: '' }, steps: [], n: 8 },
-        { problem: { id: 'b', problem: 'Tom has 5 apples.', answer: '' }, steps: ['<code>\n# Step 1\nx = 5\n<end_of_step>'], n: 3 },
+        { problem, steps: [], n: 8 },
+        { problem, steps: ['<code>\n# Step 1\nx = 5\n<end_of_step>'], n: 5 },
       ]);
     } finally {
       await p.close();
     }
   };
-  const a = await sampled(7);
-  assert.deepEqual(a.map((x) => x.length), [8, 3]);
-  for (const text of a.flat()) {
-    const stopped = stopStrings.some((s) => text.endsWith(s));
-    assert.ok(stopped || (await tokenizer.encode(text)).length <= 16, JSON.stringify(text));
-  }
-  assert.deepEqual(await sampled(7), a, 'the same seed gives the same steps, whatever the batching');
-  assert.notDeepEqual(await sampled(8), a);
-});
-
-test('the policy reuses prefixes: a child expanded after its parent (or from its own generated KV) encodes only what is new', async () => {
-  const open = (o: Partial<OnnxPolicyOptions>) => OnnxPolicy.open({ dir: policyDir, device: 'cpu', threads: 1, temperature: 1, maxTokens: 12, seed: 1, ...o });
-  const prompts = await open({ cacheSteps: false });
-  const fromSteps = await open({ cacheSteps: true });
-  const naive = await open({ cacheBytes: 0 });
-  try {
-    const problem = { id: 'p', problem: 'A shop sells 12 pens a day for 5 days. How many pens?', answer: '' };
-    const trajectory: string[] = [];
-    for (let depth = 0; depth < 5; depth++) {
-      const request = [{ problem, steps: trajectory, n: 4 }];
-      const [a] = await steps(prompts, request);
-      const [b] = await steps(fromSteps, request);
-      const [c] = await steps(naive, request);
-      assert.deepEqual(a, c, `depth ${depth}: the same samples with and without reuse`);
-      assert.deepEqual(b, c, `depth ${depth}: the same samples from a generated step's KV`);
-      trajectory.push(c![0]!); // go on below a generated step, as a search does
+  assert.deepEqual(await sampled('in-place'), await sampled('concat'));
+  const ppm = async (dir: string) => {
+    const p = await OnnxPpm.open({ dir: join(models, dir), device: 'cpu', threads: 1 });
+    try {
+      return (await Promise.all(siblingRequests(4).map((rs) => scores(p, rs)))).flat();
+    } finally {
+      await p.close();
     }
-    const full = naive.stats().prefix;
-    for (const p of [prompts, fromSteps]) {
-      const s = p.stats().prefix;
-      assert.equal(s.hits, 4);
-      assert.equal(s.encodedTokens + s.reusedTokens, full.encodedTokens);
-    }
-    const viaPrompts = prompts.stats().prefix.encodedTokens;
-    const viaSteps = fromSteps.stats().prefix.encodedTokens;
-    assert.ok(full.encodedTokens / viaPrompts > 2, `${full.encodedTokens} vs ${viaPrompts} tokens encoded`);
-    assert.ok(viaSteps < viaPrompts, `a generated step's own KV saves more: ${viaSteps} vs ${viaPrompts}`);
-  } finally {
-    for (const p of [prompts, fromSteps, naive]) await p.close();
-  }
+  };
+  const [a, b] = [await ppm('ppm-score'), await ppm('ppm-score-in-place')];
+  a.forEach((x, i) => assert.ok(Math.abs(x - b[i]!) < 1e-5, `${x} vs ${b[i]}`));
+  // an in-place batch asked for no room grows when a step needs it, and keeps its rows
+  const d = decoders['in-place'];
+  const g = reference.greedy[1]!;
+  const { batch, out } = await d.forward([{ ids: g.prompt_ids }, { ids: reference.greedy[0]!.prompt_ids }], 'logits', 0);
+  assert.equal(batch.capacity, batch.length);
+  assert.deepEqual((await greedy(d, batch, out, 24))[0], g.new_ids);
+  assert.equal(batch.length, g.prompt_ids.length + 23);
+  assert.ok(batch.capacity >= batch.length);
 });
 
 test('the PPM: hidden-state export with the native head, score export, both equal torch; incremental equals naive', async () => {
@@ -294,33 +357,35 @@ test('the PPM: hidden-state export with the native head, score export, both equa
   }
 });
 
-test('token log-probs: torch\'s at the prompt\'s end, each prefix\'s last-position logits, in a ragged batch on a cache or one row a run', async () => {
-  const logSoftmax = (logits: ArrayLike<number>, id: number) => {
-    const max = Math.max(...Array.from(logits));
-    let sum = 0;
-    for (let v = 0; v < logits.length; v++) sum += Math.exp(logits[v]! - max);
-    return logits[id]! - max - Math.log(sum);
-  };
-  const seqs = reference.greedy.map((c) => [...c.prompt_ids, ...c.new_ids]);
-  // rows of different lengths, the second on a cached prefix of 5 tokens
-  const { kv } = (await decoder.encode([{ ids: seqs[1]!.slice(0, 5) }], 'logits', 1, 4096))[0]!;
-  const rows = [{ ids: seqs[0]! }, { kv, ids: seqs[1]!.slice(5) }, { ids: seqs[0]!.slice(0, 9) }];
-  const lps = await decoder.tokenLogprobs(rows, 2, 4096);
-  assert.deepEqual(lps.map((x) => x.length), rows.map((r) => r.ids.length - 1));
-  // one row a run (a token budget below every row): the same values
-  const alone = await decoder.tokenLogprobs(rows, 32, 1);
-  alone.forEach((x, i) => x.forEach((v, t) => assert.ok(Math.abs(v - lps[i]![t]!) < 1e-5, `row ${i}, token ${t}`)));
-  reference.greedy.slice(0, 2).forEach((c, i) => {
-    const at = c.prompt_ids.length - (i === 1 ? 5 : 0); // the first new id, predicted by the prompt's end
-    assert.ok(Math.abs(lps[i]![at - 1]! - logSoftmax(c.first_logits, c.new_ids[0]!)) < 1e-4, `row ${i}`);
+for (const kind of kinds) {
+  test(`[${kind}] token log-probs: torch's at the prompt's end, each prefix's last-position logits, in a ragged batch on a cache or one row a run`, async () => {
+    const decoder = decoders[kind];
+    const logSoftmax = (logits: ArrayLike<number>, id: number) => {
+      const max = Math.max(...Array.from(logits));
+      let sum = 0;
+      for (let v = 0; v < logits.length; v++) sum += Math.exp(logits[v]! - max);
+      return logits[id]! - max - Math.log(sum);
+    };
+    const seqs = reference.greedy.map((c) => [...c.prompt_ids, ...c.new_ids]);
+    // rows of different lengths, the second on a cached prefix of 5 tokens
+    const { kv } = (await decoder.encode([{ ids: seqs[1]!.slice(0, 5) }], 'logits', 1, 4096))[0]!;
+    const rows = [{ ids: seqs[0]! }, { kv, ids: seqs[1]!.slice(5) }, { ids: seqs[0]!.slice(0, 9) }];
+    const lps = await decoder.tokenLogprobs(rows, 2, 4096);
+    assert.deepEqual(lps.map((x) => x.length), rows.map((r) => r.ids.length - 1));
+    // one row a run (a token budget below every row): the same values
+    const alone = await decoder.tokenLogprobs(rows, 32, 1);
+    alone.forEach((x, i) => x.forEach((v, t) => assert.ok(Math.abs(v - lps[i]![t]!) < 1e-5, `row ${i}, token ${t}`)));
+    reference.greedy.slice(0, 2).forEach((c, i) => {
+      const at = c.prompt_ids.length - (i === 1 ? 5 : 0); // the first new id, predicted by the prompt's end
+      assert.ok(Math.abs(lps[i]![at - 1]! - logSoftmax(c.first_logits, c.new_ids[0]!)) < 1e-4, `row ${i}`);
+    });
+    for (const t of [1, 4, 8]) {
+      const { out } = await decoder.forward([{ ids: seqs[0]!.slice(0, t) }], 'logits');
+      assert.ok(Math.abs(lps[0]![t - 1]! - logSoftmax(out, seqs[0]![t]!)) < 1e-4, `position ${t}`);
+      assert.ok(Math.abs(lps[2]![t - 1]! - lps[0]![t - 1]!) < 1e-5, 'padding changes nothing');
+    }
   });
-  for (const t of [1, 4, 8]) {
-    const { out } = await decoder.forward([{ ids: seqs[0]!.slice(0, t) }], 'logits');
-    assert.ok(Math.abs(lps[0]![t - 1]! - logSoftmax(out, seqs[0]![t]!)) < 1e-4, `position ${t}`);
-    assert.ok(Math.abs(lps[2]![t - 1]! - lps[0]![t - 1]!) < 1e-5, 'padding changes nothing');
-  }
-});
-
+}
 test('a reviewer PPM: 2p - 1 of the question\'s mean token probability after the trajectory; incremental equals naive', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rstar-reviewer-'));
   cpSync(policyDir, dir, { recursive: true });

@@ -6,7 +6,9 @@
 creates OUT/policy, OUT/ppm-hidden, OUT/ppm-score (ONNX model dirs, see README.md) and
 OUT/reference.json: greedy paths and PPM scores computed by torch WITHOUT a KV cache (a
 plain full forward per step), for ORT to be compared against. The two PPM dirs are the
-SAME weights exported two ways, so their raw scores agree.
+SAME weights exported two ways, so their raw scores agree. OUT/policy-in-place and
+OUT/ppm-score-in-place are policy and ppm-score again with the in-place cache outputs
+(rstar_trainer/export.py).
 """
 import argparse
 import copy
@@ -183,6 +185,9 @@ def main():
         "policy": save_model_dir(policy, os.path.join(args.out, "policy")),
         "ppm-hidden": save_model_dir(ppm, os.path.join(args.out, "ppm-hidden"), "hidden"),
         "ppm-score": save_model_dir(ppm, os.path.join(args.out, "ppm-score"), "score"),
+        # the same weights again, exported to return only the new positions' cache
+        "policy-in-place": save_model_dir(policy, os.path.join(args.out, "policy-in-place"), kv="in-place"),
+        "ppm-score-in-place": save_model_dir(ppm, os.path.join(args.out, "ppm-score-in-place"), "score", kv="in-place"),
     }
     with torch.no_grad():  # the score model's raw r for the same texts (same weights)
         for case in ref["ppm"]:

@@ -6,7 +6,14 @@ Inputs:  input_ids int64 [batch, seq], attention_mask int64 [batch, past+seq],
 Outputs: logits [batch, seq, vocab]          (policy, kind "logits")
          last_hidden_state [batch, seq, hidden] (PPM, kind "hidden"; head -> ppm_head.json)
          score [batch, seq] = raw r           (PPM, kind "score")
-         then present.{i}.key / .value [batch, kv_heads, past+seq, head_dim]
+         then the cache, one of two ways (kv):
+         "concat":   present.{i}.key / .value [batch, kv_heads, past+seq, head_dim]: the past
+                     and the new positions (Optimum's convention);
+         "in-place": new_key_values.{i}.key / .value [batch, kv_heads, seq, head_dim]: the
+                     new positions only. The caller keeps the cache and writes them into it,
+                     so a decode step on a preallocated cache (past = its capacity, the
+                     unused positions masked) copies none of it: ONNX Runtime hands every
+                     output back as a fresh copy, and concatenating copies the past again.
 An empty past ([batch, kv_heads, 0, head_dim]) works at run time for the first call.
 """
 import json
@@ -23,31 +30,34 @@ from .model import RstarForCausalLM, RstarPPM
 class _Wrapper(nn.Module):
     """Flat positional inputs/outputs for tracing."""
 
-    def __init__(self, model, kind):
+    def __init__(self, model, kind, kv):
         super().__init__()
-        self.model, self.kind = model, kind
+        self.model, self.kind, self.new_only = model, kind, kv == "in-place"
 
     def forward(self, input_ids, attention_mask, position_ids, *past_flat):
         past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(len(past_flat) // 2)]
-        out, hidden, presents = self.model(input_ids, attention_mask, position_ids, past)
+        out, hidden, presents = self.model(input_ids, attention_mask, position_ids, past, self.new_only)
         first = hidden if self.kind == "hidden" else out
         return (first,) + tuple(t for kv in presents for t in kv)
 
 
-def io_names(config, kind):
+KV_KINDS = ("concat", "in-place")
+
+
+def io_names(config, kind, kv="concat"):
     n = config.num_hidden_layers
     past = [f"past_key_values.{i}.{w}" for i in range(n) for w in ("key", "value")]
-    present = [f"present.{i}.{w}" for i in range(n) for w in ("key", "value")]
+    present = [f"{'present' if kv == 'concat' else 'new_key_values'}.{i}.{w}" for i in range(n) for w in ("key", "value")]
     first = {"logits": "logits", "hidden": "last_hidden_state", "score": "score"}[kind]
     inputs = ["input_ids", "attention_mask", "position_ids"] + past
     axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "past+seq"},
             "position_ids": {0: "batch", 1: "seq"}, first: {0: "batch", 1: "seq"}}
     axes.update({p: {0: "batch", 2: "past"} for p in past})
-    axes.update({p: {0: "batch", 2: "past+seq"} for p in present})
+    axes.update({p: {0: "batch", 2: "past+seq" if kv == "concat" else "seq"} for p in present})
     return inputs, [first] + present, axes
 
 
-def export_onnx(model, path, kind, opsets=(17, 14)):
+def export_onnx(model, path, kind, kv="concat", opsets=(17, 14)):
     """Trace with batch 2, seq 3 and a NON-EMPTY past (2) so no shape is baked in.
     Returns the opset used."""
     c = model.config
@@ -57,12 +67,12 @@ def export_onnx(model, path, kind, opsets=(17, 14)):
     mask = torch.ones(B, P + T, dtype=torch.long)
     pos = torch.arange(P, P + T).unsqueeze(0).expand(B, T).contiguous()
     past = [torch.randn(B, c.num_key_value_heads, P, c.head_dim) for _ in range(2 * c.num_hidden_layers)]
-    inputs, outputs, axes = io_names(c, kind)
+    inputs, outputs, axes = io_names(c, kind, kv)
     last_err = None
     for opset in opsets:
         try:
             with torch.no_grad():
-                torch.onnx.export(_Wrapper(model, kind), (ids, mask, pos, *past), path,
+                torch.onnx.export(_Wrapper(model, kind, kv), (ids, mask, pos, *past), path,
                                   input_names=inputs, output_names=outputs, dynamic_axes=axes,
                                   opset_version=opset, do_constant_folding=True)
             onnx.checker.check_model(onnx.load(path))
@@ -72,10 +82,12 @@ def export_onnx(model, path, kind, opsets=(17, 14)):
     raise last_err
 
 
-def save_model_dir(model, out_dir, ppm_output=None):
+def save_model_dir(model, out_dir, ppm_output=None, kv="concat"):
     """model.onnx + config.json + tokenizer.json (+ ppm_head.json for a "hidden" PPM).
     ppm_output: None for a policy, "hidden" or "score" for a PPM, "reviewer" for a language
-    model that scores as a PPM (logits like a policy). Returns the opset."""
+    model that scores as a PPM (logits like a policy). kv: how the cache comes back (see
+    the module doc). Returns the opset."""
+    assert kv in KV_KINDS, f"kv must be one of {KV_KINDS}"
     os.makedirs(out_dir, exist_ok=True)
     if isinstance(model, RstarPPM):
         assert ppm_output in ("hidden", "score"), "a PPM needs ppm_output='hidden'|'score'"
@@ -83,7 +95,7 @@ def save_model_dir(model, out_dir, ppm_output=None):
     else:
         assert isinstance(model, RstarForCausalLM) and ppm_output in (None, "reviewer")
         kind = "logits"
-    opset = export_onnx(model, os.path.join(out_dir, "model.onnx"), kind)
+    opset = export_onnx(model, os.path.join(out_dir, "model.onnx"), kind, kv)
     model.config.save(os.path.join(out_dir, "config.json"), ppm_output)
     tokenizer.save_tokenizer_json(os.path.join(out_dir, "tokenizer.json"))
     if kind == "hidden":  # inference score = tanh((h . weight + bias) / 5)

@@ -82,13 +82,15 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(c.hidden_size, self.kvh * self.hd, bias=False)
         self.o_proj = nn.Linear(self.nh * self.hd, c.hidden_size, bias=False)
 
-    def forward(self, x, cos, sin, mask, past):
+    def forward(self, x, cos, sin, mask, past, new_only=False):
         B, T = x.shape[0], x.shape[1]
         q = self.q_proj(x).reshape(B, T, self.nh, self.hd).transpose(1, 2)
         k = self.k_proj(x).reshape(B, T, self.kvh, self.hd).transpose(1, 2)
         v = self.v_proj(x).reshape(B, T, self.kvh, self.hd).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin  # keys are cached AFTER rotary
+        if new_only:
+            return self.split_attention(q, k, v, mask, past)
         if past is not None:
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
@@ -100,6 +102,28 @@ class Attention(nn.Module):
         att = torch.softmax(att, dim=-1)
         y = torch.matmul(att, v).transpose(1, 2).reshape(B, T, self.nh * self.hd)
         return self.o_proj(y), present
+
+    def split_attention(self, q, k, v, mask, past):
+        """The same attention without concatenating the cache or expanding its heads: the
+        scores against past and new keys are computed apart and softmaxed together, and only
+        the new keys and values are returned. Exported, a decode step then reads the cache
+        (which may be a preallocated buffer longer than the row, masked) and copies none of it."""
+        B, T = q.shape[0], q.shape[2]
+        rep = self.nh // self.kvh
+        # query head g * rep + r reads KV head g: group the query heads by their KV head
+        qg = q.reshape(B, self.kvh, rep * T, self.hd)
+        scale = 1.0 / math.sqrt(self.hd)
+        s_new = torch.matmul(qg, k.transpose(2, 3)) * scale  # [B, kvh, rep*T, T]
+        scores = s_new if past is None else torch.cat([torch.matmul(qg, past[0].transpose(2, 3)) * scale, s_new], -1)
+        L = scores.shape[-1]
+        att = torch.softmax(scores.reshape(B, self.nh, T, L) + mask, dim=-1).reshape(B, self.kvh, rep * T, L)
+        if past is None:
+            y = torch.matmul(att, v)
+        else:
+            P = past[0].shape[2]
+            y = torch.matmul(att[..., :P], past[1]) + torch.matmul(att[..., P:], v)
+        y = y.reshape(B, self.nh, T, self.hd).transpose(1, 2).reshape(B, T, self.nh * self.hd)
+        return self.o_proj(y), (k, v)
 
 
 class MLP(nn.Module):  # SwiGLU
@@ -121,8 +145,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
         self.mlp = MLP(c)
 
-    def forward(self, x, cos, sin, mask, past):
-        a, present = self.self_attn(self.input_layernorm(x), cos, sin, mask, past)
+    def forward(self, x, cos, sin, mask, past, new_only=False):
+        a, present = self.self_attn(self.input_layernorm(x), cos, sin, mask, past, new_only)
         x = x + a
         x = x + self.mlp(self.post_attention_layernorm(x))
         return x, present
@@ -140,10 +164,11 @@ class RstarModel(nn.Module):
         inv_freq = 1.0 / (c.rope_theta ** (torch.arange(0, c.head_dim, 2).float() / c.head_dim))
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
-    def forward(self, input_ids, attention_mask, position_ids, past=None):
+    def forward(self, input_ids, attention_mask, position_ids, past=None, new_only=False):
         """input_ids, position_ids: int64 [B, T]; attention_mask: int64 [B, P+T] (1 attend,
         0 masked, anywhere); past: None or per layer (key, value) [B, kv_heads, P, head_dim].
-        Returns (hidden [B, T, H] after the final norm, presents [B, kv_heads, P+T, head_dim])."""
+        Returns (hidden [B, T, H] after the final norm, presents [B, kv_heads, P+T, head_dim];
+        with new_only, only the new positions' keys and values [B, kv_heads, T, head_dim])."""
         x = self.embed_tokens(input_ids)
         # RoPE from the explicit positions: cos/sin [B, 1, T, head_dim].
         freqs = position_ids.to(self.inv_freq.dtype).unsqueeze(-1) * self.inv_freq
@@ -159,7 +184,7 @@ class RstarModel(nn.Module):
         mask = ((1.0 - allowed) * -1e9).to(x.dtype)
         presents = []
         for i, layer in enumerate(self.layers):
-            x, present = layer(x, cos, sin, mask, None if past is None else past[i])
+            x, present = layer(x, cos, sin, mask, None if past is None else past[i], new_only)
             presents.append(present)
         return self.norm(x), presents
 
@@ -173,9 +198,9 @@ class RstarForCausalLM(nn.Module):
         self.model = RstarModel(c)
         self.lm_head = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
 
-    def forward(self, input_ids, attention_mask, position_ids, past=None):
+    def forward(self, input_ids, attention_mask, position_ids, past=None, new_only=False):
         """Returns (logits [B, T, V], last hidden [B, T, H], presents)."""
-        h, presents = self.model(input_ids, attention_mask, position_ids, past)
+        h, presents = self.model(input_ids, attention_mask, position_ids, past, new_only)
         return self.lm_head(h), h, presents
 
 
@@ -190,7 +215,7 @@ class RstarPPM(nn.Module):
         self.model = RstarModel(c)
         self.value_head = nn.Linear(c.hidden_size, 1)
 
-    def forward(self, input_ids, attention_mask, position_ids, past=None):
+    def forward(self, input_ids, attention_mask, position_ids, past=None, new_only=False):
         """Returns (raw score r [B, T], last hidden [B, T, H], presents)."""
-        h, presents = self.model(input_ids, attention_mask, position_ids, past)
+        h, presents = self.model(input_ids, attention_mask, position_ids, past, new_only)
         return self.value_head(h).squeeze(-1), h, presents

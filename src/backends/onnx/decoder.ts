@@ -2,12 +2,21 @@
 // Optimum / Transformers.js I/O convention:
 //   input_ids [B,T], attention_mask [B,P+T], position_ids [B,T],
 //   past_key_values.{i}.key|value [B,kvHeads,P,headDim]
-//   -> logits [B,T,V] | last_hidden_state [B,T,H] | score [B,T], present.{i}.key|value [B,kvHeads,P+T,headDim]
+//   -> logits [B,T,V] | last_hidden_state [B,T,H] | score [B,T], and the cache, one of:
+//      present.{i}.key|value [B,kvHeads,P+T,headDim]   (kind "concat": Optimum's exports)
+//      new_key_values.{i}.key|value [B,kvHeads,T,headDim] (kind "in-place": the trainer's)
 //
 // Rows of a batch are ragged: each row's past is padded on the right up to the longest and
 // its new tokens start after that, with attention_mask 0 on the gap and position_ids
 // counting only the row's real tokens. So any mix of cached prefixes and new tokens runs as
 // one batch, and a row's cache is recovered by keeping the positions its mask marks.
+//
+// Why two kinds: ONNX Runtime's Node binding hands every output back as a fresh copy, so a
+// "concat" decode step copies the whole cache twice (the model concatenates past and new,
+// the binding copies present out), which at batch 128 is most of the step. An "in-place"
+// model returns only the new positions; the batch keeps a buffer with room for the steps
+// to come (past = the buffer, its unused positions masked) and writes them into it, so a
+// step copies nothing but the new positions.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -51,14 +60,24 @@ export interface Row {
   ids: readonly number[];
 }
 
-/** A batch after a forward call: the present KV, ready for the next decode step. */
+/** How a model returns its cache (see the header). */
+export type KvKind = 'concat' | 'in-place';
+
+/**
+ * A batch's KV cache after a forward call, ready for the next decode step. Row b's cache
+ * is the positions mask[b] marks, in order; positions from `length` to `capacity` are room
+ * for the steps to come (in-place kind; capacity = length for the concat kind).
+ */
 export interface KvBatch {
   rows: number;
-  /** KV positions (the padded length) */
+  /** KV positions in use (the padded length) */
   length: number;
-  /** [rows, length]: 1 where a row has a real token */
+  /** KV positions allocated */
+  capacity: number;
+  /** [rows, capacity]: 1 where a row has a real token */
   mask: Uint8Array;
-  present: ort.Tensor[];
+  /** per layer key then value: [rows, kvHeads, capacity, headDim] */
+  kv: Float32Array[];
   /** each row's next position id (its real token count) */
   position: Int32Array;
 }
@@ -146,8 +165,10 @@ export function contextOf(config: Record<string, unknown>): number | undefined {
 
 export class Decoder {
   readonly shape: ModelShape;
+  readonly kvKind: KvKind;
   private readonly pastNames: string[];
-  private readonly presentNames: string[];
+  /** the cache outputs: present.* (concat) or new_key_values.* (in-place) */
+  private readonly cacheNames: string[];
 
   constructor(
     readonly session: ort.InferenceSession,
@@ -162,16 +183,18 @@ export class Decoder {
     }
     let layers = 0;
     while (inputs.includes(`past_key_values.${layers}.key`)) layers++;
+    this.kvKind = session.outputNames.includes('new_key_values.0.key') ? 'in-place' : 'concat';
+    const prefix = this.kvKind === 'in-place' ? 'new_key_values' : 'present';
     this.pastNames = [];
-    this.presentNames = [];
+    this.cacheNames = [];
     for (let i = 0; i < layers; i++) {
       for (const kind of ['key', 'value']) {
         this.pastNames.push(`past_key_values.${i}.${kind}`);
-        this.presentNames.push(`present.${i}.${kind}`);
+        this.cacheNames.push(`${prefix}.${i}.${kind}`);
       }
     }
-    for (const name of this.presentNames) {
-      if (!session.outputNames.includes(name)) throw new Error(`model: ${path} has no output "${name}" for its input past_key_values`);
+    for (const name of this.cacheNames) {
+      if (!session.outputNames.includes(name)) throw new Error(`model: ${path} has no output "${name}" for its input past_key_values (outputs: present.* or new_key_values.*)`);
     }
     const cfg = `${path} config.json`;
     const meta = session.inputMetadata;
@@ -205,12 +228,14 @@ export class Decoder {
   }
 
   /**
-   * Encodes each row's new tokens after its cached prefix. Returns the batch's present KV
-   * and `output` at each row's last new token ([rows, width]).
+   * Encodes each row's new tokens after its cached prefix. Returns the batch's KV, with room
+   * for `room` more positions (in-place kind; a concat batch grows at each step), and
+   * `output` at each row's last new token ([rows, width]).
    */
-  async forward(rows: readonly Row[], output: OutputName): Promise<{ batch: KvBatch; out: Float32Array }> {
-    const { feeds, T, length, mask, position } = this.feeds(rows);
+  async forward(rows: readonly Row[], output: OutputName, room = 0): Promise<{ batch: KvBatch; out: Float32Array }> {
+    const { feeds, T, batch } = this.feeds(rows, room);
     const result = await this.run(feeds, output);
+    this.take(batch, result, T);
     const width = this.width(output);
     const all = result[output]!.data as Float32Array;
     const out = new Float32Array(rows.length * width);
@@ -218,7 +243,6 @@ export class Decoder {
       const at = (b * T + r.ids.length - 1) * width;
       out.set(all.subarray(at, at + width), b * width);
     });
-    const batch: KvBatch = { rows: rows.length, length, mask, present: this.presentNames.map((n) => result[n]!), position };
     return { batch, out };
   }
 
@@ -239,7 +263,7 @@ export class Decoder {
       }
       const group = rows.slice(start, end);
       start = end;
-      const { feeds, T } = this.feeds(group);
+      const { feeds, T } = this.feeds(group, 0);
       const logits = (await this.run(feeds, 'logits'))['logits']!.data as Float32Array;
       for (const [b, r] of group.entries()) {
         const lp = new Float32Array(r.ids.length - 1);
@@ -250,8 +274,13 @@ export class Decoder {
     return results;
   }
 
-  /** The feeds of one run over ragged rows (see the header), and the layout they imply. */
-  private feeds(rows: readonly Row[]): { feeds: Record<string, ort.Tensor>; T: number; length: number; mask: Uint8Array; position: Int32Array } {
+  /**
+   * The feeds of one run over ragged rows (see the header), and the batch they imply: each
+   * row's past copied into a cache of P positions (concat kind), or of P + T + room (in-place
+   * kind: the run's new positions and the steps after it are written there), its mask marking
+   * the row's past and new tokens.
+   */
+  private feeds(rows: readonly Row[], room: number): { feeds: Record<string, ort.Tensor>; T: number; batch: KvBatch } {
     const { kvHeads, headDim } = this.shape;
     const B = rows.length;
     let P = 0;
@@ -262,10 +291,12 @@ export class Decoder {
       T = Math.max(T, r.ids.length);
     }
     const length = P + T;
+    const capacity = this.kvKind === 'in-place' ? length + room : P;
     const feeds: Record<string, ort.Tensor> = {};
     const ids = new BigInt64Array(B * T);
     const positions = new BigInt64Array(B * T);
-    const mask = new Uint8Array(B * length);
+    const mask = new Uint8Array(B * Math.max(capacity, length));
+    const width = Math.max(capacity, length);
     const position = new Int32Array(B);
     rows.forEach((r, b) => {
       const L = r.kv?.length ?? 0;
@@ -273,26 +304,45 @@ export class Decoder {
         ids[b * T + t] = BigInt(t < r.ids.length ? r.ids[t]! : 0);
         positions[b * T + t] = BigInt(L + Math.min(t, r.ids.length - 1));
       }
-      mask.fill(1, b * length, b * length + L);
-      mask.fill(1, b * length + P, b * length + P + r.ids.length);
+      mask.fill(1, b * width, b * width + L);
+      mask.fill(1, b * width + P, b * width + P + r.ids.length);
       position[b] = L + r.ids.length;
     });
-    this.pastNames.forEach((name, k) => {
-      const data = new Float32Array(B * kvHeads * P * headDim);
-      rows.forEach((r, b) => {
-        const kv = r.kv;
-        if (!kv || kv.length === 0) return;
-        const src = kv.data[k]!;
-        for (let h = 0; h < kvHeads; h++) {
-          data.set(src.subarray(h * kv.length * headDim, (h + 1) * kv.length * headDim), (b * kvHeads + h) * P * headDim);
-        }
-      });
-      feeds[name] = new ort.Tensor('float32', data, [B, kvHeads, P, headDim]);
+    const kv = this.pastNames.map((name) => {
+      const data = new Float32Array(B * kvHeads * capacity * headDim);
+      feeds[name] = new ort.Tensor('float32', data, [B, kvHeads, capacity, headDim]);
+      return data;
+    });
+    rows.forEach((r, b) => {
+      if (r.kv && r.kv.length > 0) copyRows(r.kv.data, r.kv.length, kv, capacity, b, kvHeads, headDim);
     });
     feeds['input_ids'] = new ort.Tensor('int64', ids, [B, T]);
     feeds['position_ids'] = new ort.Tensor('int64', positions, [B, T]);
-    feeds['attention_mask'] = new ort.Tensor('int64', maskTensor(mask), [B, length]);
-    return { feeds, T, length, mask, position };
+    // [B, capacity + T]: the cache's positions (past, then unused room), then the new tokens
+    const feedMask = new BigInt64Array(B * (capacity + T));
+    for (let b = 0; b < B; b++) {
+      for (let j = 0; j < P; j++) if (mask[b * width + j]) feedMask[b * (capacity + T) + j] = 1n;
+      for (let t = 0; t < T; t++) if (mask[b * width + P + t]) feedMask[b * (capacity + T) + capacity + t] = 1n;
+    }
+    feeds['attention_mask'] = new ort.Tensor('int64', feedMask, [B, capacity + T]);
+    return { feeds, T, batch: { rows: B, length, capacity: width, mask, kv, position } };
+  }
+
+  /** Puts a run's cache outputs into the batch: its new present (concat) or its T new positions at batch.length - T (in-place). */
+  private take(batch: KvBatch, result: ort.InferenceSession.OnnxValueMapType, T: number): void {
+    if (this.kvKind === 'concat') {
+      batch.kv = this.cacheNames.map((n) => result[n]!.data as Float32Array);
+      return;
+    }
+    const { kvHeads, headDim } = this.shape;
+    const at = batch.length - T;
+    this.cacheNames.forEach((n, k) => {
+      const src = result[n]!.data as Float32Array;
+      const dst = batch.kv[k]!;
+      for (let bh = 0; bh < batch.rows * kvHeads; bh++) {
+        dst.set(src.subarray(bh * T * headDim, (bh + 1) * T * headDim), (bh * batch.capacity + at) * headDim);
+      }
+    });
   }
 
   /**
@@ -334,14 +384,21 @@ export class Decoder {
    * ever attends to). Returns `output` per row ([rows, width]); the batch grows by one.
    */
   async step(batch: KvBatch, tokens: Int32Array, active: Uint8Array, output: OutputName): Promise<Float32Array> {
+    const { kvHeads, headDim } = this.shape;
     const B = batch.rows;
-    const length = batch.length + 1;
-    const mask = new Uint8Array(B * length);
+    if (this.kvKind === 'in-place' && batch.length === batch.capacity) this.grow(batch, Math.max(16, batch.capacity));
+    // the concat kind's cache grows by the step's position; the in-place kind's has room
+    const capacity = this.kvKind === 'concat' ? batch.length + 1 : batch.capacity;
     const ids = new BigInt64Array(B);
     const positions = new BigInt64Array(B);
+    const feedMask = new BigInt64Array(B * (batch.capacity + 1));
+    const mask = this.kvKind === 'concat' ? new Uint8Array(B * capacity) : batch.mask;
     for (let b = 0; b < B; b++) {
-      mask.set(batch.mask.subarray(b * batch.length, (b + 1) * batch.length), b * length);
-      mask[b * length + batch.length] = active[b]!;
+      const row = batch.mask.subarray(b * batch.capacity, b * batch.capacity + batch.length);
+      for (let j = 0; j < row.length; j++) if (row[j]) feedMask[b * (batch.capacity + 1) + j] = 1n;
+      feedMask[b * (batch.capacity + 1) + batch.capacity] = active[b] ? 1n : 0n;
+      if (this.kvKind === 'concat') mask.set(row, b * capacity);
+      mask[b * capacity + batch.length] = active[b]!;
       ids[b] = BigInt(active[b] ? tokens[b]! : 0);
       positions[b] = BigInt(batch.position[b]!);
       if (active[b]) batch.position[b]!++;
@@ -349,21 +406,39 @@ export class Decoder {
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', ids, [B, 1]),
       position_ids: new ort.Tensor('int64', positions, [B, 1]),
-      attention_mask: new ort.Tensor('int64', maskTensor(mask), [B, length]),
+      attention_mask: new ort.Tensor('int64', feedMask, [B, batch.capacity + 1]),
     };
-    this.pastNames.forEach((name, k) => (feeds[name] = batch.present[k]!));
+    this.pastNames.forEach((name, k) => (feeds[name] = new ort.Tensor('float32', batch.kv[k]!, [B, kvHeads, batch.capacity, headDim])));
     const result = await this.run(feeds, output);
-    batch.length = length;
+    batch.length++;
+    batch.capacity = capacity;
     batch.mask = mask;
-    batch.present = this.presentNames.map((n) => result[n]!);
+    this.take(batch, result, 1);
     return result[output]!.data as Float32Array;
+  }
+
+  /** An in-place batch with `more` positions of room (it ran out: a caller asked for less room than it used). */
+  private grow(batch: KvBatch, more: number): void {
+    const { kvHeads, headDim } = this.shape;
+    const capacity = batch.capacity + more;
+    const mask = new Uint8Array(batch.rows * capacity);
+    for (let b = 0; b < batch.rows; b++) mask.set(batch.mask.subarray(b * batch.capacity, (b + 1) * batch.capacity), b * capacity);
+    batch.kv = batch.kv.map((src) => {
+      const dst = new Float32Array(batch.rows * kvHeads * capacity * headDim);
+      for (let bh = 0; bh < batch.rows * kvHeads; bh++) {
+        dst.set(src.subarray(bh * batch.capacity * headDim, (bh + 1) * batch.capacity * headDim), bh * capacity * headDim);
+      }
+      return dst;
+    });
+    batch.mask = mask;
+    batch.capacity = capacity;
   }
 
   /** Row b's own cache: the positions its mask marks, in order. */
   extract(batch: KvBatch, b: number): SeqKv {
     const { kvHeads, headDim } = this.shape;
     const runs: [number, number][] = [];
-    const m = batch.mask.subarray(b * batch.length, (b + 1) * batch.length);
+    const m = batch.mask.subarray(b * batch.capacity, b * batch.capacity + batch.length);
     let n = 0;
     for (let j = 0; j < m.length; ) {
       if (!m[j]) {
@@ -375,11 +450,10 @@ export class Decoder {
       runs.push([s, j]);
       n += j - s;
     }
-    const data = batch.present.map((t) => {
-      const src = t.data as Float32Array;
+    const data = batch.kv.map((src) => {
       const dst = new Float32Array(kvHeads * n * headDim);
       for (let h = 0; h < kvHeads; h++) {
-        const base = (b * kvHeads + h) * batch.length;
+        const base = (b * kvHeads + h) * batch.capacity;
         let at = h * n;
         for (const [s, e] of runs) {
           dst.set(src.subarray((base + s) * headDim, (base + e) * headDim), at * headDim);
@@ -391,24 +465,36 @@ export class Decoder {
     return { length: n, data };
   }
 
-  /** The batch with only the rows `keep` (finished rows dropped, so steps stop paying for them). */
+  /**
+   * The batch with only the rows `keep`, ascending (finished rows dropped, so steps stop
+   * paying for them). The rows move down in place: the batch passed in is spent.
+   */
   compact(batch: KvBatch, keep: readonly number[]): KvBatch {
     const { kvHeads, headDim } = this.shape;
-    const rowFloats = kvHeads * batch.length * headDim;
-    const present = batch.present.map((t) => {
-      const src = t.data as Float32Array;
-      const dst = new Float32Array(keep.length * rowFloats);
-      keep.forEach((b, i) => dst.set(src.subarray(b * rowFloats, (b + 1) * rowFloats), i * rowFloats));
-      return new ort.Tensor('float32', dst, [keep.length, kvHeads, batch.length, headDim]);
+    const rowFloats = kvHeads * batch.capacity * headDim;
+    const kv = batch.kv.map((data) => {
+      keep.forEach((b, i) => {
+        if (b !== i) data.copyWithin(i * rowFloats, b * rowFloats, (b + 1) * rowFloats);
+      });
+      return data.subarray(0, keep.length * rowFloats);
     });
-    const mask = new Uint8Array(keep.length * batch.length);
-    keep.forEach((b, i) => mask.set(batch.mask.subarray(b * batch.length, (b + 1) * batch.length), i * batch.length));
-    return { rows: keep.length, length: batch.length, mask, present, position: Int32Array.from(keep, (b) => batch.position[b]!) };
+    const mask = batch.mask;
+    keep.forEach((b, i) => {
+      if (b !== i) mask.copyWithin(i * batch.capacity, b * batch.capacity, (b + 1) * batch.capacity);
+    });
+    return {
+      rows: keep.length,
+      length: batch.length,
+      capacity: batch.capacity,
+      mask: mask.subarray(0, keep.length * batch.capacity),
+      kv,
+      position: Int32Array.from(keep, (b) => batch.position[b]!),
+    };
   }
 
   private async run(feeds: Record<string, ort.Tensor>, output: OutputName): Promise<ort.InferenceSession.OnnxValueMapType> {
     try {
-      return await this.session.run(feeds, [output, ...this.presentNames]);
+      return await this.session.run(feeds, [output, ...this.cacheNames]);
     } catch (e) {
       throw new Error(`model: ${this.path}: ${firstLine((e as Error).message)}`, { cause: e });
     }
@@ -428,8 +514,11 @@ function logSoftmaxAt(logits: Float32Array, at: number, V: number, token: number
   return logits[at + token]! - max - Math.log(sum);
 }
 
-function maskTensor(mask: Uint8Array): BigInt64Array {
-  const out = new BigInt64Array(mask.length);
-  for (let i = 0; i < mask.length; i++) if (mask[i]) out[i] = 1n;
-  return out;
+/** A sequence's cache ([kvHeads, length, headDim] per layer and kind) into row b of a batch's ([rows, kvHeads, capacity, headDim]). */
+function copyRows(src: readonly Float32Array[], length: number, dst: readonly Float32Array[], capacity: number, b: number, kvHeads: number, headDim: number): void {
+  src.forEach((from, k) => {
+    for (let h = 0; h < kvHeads; h++) {
+      dst[k]!.set(from.subarray(h * length * headDim, (h + 1) * length * headDim), (b * kvHeads + h) * capacity * headDim);
+    }
+  });
 }

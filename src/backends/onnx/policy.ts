@@ -218,9 +218,12 @@ export class OnnxPolicy implements Policy {
     }
     if (live.length === 0) return;
     let started = performance.now();
+    // room for every step a sample may still take (an in-place cache writes them there)
+    const room = Math.max(...live.map((i) => samples[i]!.room));
     let { batch, out } = await this.decoder.forward(
       live.map((i) => ({ kv: samples[i]!.kv, ids: [firsts[i]!] })),
       'logits',
+      room,
     );
     this.counters.modelMs += performance.now() - started;
     let rows = live; // batch row -> sample
