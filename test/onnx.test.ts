@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Decoder, type KvBatch, type KvKind } from '../src/backends/onnx/decoder.js';
 import { PrefixCache } from '../src/backends/onnx/prefix-cache.js';
-import { argmax, sampleToken } from '../src/backends/onnx/sampler.js';
+import { argmax, sampleToken, type SamplingOptions } from '../src/backends/onnx/sampler.js';
 import { Tokenizer } from '../src/backends/onnx/tokenizer.js';
 import { OnnxPolicy, type OnnxPolicyOptions } from '../src/backends/onnx/policy.js';
 import { ppmScore, rawScore } from '../src/engine/head.js';
@@ -435,6 +435,51 @@ test('sampling: greedy at temperature 0, top-k 1 is greedy, top-p keeps the nucl
   seen.clear();
   for (let i = 0; i < 2000; i++) seen.add(sampleToken(logits, { temperature: 1, topP: 1, topK: 0 }, random));
   assert.deepEqual([...seen].sort(), [0, 1, 2, 3, 4]);
+});
+
+test('sampling picks what sorting every candidate would: the same token for the same random draw, or the same distribution', () => {
+  // the plain definition: sort all candidates, cut to top-k, then to the nucleus, draw along the order
+  const reference = (logits: Float32Array, o: SamplingOptions, u: number) => {
+    const ids = [...logits.keys()].sort((a, b) => logits[b]! - logits[a]! || a - b);
+    const kept = o.topK > 0 ? ids.slice(0, o.topK) : ids;
+    const p = kept.map((i) => Math.exp((logits[i]! - logits[ids[0]!]!) / o.temperature));
+    const total = p.reduce((x, y) => x + y, 0);
+    let n = 0;
+    for (let mass = 0; n < p.length && !(mass >= o.topP * total); n++) mass += p[n]!;
+    let r = u * p.slice(0, n).reduce((x, y) => x + y, 0);
+    for (let j = 0; j < n; j++) if ((r -= p[j]!) < 0) return kept[j]!;
+    return kept[n - 1]!;
+  };
+  const random = rng(5);
+  const counts = new Map<string, [number, number]>();
+  for (let trial = 0; trial < 3000; trial++) {
+    const V = 2 + Math.floor(random() * 60);
+    // peaked or flat, with ties
+    const spread = random() < 0.5 ? 12 : 1;
+    const logits = Float32Array.from({ length: V }, () => Math.round(random() * spread * 8) / 8);
+    const o = { temperature: [0.5, 1, 1.3][trial % 3]!, topP: [1, 0.95, 0.6][Math.floor(trial / 3) % 3]!, topK: [0, 1, 5, 40][Math.floor(trial / 9) % 4]! };
+    const u = random();
+    const got = sampleToken(logits, o, () => u);
+    if (o.topP < 1 || (o.topK > 0 && o.topK < V)) {
+      assert.equal(got, reference(logits, o, u), `${JSON.stringify(o)} ${Array.from(logits)} u=${u}`);
+    } else {
+      assert.ok(got >= 0 && got < V);
+    }
+  }
+  // all candidates kept: drawn in id order, with the reference's probabilities
+  const logits = Float32Array.of(0.5, 2, -1, 2, 1);
+  const o = { temperature: 1, topP: 1, topK: 0 };
+  const draws = 20000;
+  for (let i = 0; i < draws; i++) {
+    const t = sampleToken(logits, o, random);
+    const c = counts.get(String(t)) ?? [0, 0];
+    counts.set(String(t), [c[0] + 1, 0]);
+  }
+  const z = Array.from(logits).reduce((x, l) => x + Math.exp(l), 0);
+  logits.forEach((l, t) => {
+    const share = (counts.get(String(t))?.[0] ?? 0) / draws;
+    assert.ok(Math.abs(share - Math.exp(l) / z) < 0.015, `token ${t}: ${share} vs ${Math.exp(l) / z}`);
+  });
 });
 
 test('providers: cuda asked for on a machine without the CUDA provider falls back to the CPU, saying why', async (t) => {

@@ -38,6 +38,7 @@ FIELDS = {
     "checkpoint_every_s": (300, "number: also checkpoint mid-epoch this often (0: every step)"),
     "progress_every_s": (10, "number: stderr progress line interval"),
     "ppm_output": ("hidden", "hidden|score: the PPM's ONNX output kind"),
+    "kv_cache": ("in-place", "in-place|concat: the ONNX export's cache outputs (export.py)"),
     "reviewer": (False, "bool, sft only: train on each line's response then query (write the "
                         "question after the trajectory) and export a reviewer PPM"),
 }
@@ -175,6 +176,8 @@ def check(raw, base_dir, where="config"):
         raise bad("time_limit_s")
     if c["ppm_output"] not in ("hidden", "score"):
         raise bad("ppm_output")
+    if c["kv_cache"] not in ("in-place", "concat"):
+        raise bad("kv_cache")
     if not isinstance(c["reviewer"], bool) or (c["reviewer"] and c["task"] != "sft"):
         raise bad("reviewer")
     if c["max_length"] is not None and (not _is_int(c["max_length"]) or c["max_length"] < 2):

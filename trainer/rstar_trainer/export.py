@@ -106,3 +106,41 @@ def save_model_dir(model, out_dir, ppm_output=None, kv="concat"):
                        "bias": float(head.bias.detach()[0])}, f)
             f.write("\n")
     return opset
+
+
+def main(argv=None):
+    """Re-exports a model dir's weights (pytorch_model.bin) with the other cache kind:
+    /usr/bin/python3 -m rstar_trainer.export --from DIR [--out DIR2] --kv in-place|concat
+    Everything else in the dir is kept (copied to --out first when given)."""
+    import argparse
+    import shutil
+    import warnings
+
+    from .model import RstarConfig
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--from", dest="src", required=True, help="model dir with config.json and pytorch_model.bin")
+    ap.add_argument("--out", help="write here instead of over --from's model.onnx")
+    ap.add_argument("--kv", choices=KV_KINDS, required=True)
+    a = ap.parse_args(argv)
+    weights = os.path.join(a.src, "pytorch_model.bin")
+    if not os.path.isfile(weights):
+        raise SystemExit(f"export: {weights} is missing (the weights to export)")
+    with open(os.path.join(a.src, "config.json")) as f:
+        declared = (json.load(f).get("rstar_ppm") or {}).get("output")
+    c = RstarConfig.load(os.path.join(a.src, "config.json"))
+    model = RstarPPM(c) if declared in ("hidden", "score") else RstarForCausalLM(c)
+    model.load_state_dict(torch.load(weights, map_location="cpu"))
+    out = a.out or a.src
+    if out != a.src:
+        shutil.copytree(a.src, out, dirs_exist_ok=True)
+    tmp = os.path.join(out, "model.onnx.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python ints: expected
+        opset = export_onnx(model.eval(), tmp, declared if declared in ("hidden", "score") else "logits", a.kv)
+    os.replace(tmp, os.path.join(out, "model.onnx"))
+    print(f"export: {out}/model.onnx (opset {opset}, {a.kv} cache)")
+
+
+if __name__ == "__main__":
+    main()

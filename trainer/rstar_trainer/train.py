@@ -568,7 +568,7 @@ class Trainer:
                                     os.path.join(self.tmp, "reference.json"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about Python ints: expected
-            opset = save_model_dir(model, self.tmp, ppm_output)
+            opset = save_model_dir(model, self.tmp, ppm_output, cfg["kv_cache"])
         export_s = time.time() - te
         with open(os.path.join(self.tmp, "train_config.json"), "w") as f:
             f.write(self.raw_config_text)

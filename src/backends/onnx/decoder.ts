@@ -320,9 +320,10 @@ export class Decoder {
     feeds['position_ids'] = new ort.Tensor('int64', positions, [B, T]);
     // [B, capacity + T]: the cache's positions (past, then unused room), then the new tokens
     const feedMask = new BigInt64Array(B * (capacity + T));
+    const low = new Int32Array(feedMask.buffer, lowWord); // as in step()
     for (let b = 0; b < B; b++) {
-      for (let j = 0; j < P; j++) if (mask[b * width + j]) feedMask[b * (capacity + T) + j] = 1n;
-      for (let t = 0; t < T; t++) if (mask[b * width + P + t]) feedMask[b * (capacity + T) + capacity + t] = 1n;
+      for (let j = 0; j < P; j++) low[2 * (b * (capacity + T) + j)] = mask[b * width + j]!;
+      for (let t = 0; t < T; t++) low[2 * (b * (capacity + T) + capacity + t)] = mask[b * width + P + t]!;
     }
     feeds['attention_mask'] = new ort.Tensor('int64', feedMask, [B, capacity + T]);
     return { feeds, T, batch: { rows: B, length, capacity: width, mask, kv, position } };
@@ -392,11 +393,14 @@ export class Decoder {
     const ids = new BigInt64Array(B);
     const positions = new BigInt64Array(B);
     const feedMask = new BigInt64Array(B * (batch.capacity + 1));
+    // written through its low 32-bit words: no BigInt per element
+    const low = new Int32Array(feedMask.buffer, lowWord);
     const mask = this.kvKind === 'concat' ? new Uint8Array(B * capacity) : batch.mask;
     for (let b = 0; b < B; b++) {
       const row = batch.mask.subarray(b * batch.capacity, b * batch.capacity + batch.length);
-      for (let j = 0; j < row.length; j++) if (row[j]) feedMask[b * (batch.capacity + 1) + j] = 1n;
-      feedMask[b * (batch.capacity + 1) + batch.capacity] = active[b] ? 1n : 0n;
+      const at = 2 * b * (batch.capacity + 1);
+      for (let j = 0; j < row.length; j++) low[at + 2 * j] = row[j]!;
+      low[at + 2 * batch.capacity] = active[b]!;
       if (this.kvKind === 'concat') mask.set(row, b * capacity);
       mask[b * capacity + batch.length] = active[b]!;
       ids[b] = BigInt(active[b] ? tokens[b]! : 0);
@@ -513,6 +517,9 @@ function logSoftmaxAt(logits: Float32Array, at: number, V: number, token: number
   for (let v = 0; v < V; v++) sum += Math.exp(logits[at + v]! - max);
   return logits[at + token]! - max - Math.log(sum);
 }
+
+/** Bytes from an int64's start to its low 32-bit word. */
+const lowWord = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 4;
 
 /** A sequence's cache ([kvHeads, length, headDim] per layer and kind) into row b of a batch's ([rows, kvHeads, capacity, headDim]). */
 function copyRows(src: readonly Float32Array[], length: number, dst: readonly Float32Array[], capacity: number, b: number, kvHeads: number, headDim: number): void {

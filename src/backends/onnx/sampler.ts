@@ -29,35 +29,74 @@ export function argmax(logits: Float32Array): number {
   return best;
 }
 
+/** Candidates by descending logit, ties by ascending id. */
+const byLogit = (logits: Float32Array) => (a: number, b: number) => logits[b]! - logits[a]! || a - b;
+
+/**
+ * The first `count` candidates in byLogit order, found one at a time (a sampled distribution
+ * is usually peaked: a few picks end the nucleus, where a sort would order every candidate);
+ * past 16 picks the rest are sorted once. `enough` ends the picks early (the nucleus's mass).
+ */
+function head(logits: Float32Array, ids: number[], count: number, weight: (i: number) => number, enough: number): { order: number[]; p: number[]; mass: number } {
+  const order: number[] = [];
+  const p: number[] = [];
+  let mass = 0;
+  const taken = new Uint8Array(ids.length);
+  while (order.length < count && mass < enough) {
+    if (order.length === 16) {
+      for (const i of ids.filter((_, j) => !taken[j]).sort(byLogit(logits))) {
+        if (order.length >= count || mass >= enough) break;
+        order.push(i);
+        p.push(weight(i));
+        mass += p[p.length - 1]!;
+      }
+      break;
+    }
+    let best = -1;
+    for (let j = 0; j < ids.length; j++) if (!taken[j] && (best < 0 || logits[ids[j]!]! > logits[ids[best]!]!)) best = j;
+    taken[best] = 1;
+    order.push(ids[best]!);
+    p.push(weight(ids[best]!));
+    mass += p[p.length - 1]!;
+  }
+  return { order, p, mass };
+}
+
 export function sampleToken(logits: Float32Array, o: SamplingOptions, random: () => number): number {
   if (o.temperature === 0) return argmax(logits);
   const top = logits[argmax(logits)]!;
   const floor = top - FLOOR_NATS * o.temperature;
+  const weight = (i: number) => Math.exp((logits[i]! - top) / o.temperature);
   const ids: number[] = [];
   for (let i = 0; i < logits.length; i++) if (logits[i]! >= floor) ids.push(i);
-  ids.sort((a, b) => logits[b]! - logits[a]! || a - b);
-  if (o.topK > 0 && ids.length > o.topK) ids.length = o.topK;
-  const p = ids.map((i) => Math.exp((logits[i]! - top) / o.temperature));
-  let total = 0;
-  for (const x of p) total += x;
-  // nucleus: the smallest head of the sorted candidates holding topP of the mass
-  let kept = p.length;
-  if (o.topP < 1) {
-    let mass = 0;
-    for (let j = 0; j < p.length; j++) {
-      mass += p[j]!;
-      if (mass >= o.topP * total) {
-        kept = j + 1;
-        break;
-      }
+  // top-k first (the nucleus is taken of the k best), then the nucleus: the smallest head
+  // of the ordered candidates holding topP of their mass
+  let order: number[];
+  let p: number[];
+  let mass: number;
+  if (o.topK > 0 && o.topK < ids.length) {
+    ({ order, p, mass } = head(logits, ids, o.topK, weight, Infinity));
+    if (o.topP < 1) {
+      const target = o.topP * mass;
+      let kept = 0;
+      for (mass = 0; kept < p.length && mass < target; kept++) mass += p[kept]!;
+      order.length = p.length = kept;
     }
-    total = 0;
-    for (let j = 0; j < kept; j++) total += p[j]!;
+  } else if (o.topP < 1) {
+    let total = 0;
+    for (const i of ids) total += weight(i);
+    ({ order, p, mass } = head(logits, ids, ids.length, weight, o.topP * total));
+  } else {
+    // every candidate is kept: no order needed
+    order = ids;
+    p = ids.map(weight);
+    mass = 0;
+    for (const x of p) mass += x;
   }
-  let u = random() * total;
-  for (let j = 0; j < kept; j++) {
+  let u = random() * mass;
+  for (let j = 0; j < order.length; j++) {
     u -= p[j]!;
-    if (u < 0) return ids[j]!;
+    if (u < 0) return order[j]!;
   }
-  return ids[kept - 1]!;
+  return order[order.length - 1]!;
 }
