@@ -162,6 +162,43 @@ class ModelTest(unittest.TestCase):
             head = read_json(d, "hidden", "ppm_head.json")
             self.assertEqual(len(head["weight"]), head["hidden_size"])
 
+    def test_in_place_export(self):
+        """new_only attention (the in-place export) gives the same outputs as concatenating
+        the cache, on a masked, padded past, with no past, and on a past longer than its rows
+        (a preallocated cache's unused positions, masked); the export names only new positions."""
+        policy, ppm = self.models()
+        c = policy.config
+        torch.manual_seed(3)
+        B, T, P = 3, 4, 6
+        ids = torch.randint(4, c.vocab_size, (B, T))
+        past = [(torch.randn(B, c.num_key_value_heads, P, c.head_dim), torch.randn(B, c.num_key_value_heads, P, c.head_dim))
+                for _ in range(c.num_hidden_layers)]
+        mask = torch.ones(B, P + T, dtype=torch.long)
+        mask[0, 1] = 0
+        mask[1, 4:P] = 0  # unused room at the end of row 1's cache
+        mask[2, P + T - 1] = 0  # a padded new token
+        pos = torch.arange(P, P + T).unsqueeze(0).expand(B, T).contiguous()
+        with torch.no_grad():
+            for model in (policy, ppm):
+                a = model(ids, mask, pos, past)
+                b = model(ids, mask, pos, past, new_only=True)
+                self.assertLess(float((a[0] - b[0]).abs().max()), 1e-4)
+                for (ka, va), (kb, vb) in zip(a[2], b[2]):
+                    self.assertEqual(tuple(kb.shape), (B, c.num_key_value_heads, T, c.head_dim))
+                    self.assertLess(float((ka[:, :, P:] - kb).abs().max()), 1e-4)
+                    self.assertLess(float((va[:, :, P:] - vb).abs().max()), 1e-4)
+                first = model(ids, torch.ones(B, T, dtype=torch.long), torch.arange(T).unsqueeze(0).expand(B, T).contiguous())
+                none = model(ids, torch.ones(B, T, dtype=torch.long), torch.arange(T).unsqueeze(0).expand(B, T).contiguous(), None, True)
+                self.assertLess(float((first[0] - none[0]).abs().max()), 1e-4)
+        with tempfile.TemporaryDirectory() as d:
+            save_model_dir(policy, d, None, "in-place")
+            m = onnx.load(os.path.join(d, "model.onnx"))
+            L = c.num_hidden_layers
+            self.assertEqual([o.name for o in m.graph.output],
+                             ["logits"] + [f"new_key_values.{i}.{w}" for i in range(L) for w in ("key", "value")])
+            dims = {v.name: [x.dim_param or x.dim_value for x in v.type.tensor_type.shape.dim] for v in m.graph.output}
+            self.assertEqual(dims["new_key_values.1.value"], ["batch", 2, "seq", 4])
+
 
 if __name__ == "__main__":
     unittest.main()
