@@ -312,10 +312,11 @@ class TrainTest(unittest.TestCase):
             lp = torch.log_softmax(logits[len(p) - 1:-1], -1).gather(1, torch.tensor(q)[:, None])
             return float(lp.mean())
 
-        rows = sft_rows(16, 9)  # new problems
+        rows = sft_rows(48, 9)  # new problems
         wins = sum(mean_logprob(r["response"], r["query"]) > mean_logprob(rows[i - 1]["response"], r["query"])
                    for i, r in enumerate(rows))
-        self.assertGreaterEqual(wins, 14, wins)
+        # chance is 1 in 2; trained, about 5 in 6 (40 of 48 here, 13 of the first 16)
+        self.assertGreaterEqual(wins, 36, wins)
 
     def test_shared_prefix_forward_equals_plain(self):
         """The PPM scores chosen and rejected on top of the prompt's KV cache (masked gaps
