@@ -2,13 +2,14 @@
 // project's torch sampler (bench/decode/torch_sampler.py: trainer/rollout_pairs.py's
 // preallocated cache) on the same model, prompts and sampling settings, in one invocation.
 //
-//   npm run bench:decode [-- --model DIR [--model DIR2 ...] --threads 2 --tokens 64]
+//   npm run bench:decode [-- --model DIR [--model DIR2 ...] --threads 2 --tokens 96
+//                           --rows 1x1,4x8,16x8 --torch bf16,fp32 --repeat 3]
 //
 // Workloads: rows = prompts x n samples (1 x 1, 4 x 8, 16 x 8), each at two cache lengths
 // (a synthetic level-6 problem, about 240 tokens; and with its reference solution's steps
-// so far, about 480, as a search's deep nodes are). Each side samples at temperature 1, top-p 0.95,
-// until every row has a stop token or --tokens tokens, and counts each row's tokens up to
-// its stop. What is timed is decoding on a cached prompt, as in a search, where a node's
+// so far, about 430, as a search's deep nodes are). Each side samples at temperature 1,
+// top-p 0.95, until every row has a stop token or --tokens tokens, and counts each row's
+// tokens up to its stop. What is timed is decoding on a cached prompt, as in a search, where a node's
 // prompt is its parent's plus one step: the engine's prefix cache holds the prompt (a
 // warm-up call put it there; the timed call encodes one more token), and the torch sampler's
 // clock starts after its prompt forward. So tokens/s covers decode steps, sampling, stop

@@ -291,12 +291,14 @@ export class Decoder {
       T = Math.max(T, r.ids.length);
     }
     const length = P + T;
-    const capacity = this.kvKind === 'in-place' ? length + room : P;
+    // the past fed to this run: the batch's cache itself (in-place), or the pasts (concat,
+    // whose batch then takes the run's present of P + T positions)
+    const past = this.kvKind === 'in-place' ? length + room : P;
+    const capacity = Math.max(past, length);
     const feeds: Record<string, ort.Tensor> = {};
     const ids = new BigInt64Array(B * T);
     const positions = new BigInt64Array(B * T);
-    const mask = new Uint8Array(B * Math.max(capacity, length));
-    const width = Math.max(capacity, length);
+    const mask = new Uint8Array(B * capacity);
     const position = new Int32Array(B);
     rows.forEach((r, b) => {
       const L = r.kv?.length ?? 0;
@@ -304,29 +306,29 @@ export class Decoder {
         ids[b * T + t] = BigInt(t < r.ids.length ? r.ids[t]! : 0);
         positions[b * T + t] = BigInt(L + Math.min(t, r.ids.length - 1));
       }
-      mask.fill(1, b * width, b * width + L);
-      mask.fill(1, b * width + P, b * width + P + r.ids.length);
+      mask.fill(1, b * capacity, b * capacity + L);
+      mask.fill(1, b * capacity + P, b * capacity + P + r.ids.length);
       position[b] = L + r.ids.length;
     });
     const kv = this.pastNames.map((name) => {
-      const data = new Float32Array(B * kvHeads * capacity * headDim);
-      feeds[name] = new ort.Tensor('float32', data, [B, kvHeads, capacity, headDim]);
+      const data = new Float32Array(B * kvHeads * past * headDim);
+      feeds[name] = new ort.Tensor('float32', data, [B, kvHeads, past, headDim]);
       return data;
     });
     rows.forEach((r, b) => {
-      if (r.kv && r.kv.length > 0) copyRows(r.kv.data, r.kv.length, kv, capacity, b, kvHeads, headDim);
+      if (r.kv && r.kv.length > 0) copyRows(r.kv.data, r.kv.length, kv, past, b, kvHeads, headDim);
     });
     feeds['input_ids'] = new ort.Tensor('int64', ids, [B, T]);
     feeds['position_ids'] = new ort.Tensor('int64', positions, [B, T]);
-    // [B, capacity + T]: the cache's positions (past, then unused room), then the new tokens
-    const feedMask = new BigInt64Array(B * (capacity + T));
+    // [B, past + T]: the past's positions (then, in place, the unused room), then the new tokens
+    const feedMask = new BigInt64Array(B * (past + T));
     const low = new Int32Array(feedMask.buffer, lowWord); // as in step()
     for (let b = 0; b < B; b++) {
-      for (let j = 0; j < P; j++) low[2 * (b * (capacity + T) + j)] = mask[b * width + j]!;
-      for (let t = 0; t < T; t++) low[2 * (b * (capacity + T) + capacity + t)] = mask[b * width + P + t]!;
+      for (let j = 0; j < P; j++) low[2 * (b * (past + T) + j)] = mask[b * capacity + j]!;
+      for (let t = 0; t < T; t++) low[2 * (b * (past + T) + past + t)] = mask[b * capacity + P + t]!;
     }
-    feeds['attention_mask'] = new ort.Tensor('int64', feedMask, [B, capacity + T]);
-    return { feeds, T, batch: { rows: B, length, capacity: width, mask, kv, position } };
+    feeds['attention_mask'] = new ort.Tensor('int64', feedMask, [B, past + T]);
+    return { feeds, T, batch: { rows: B, length, capacity, mask, kv, position } };
   }
 
   /** Puts a run's cache outputs into the batch: its new present (concat) or its T new positions at batch.length - T (in-place). */
