@@ -244,14 +244,11 @@ def sample_tokens(logits, temperature, top_p, gen):
 
 
 @torch.no_grad()
-def rollouts(model, questions, k, executor, max_tokens, temperature, top_p, gen, max_step_tokens=160):
-    """k whole trajectories per question: (text, boxed answer or None, error kind) each, k per question in
-    order. Each question is encoded once and its samples decode together; a sample that
-    closes a code block gets the block's output fed to it token by token (forced), as the
-    engine puts it into the context, and a sample ends with its first step that holds
-    \\boxed (the engine's final answer, whatever stop string ends that step), or without an
-    answer at the engine's limits (a step's tokens, the steps, two code errors in a row)."""
-    prefixes = [tokenizer.encode(q) for q in questions]
+def start(model, prefixes, k, max_tokens):
+    """Encodes the prefixes (token ids, right-padded, one forward) for k samples each: the
+    samples' first logits [rows, vocab], their Cache with room for max_tokens, each row's
+    prompt length, and the additive mask [rows, 1, P + max_tokens] (the padding's gap and
+    the positions not yet decoded masked)."""
     lens = torch.tensor([len(p) for p in prefixes])
     P = int(lens.max())
     ids = torch.full((len(prefixes), P), tokenizer.PAD_ID, dtype=torch.long)
@@ -264,10 +261,23 @@ def rollouts(model, questions, k, executor, max_tokens, temperature, top_p, gen,
     cache = Cache(model.config, [(pk.repeat_interleave(k, 0), pv.repeat_interleave(k, 0)) for pk, pv in past],
                   P + max_tokens)
     lens = lens.repeat_interleave(k)
-    rows = len(lens)
     # right-padded prompts leave a masked gap before each row's first new token
-    maskadd = torch.full((rows, 1, P + max_tokens), -1e9)
+    maskadd = torch.full((len(lens), 1, P + max_tokens), -1e9)
     maskadd[:, 0, :P] = (1.0 - mask.repeat_interleave(k, 0).float()) * -1e9
+    return last, cache, lens, maskadd
+
+
+@torch.no_grad()
+def rollouts(model, questions, k, executor, max_tokens, temperature, top_p, gen, max_step_tokens=160):
+    """k whole trajectories per question: (text, boxed answer or None, error kind) each, k per question in
+    order. Each question is encoded once and its samples decode together; a sample that
+    closes a code block gets the block's output fed to it token by token (forced), as the
+    engine puts it into the context, and a sample ends with its first step that holds
+    \\boxed (the engine's final answer, whatever stop string ends that step), or without an
+    answer at the engine's limits (a step's tokens, the steps, two code errors in a row)."""
+    last, cache, lens, maskadd = start(model, [tokenizer.encode(q) for q in questions], k, max_tokens)
+    P = cache.len
+    rows = len(lens)
     out = [[] for _ in range(rows)]
     step_start = [0] * rows  # where each row's current step starts in out
     forced = [[] for _ in range(rows)]

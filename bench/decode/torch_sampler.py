@@ -26,20 +26,9 @@ from rstar_trainer.model import RstarConfig, RstarForCausalLM  # noqa: E402
 def sample(model, prompts, n, max_tokens, temperature, top_p, stop_ids, gen):
     """Tokens sampled over all rows (each up to and including its stop), and the seconds
     from the end of the prompt forward to the last token."""
-    lens = torch.tensor([len(p) for p in prompts])
-    P = int(lens.max())
-    ids = torch.zeros(len(prompts), P, dtype=torch.long)
-    mask = torch.zeros(len(prompts), P, dtype=torch.long)
-    for b, p in enumerate(prompts):
-        ids[b, :len(p)] = torch.tensor(p)
-        mask[b, :len(p)] = 1
-    logits, _, past = model(ids, mask, torch.arange(P).unsqueeze(0).expand(len(prompts), P).contiguous())
-    last = logits[torch.arange(len(prompts)), lens - 1].repeat_interleave(n, 0)
-    cache = rp.Cache(model.config, [(k.repeat_interleave(n, 0), v.repeat_interleave(n, 0)) for k, v in past], P + max_tokens)
-    lens = lens.repeat_interleave(n)
+    last, cache, lens, maskadd = rp.start(model, prompts, n, max_tokens)
+    P = cache.len
     rows = len(lens)
-    maskadd = torch.full((rows, 1, P + max_tokens), -1e9)
-    maskadd[:, 0, :P] = (1.0 - mask.repeat_interleave(n, 0).float()) * -1e9
     stops = torch.tensor(sorted(stop_ids))
     started = time.perf_counter()
     done = torch.zeros(rows, dtype=torch.bool)
