@@ -9,6 +9,7 @@ import { evalCommand, evalOptions } from './eval.js';
 import { evolveCommand, evolveOptions } from './evolve.js';
 import { exec, execOptions } from './exec.js';
 import { grade, gradeOptions } from './grade.js';
+import { serve, serveOptions } from './serve.js';
 import { solve, solveOptions } from './solve.js';
 import { synth, synthOptions } from './synth.js';
 
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
     .command('solve <problem>', 'solve one problem: search (or --greedy), print the trajectory and the answer', solveOptions, solve)
     .command('eval', 'accuracy on a problems JSONL without ground truth in the search, by level', evalOptions, evalCommand)
     .command('evolve', 'rounds of self-evolution: search the pool, select, train the policy and the PPM, evaluate, report', evolveOptions, evolveCommand)
+    .command('serve', 'serve an ONNX policy over the OpenAI completions API (what evolve\'s server policies run)', serveOptions, serve)
     .command('exec', 'run one Python program in the sandboxed executor; print the result as JSON', execOptions, exec)
     .command('grade [pred] [gold]', 'are answers mathematically equivalent? one pair, or a JSONL file of pairs', gradeOptions, grade)
     .command('bench', 'benchmarks', (y) =>

@@ -166,16 +166,35 @@ export class OnnxPolicy implements Policy {
     this.counters.refusedPrompts += requests.length - run.length;
     if (run.length === 0) return out;
     const steps = await this.sample(
-      run.map((i) => requests[i]!),
+      run.map((i) => requests[i]!.n),
       run.map((i) => (counted[i] as { pieces: number[][] }).pieces.flat()),
+      this.options,
     );
     run.forEach((i, k) => (out[i] = steps[k]!));
     return out;
   }
 
-  /** Each request's n steps, from its prompt's token ids (each piece encoded on its own, see promptSegments). */
-  private async sample(requests: StepRequest[], prompts: number[][]): Promise<string[][]> {
-    const o = this.options;
+  /**
+   * n continuations of each raw prompt text (as a completions server gets them: the text
+   * encoded whole), each ending at a step's stop token or string, EOS or `maxTokens`; the
+   * sampling settings given replace the policy's for this call. A prompt past promptLimit
+   * is refused.
+   */
+  async complete(prompts: readonly string[], n: number, sampling: Partial<SamplingOptions & { maxTokens: number; seed: number }> = {}): Promise<(string[] | Refused)[]> {
+    this.counters.calls++;
+    const o = { ...this.options, ...sampling };
+    validateSampling(o, 'policy onnx');
+    const ids = await Promise.all(prompts.map((p) => this.tokenizer.encode(p)));
+    const out: (string[] | Refused)[] = ids.map((x) => (x.length > this.promptLimit ? { refused: `prompt too long: ${x.length} tokens > ${this.promptLimit}` } : []));
+    const run = [...ids.keys()].filter((i) => !('refused' in out[i]!));
+    this.counters.refusedPrompts += prompts.length - run.length;
+    const steps = await this.sample(run.map(() => n), run.map((i) => ids[i]!), o);
+    run.forEach((i, k) => (out[i] = steps[k]!));
+    return out;
+  }
+
+  /** n steps for each prompt's token ids (a request's pieces, each encoded on its own, see promptSegments), sampled by `o`. */
+  private async sample(ns: readonly number[], prompts: number[][], o: OnnxPolicyOptions): Promise<string[][]> {
     // with reuse off the cache stays empty: every lookup is a miss that counts its tokens
     const found = prompts.map((ids) => this.cache.lookup(ids));
     const started = performance.now();
@@ -190,9 +209,9 @@ export class OnnxPolicy implements Policy {
 
     const samples: Sample[] = [];
     const firsts: number[] = [];
-    requests.forEach((r, i) => {
+    ns.forEach((n, i) => {
       const key = o.seed === undefined ? 0 : hashKey(o.seed, ...prompts[i]!);
-      for (let j = 0; j < r.n; j++) {
+      for (let j = 0; j < n; j++) {
         const random = rng(o.seed === undefined ? (Math.random() * 2 ** 32) >>> 0 : hashKey(key, j));
         const room = Math.min(o.maxTokens, this.context - prompts[i]!.length);
         samples.push({ request: i, prompt: prompts[i]!, kv: encoded[i]!.kv, tokens: [], room, random });
@@ -200,17 +219,16 @@ export class OnnxPolicy implements Policy {
       }
     });
     for (let start = 0; start < samples.length; start += o.batchRows) {
-      await this.decode(samples.slice(start, start + o.batchRows), firsts.slice(start, start + o.batchRows));
+      await this.decode(samples.slice(start, start + o.batchRows), firsts.slice(start, start + o.batchRows), o);
     }
-    const out: string[][] = requests.map(() => []);
+    const out: string[][] = ns.map(() => []);
     for (const s of samples) out[s.request]!.push(s.text!);
     this.counters.steps += samples.length;
     return out;
   }
 
   /** Decodes samples together, each from its first token until a stop or maxTokens. */
-  private async decode(samples: Sample[], firsts: number[]): Promise<void> {
-    const o = this.options;
+  private async decode(samples: Sample[], firsts: number[], o: OnnxPolicyOptions): Promise<void> {
     const live: number[] = [];
     for (let i = 0; i < samples.length; i++) {
       samples[i]!.tokens.push(firsts[i]!);
