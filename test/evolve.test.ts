@@ -178,6 +178,52 @@ test("the builtin trainer: two rounds of a few training steps, each round's mode
   assert.equal(JSON.parse(readFileSync(join(out, 'round-2', 'synth', 'run.json'), 'utf8')).policy, `onnx:${join(out, 'round-1', 'policy')}`);
 });
 
+test('a server policy: the serve command serves each stage\'s weights at the URL and stops before training', { skip: pythonSkip }, async () => {
+  const out = join(root, 'served');
+  const port = await freePort();
+  const fields = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
+  const served = join(root, 'served.json');
+  writeFileSync(
+    served,
+    JSON.stringify({
+      ...fields,
+      rounds: 1,
+      policy: `openai:http://127.0.0.1:${port}/v1#policy`,
+      weights: join(repoRoot, 'models', 'policy'),
+      serve: `'${process.execPath}' '${cli}' serve --policy onnx:{model} --port ${port} --model-name policy --threads 1`,
+      serveTimeout: 120,
+      maxTokens: 256,
+    }),
+  );
+  const r = rstar(['evolve', '--config', served, '--out', out, '--no-progress']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(readFileSync(join(out, 'round-1', 'synth', 'run.json'), 'utf8')).policy, `openai:http://127.0.0.1:${port}/v1#policy`);
+  assert.equal(jsonl(join(out, 'round-1', 'synth', 'trees.jsonl')).length, 6);
+  // round 0 and the search served the bootstrap; the eval served round 1's policy; each stopped
+  const log = (f: string) => readFileSync(join(out, f), 'utf8');
+  assert.match(log('round-0/serve.log'), new RegExp(`serving ${join(repoRoot, 'models', 'policy')} as "policy"[\\s\\S]*SIGTERM: stopping`));
+  const round1 = log('round-1/serve.log').split('\n').filter((l) => l.startsWith('rstar: serving'));
+  assert.deepEqual(round1.map((l) => l.split(' ')[2]), [join(repoRoot, 'models', 'policy'), join(out, 'round-1', 'policy')]);
+  assert.equal(log('round-1/serve.log').match(/SIGTERM: stopping the server/g)?.length, 2);
+  await assert.rejects(fetch(`http://127.0.0.1:${port}/v1/models`), 'no server is left running');
+
+  // a serve command that never answers is stopped after serveTimeout, naming its log
+  writeFileSync(served, JSON.stringify({ ...JSON.parse(readFileSync(served, 'utf8')), serve: 'sleep 30 # {model}', serveTimeout: 1 }));
+  const t = rstar(['evolve', '--config', served, '--out', join(root, 'never'), '--no-progress']);
+  assert.equal(t.status, 2, t.stderr);
+  assert.match(t.stderr, /models did not answer within 1 s of starting the serve command \(serveTimeout\); its output is in .*round-0\/serve\.log/);
+});
+
+/** A TCP port nothing listens on now. */
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const probe = createServer();
+  await new Promise<void>((done) => probe.listen(0, '127.0.0.1', done));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((done) => probe.close(() => done()));
+  return port;
+}
+
 test('a bad config is refused before anything is written, naming the field', () => {
   const bad = join(root, 'bad.json');
   for (const [fields, message] of [
@@ -188,7 +234,9 @@ test('a bad config is refused before anything is written, naming the field', () 
     [{ policy: 'onnx:x' }, /field "pool" must be given/],
     [{ pool: ['x.jsonl'], policy: 'onnx:x', trainer: 'command' }, /needs field "policyCommand" and field "ppmCommand"/],
     [{ pool: ['x.jsonl'], policy: 'onnx:x', ppm: true }, /round 1 cannot search with a PPM/],
-    [{ pool: ['x.jsonl'], policy: 'openai:http://127.0.0.1:1/v1#m' }, /field "policy" must be onnx:DIR/],
+    [{ pool: ['x.jsonl'], policy: 'vllm:x' }, /field "policy" must be onnx:DIR or openai:URL#MODEL \(got vllm:x\)/],
+    [{ pool: ['x.jsonl'], policy: 'openai:http://127.0.0.1:1/v1#m', weights: 'w' }, /a server policy needs field "serve"/],
+    [{ pool: ['x.jsonl'], policy: 'openai:http://127.0.0.1:1/v1#m', serve: 'vllm serve {model}' }, /a server policy needs field "weights"/],
   ] as const) {
     writeFileSync(bad, JSON.stringify(fields));
     const out = join(root, 'bad-out');

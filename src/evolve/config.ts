@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { backendOptionTable } from '../backends/options.js';
 import { searchOptionTable } from '../engine/options.js';
 import { InputError } from '../errors.js';
+import { serverUrl } from './serve.js';
 import { checkOptions, withDefaults, type OptionSpec, type OptionTable, type OptionValues } from '../util/options.js';
 
 /** What may differ from one round to the next (the top-level fields are every round's default). */
@@ -30,7 +31,18 @@ const evolveOwn = {
   evalLimit: { type: 'integer', min: 1, help: 'only the first N problems of each eval set' },
   evalRollouts: { type: 'integer', min: 1, default: 16, help: 'MCTS evaluation: rollouts per problem' },
   evalN: { type: 'integer', min: 1, default: 4, help: 'MCTS evaluation: candidate steps per expansion' },
-  policy: { type: 'string', required: true, content: true, help: 'the bootstrap policy: onnx:DIR, an ONNX model dir (server policies are not supported yet)' },
+  policy: {
+    type: 'string',
+    required: true,
+    content: true,
+    help: 'the bootstrap policy: onnx:DIR (an ONNX model dir, run in-process) or openai:URL#MODEL (a completions server that the serve command starts on each round\'s weights)',
+  },
+  weights: { type: 'string', content: true, help: "server policies: the bootstrap's weights dir (serve's {model} and the trainer's {base} in round 1)" },
+  serve: {
+    type: 'string',
+    help: "server policies: the command that serves a weights dir at the policy's URL, {model} replaced by the dir (one command, run with exec), e.g. vllm serve {model} --port 8000 --served-model-name policy",
+  },
+  serveTimeout: { type: 'number', min: 1, default: 600, help: 'server policies: seconds to wait for URL/models to answer after starting the serve command' },
   rounds: { type: 'integer', min: 1, default: 4, help: 'rounds of self-evolution' },
   round: {
     type: 'record',
@@ -118,7 +130,12 @@ export function readEvolveConfig(file: string | undefined, flags: Record<string,
       throw new InputError('the command trainer needs field "policyCommand" and field "ppmCommand"');
     }
     if (roundSettings(config, 1).ppm) throw new InputError('round 1 cannot search with a PPM: none is trained before it (set "ppm" in "round" for rounds >= 2 only)');
-    if (!config.policy.startsWith('onnx:')) throw new InputError(`field "policy" must be onnx:DIR, an ONNX model dir: server policies are not supported yet (got ${config.policy})`);
+    if (serverUrl(config.policy) !== undefined) {
+      if (config.serve === undefined || !config.serve.includes('{model}')) throw new InputError('a server policy needs field "serve": the command that serves {model} at its URL');
+      if (config.weights === undefined) throw new InputError('a server policy needs field "weights": the bootstrap\'s weights dir, which the serve command serves in round 1');
+    } else if (!config.policy.startsWith('onnx:')) {
+      throw new InputError(`field "policy" must be onnx:DIR or openai:URL#MODEL (got ${config.policy})`);
+    }
   } catch (e) {
     throw new InputError(`${where}: ${(e as Error).message}`);
   }

@@ -6,6 +6,8 @@
 //           from that policy;
 //   eval    the new policy greedy, and MCTS with the new policy and PPM, on each eval set;
 //   report  DIR/rounds.jsonl, DIR/REPORT.md, DIR/plot.svg, rewritten whole from the state.
+// A server policy (openai:URL#MODEL) is served by the config's serve command on the weights
+// each stage uses, and stopped before training (serve.ts).
 // Each finished stage is recorded in DIR/state.json (written atomically); a rerun continues at
 // the first unfinished stage, and the stages resume inside themselves (synth and eval from
 // their JSONL, the builtin trainer from its checkpoint), so a kill at any point loses little.
@@ -26,6 +28,7 @@ import { contentOf, withDefaults } from '../util/options.js';
 import { evolveOptionTable, roundSettings, type EvolveConfig, type RoundSettings } from './config.js';
 import { preferenceRow, promptCompletion, stepwiseRows } from './exports.js';
 import { writeReport } from './report.js';
+import { serverUrl, withPolicy } from './serve.js';
 import { answerPairs, preferencePairs, sftExamples } from './training-data.js';
 import { train } from './train.js';
 
@@ -53,17 +56,17 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
   try {
     const stateFile = join(out, 'state.json');
     const state = readState(stateFile, config);
-    const bootstrap = modelDir(config.policy);
+    const bootstrap = serverUrl(config.policy) !== undefined ? resolve(config.weights!) : modelDir(config.policy);
     const save = async () => {
       await writeJsonAtomic(stateFile, state);
       await writeReport(out, config, state);
     };
-    /** One evaluation of `policy` (greedy, or MCTS with `ppm`) on an eval set, into DIR/round-r/eval/. */
+    /** One evaluation of `policy` (a policy spec; greedy, or MCTS with the PPM dir `ppm`) on an eval set, into DIR/round-r/eval/. */
     const evaluateOn = async (r: number, [name, file]: [string, string], mode: 'greedy' | 'mcts', policy: string, ppm: string | undefined, temperature: number) => {
       const s = (await evaluate({
         run: { problems: file, out: join(out, `round-${r}`, 'eval', `${name}.${mode}`), overwrite: false, progress, ...(config.evalLimit !== undefined ? { limit: config.evalLimit } : {}) },
         search: withDefaults(searchOptionTable, { ...searchShared(config), rollouts: config.evalRollouts, n: config.evalN }),
-        backend: { ...backendShared(config), policy: `onnx:${policy}`, ppm: ppm !== undefined ? `onnx:${ppm}` : 'none', temperature },
+        backend: { ...backendShared(config), policy, ppm: ppm !== undefined ? `onnx:${ppm}` : 'none', temperature },
         greedy: mode === 'greedy',
         trees: false,
         label: `round ${r}/${config.rounds} eval ${name} ${mode}`,
@@ -74,10 +77,13 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
     if (config.eval.length > 0 && !state.baseline) {
       say(`round 0/${config.rounds} eval: the bootstrap policy, greedy`);
       const sets: Record<string, EvalSummary> = {};
-      for (const set of evalSets(config)) {
-        sets[set[0]] = await evaluateOn(0, set, 'greedy', bootstrap, undefined, 0);
-        say(`round 0/${config.rounds} eval ${set[0]}: greedy ${pct(sets[set[0]]!.accuracy)}`);
-      }
+      await mkdir(join(out, 'round-0'), { recursive: true });
+      await withPolicy(config, bootstrap, join(out, 'round-0', 'serve.log'), async (policy) => {
+        for (const set of evalSets(config)) {
+          sets[set[0]] = await evaluateOn(0, set, 'greedy', policy, undefined, 0);
+          say(`round 0/${config.rounds} eval ${set[0]}: greedy ${pct(sets[set[0]]!.accuracy)}`);
+        }
+      });
       state.baseline = { sets };
       await save();
     }
@@ -87,16 +93,20 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
       const policyBefore = r === 1 ? bootstrap : join(out, `round-${r - 1}`, 'policy');
       const ppmBefore = join(out, `round-${r - 1}`, 'ppm');
       const label = (stage: Stage) => `round ${r}/${config.rounds} ${stage}`;
+      await mkdir(dir, { recursive: true });
+      const serveLog = join(dir, 'serve.log');
       if (!round.synth) {
         say(label('synth'));
         const started = performance.now();
         const pool = await roundPool(config, out, r, round.settings);
-        const summary = await synthesize({
-          run: { problems: pool.file, out: join(dir, 'synth'), overwrite: false, progress },
-          search: { ...searchShared(config), rollouts: round.settings.rollouts, n: round.settings.n },
-          backend: { ...backendShared(config), policy: `onnx:${policyBefore}`, ppm: round.settings.ppm ? `onnx:${ppmBefore}` : 'none', temperature: round.settings.temperature },
-          label: label('synth'),
-        });
+        const summary = await withPolicy(config, policyBefore, serveLog, (policy) =>
+          synthesize({
+            run: { problems: pool.file, out: join(dir, 'synth'), overwrite: false, progress },
+            search: { ...searchShared(config), rollouts: round.settings.rollouts, n: round.settings.n },
+            backend: { ...backendShared(config), policy, ppm: round.settings.ppm ? `onnx:${ppmBefore}` : 'none', temperature: round.settings.temperature },
+            label: label('synth'),
+          }),
+        );
         if (summary.interrupted) throw new Interrupted(`stopped during ${label('synth')}: run the same command again to resume`, summary.interruptSignal!);
         // round r's trees are read once: their totals, and their solved ids on top of the earlier rounds'
         const { solvedIds: solvedNow, ...trees } = await treeTotals(join(dir, 'synth', 'trees.jsonl'));
@@ -145,12 +155,14 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
         say(label('eval'));
         const started = performance.now();
         const sets: Record<string, { greedy: EvalSummary; mcts: EvalSummary }> = {};
-        for (const set of evalSets(config)) {
-          const [name] = set;
-          const temperature = round.settings.temperature;
-          sets[name] = { greedy: await evaluateOn(r, set, 'greedy', join(dir, 'policy'), undefined, temperature), mcts: await evaluateOn(r, set, 'mcts', join(dir, 'policy'), join(dir, 'ppm'), temperature) };
-          say(`${label('eval')} ${name}: greedy ${pct(sets[name]!.greedy.accuracy)}, MCTS ${pct(sets[name]!.mcts.accuracy)} (majority vote ${pct(sets[name]!.mcts.majorityAccuracy)})`);
-        }
+        await withPolicy(config, join(dir, 'policy'), serveLog, async (policy) => {
+          for (const set of evalSets(config)) {
+            const [name] = set;
+            const temperature = round.settings.temperature;
+            sets[name] = { greedy: await evaluateOn(r, set, 'greedy', policy, undefined, temperature), mcts: await evaluateOn(r, set, 'mcts', policy, join(dir, 'ppm'), temperature) };
+            say(`${label('eval')} ${name}: greedy ${pct(sets[name]!.greedy.accuracy)}, MCTS ${pct(sets[name]!.mcts.accuracy)} (majority vote ${pct(sets[name]!.mcts.majorityAccuracy)})`);
+          }
+        });
         round.eval = { sets, seconds: (performance.now() - started) / 1000 };
         await save();
       }

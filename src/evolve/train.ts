@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, Interrupted } from '../errors.js';
 import { writeJsonAtomic } from '../io/atomic.js';
-import { runTied } from '../util/child.js';
+import { runTied, shellQuote } from '../util/child.js';
 import type { EvolveConfig } from './config.js';
 
 export interface TrainTask {
@@ -71,6 +71,3 @@ async function command(config: EvolveConfig, task: TrainTask) {
   return runTied('/bin/sh', ['-c', line]);
 }
 
-function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", "'\\''")}'`;
-}

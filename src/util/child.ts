@@ -3,7 +3,7 @@
 // before it execs the command; the setting survives exec). The child has a process group of
 // its own, so a terminal's Ctrl-C reaches rstar only, which passes SIGINT and SIGTERM on once:
 // a child can stop cleanly (the trainer saves a checkpoint; a second signal would kill it).
-import { spawn, type SpawnOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
@@ -13,11 +13,16 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
-/** Runs `command args` to its end; stdio as given (default: inherited). */
-export function runTied(command: string, args: readonly string[], options: SpawnOptions = {}): Promise<Exit> {
-  const child = setpriv
+/** Starts `command args` tied to rstar, in a process group of its own; stdio as given (default: inherited). */
+export function spawnTied(command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+  return setpriv
     ? spawn(setpriv, ['--pdeathsig', 'KILL', '--', command, ...args], { stdio: 'inherit', detached: true, ...options })
     : spawn(command, args, { stdio: 'inherit', detached: true, ...options });
+}
+
+/** Runs `command args` to its end; stdio as given (default: inherited). */
+export function runTied(command: string, args: readonly string[], options: SpawnOptions = {}): Promise<Exit> {
+  const child = spawnTied(command, args, options);
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   const signals = ['SIGINT', 'SIGTERM'] as const;
   for (const s of signals) process.on(s, forward);
@@ -27,4 +32,9 @@ export function runTied(command: string, args: readonly string[], options: Spawn
   }).finally(() => {
     for (const s of signals) process.off(s, forward);
   });
+}
+
+/** `s` as one word of a POSIX shell command line. */
+export function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", "'\\''")}'`;
 }
