@@ -64,6 +64,7 @@ test('bad requests get a 4xx naming what is wrong', async () => {
     [{ model: 'tiny', prompt: 'x', n: 0 }, 400, /"n" must be an integer >= 1/],
     [{ model: 'tiny', prompt: 'x', stop: ['\n\n'] }, 400, /only the step markers .* are stop strings here/],
     [{ model: 'tiny', prompt: 'x', temperature: 'hot' }, 400, /"temperature" must be a number/],
+    [{ model: 'tiny', prompt: 'x', temperature: -1 }, 400, /temperature must be >= 0 \(got -1\)/],
     [{ model: 'tiny', prompt: 'x'.repeat(5000) }, 400, /prompt too long: 5000 tokens > 4095/],
     ['{not json', 400, /the request body is not a JSON object/],
   ];

@@ -13,6 +13,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { OnnxPolicy } from '../backends/onnx/policy.js';
+import { UsageError } from '../errors.js';
 import { stopStrings } from '../format/step.js';
 
 export interface ServeOptions {
@@ -126,7 +127,8 @@ export async function serveOpenAI(policy: OnnxPolicy, options: ServeOptions): Pr
       res.end(JSON.stringify(body));
     };
     const fail = (e: unknown) => {
-      const status = e instanceof HttpError ? e.status : 500;
+      // a sampling setting the policy refuses (e.g. a negative temperature) is the client's to fix
+      const status = e instanceof HttpError ? e.status : e instanceof UsageError ? 400 : 500;
       reply(status, { error: { message: (e as Error).message, type: status === 500 ? 'server_error' : 'invalid_request_error' } });
     };
     const path = (req.url ?? '').split('?')[0];
