@@ -7,6 +7,8 @@
 // 2. Prefix reuse: trajectories grown step by step to depth D, each depth one expansion
 //    per trajectory; prompt tokens encoded and wall time with the prefix cache vs without.
 // 3. PPM: siblings scored along the same trajectories, incremental vs full re-encode.
+// With --ppm2 DIR2 (the same weights as --ppm, e.g. the other cache kind), only: incremental
+// scoring time of both, depth by depth.
 // Each comparison runs both sides in this process on the same prompts and prints a ratio.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     tokens: { type: 'string', default: '64' },
     trajectories: { type: 'string', default: '16' },
     depth: { type: 'string', default: '8' },
+    ppm2: { type: 'string' },
   },
 });
 const threads = Number(values.threads);
@@ -98,6 +101,34 @@ async function prefixReuse(): Promise<void> {
   }
 }
 
+/** Incremental scoring with two PPM dirs of the same weights (e.g. the two cache kinds), depth by depth, interleaved. */
+async function ppmKinds(): Promise<void> {
+  const dirs = [values.ppm!, values['ppm2']!];
+  console.log(`\n## PPM, incremental scoring: ${dirs[0]} vs ${dirs[1]} (same weights), ${trajectories} trajectories, 4 siblings per depth`);
+  const ppms = await Promise.all(dirs.map((dir) => OnnxPpm.open({ dir, device: 'cpu', threads })));
+  console.log(`| depth | ms (${ppms[0]!.decoder.kvKind}) | ms (${ppms[1]!.decoder.kvKind}) | ratio | max score diff |`);
+  console.log('|---:|---:|---:|---:|---:|');
+  const total = [0, 0];
+  for (let d = 0; d < maxDepth; d++) {
+    const requests = Array.from({ length: trajectories }, (_, i) =>
+      [0, 1, 2, 3].map((j) => ({ problem: question(i), steps: [...Array.from({ length: d }, (_, k) => step(i, k)), step(i + j, d)] })),
+    ).flat();
+    const out = [];
+    for (const [k, p] of ppms.entries()) {
+      const t0 = performance.now();
+      const scores = accepted('ppm', requests, await p.score(requests));
+      const ms = performance.now() - t0;
+      total[k]! += ms;
+      out.push({ ms, scores });
+    }
+    const [a, b] = out as [(typeof out)[0], (typeof out)[0]];
+    const diff = Math.max(...a.scores.map((x, i) => Math.abs(x - b.scores[i]!)));
+    console.log(`| ${d + 1} | ${a.ms.toFixed(0)} | ${b.ms.toFixed(0)} | ${(b.ms / a.ms).toFixed(2)}x | ${diff.toExponential(1)} |`);
+  }
+  console.log(`| all | ${total[0]!.toFixed(0)} | ${total[1]!.toFixed(0)} | ${(total[1]! / total[0]!).toFixed(2)}x | |`);
+  for (const p of ppms) await p.close();
+}
+
 async function ppm(): Promise<void> {
   console.log(`\n## PPM (${values.ppm}): ${trajectories} trajectories, 4 siblings scored per depth, incremental vs full re-encode`);
   const incremental = await OnnxPpm.open({ dir: values.ppm!, device: 'cpu', threads });
@@ -128,6 +159,10 @@ async function ppm(): Promise<void> {
 
 // measured as the CLI runs: with glibc's malloc settings (src/util/malloc.ts)
 tuneMalloc();
-await generation();
-await prefixReuse();
-await ppm();
+if (values['ppm2'] !== undefined) {
+  await ppmKinds();
+} else {
+  await generation();
+  await prefixReuse();
+  await ppm();
+}

@@ -35,11 +35,12 @@ cat > "$out/evolve.json" <<JSON
   "pool": ["$out/data/pool.jsonl"],
   "eval": ["$out/data/eval-train-templates.jsonl", "$out/data/eval-heldout-templates.jsonl"],
   "policy": "onnx:$out/bootstrap",
-  "rounds": 3,
+  "rounds": 4,
   "rollouts": 8, "n": 4, "temperature": 1.0,
+  "round": {"4": {"problems": "unsolved", "rollouts": 32}},
   "evalRollouts": 8, "evalN": 4,
   "concurrency": 16, "threads": 2, "device": "cpu", "seed": 7,
-  "trainPolicy": {"epochs": 3, "lr": 1e-3, "bf16": true, "threads": 2},
+  "trainPolicy": {"epochs": 3, "lr": 1e-4, "bf16": true, "threads": 2},
   "trainPpm": {"epochs": 2, "lr": 1e-3, "bf16": true, "threads": 2}
 }
 JSON

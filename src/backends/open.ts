@@ -75,13 +75,19 @@ async function openSim(b: Opened, o: BackendOptions): Promise<void> {
   b.grader = new ExactGrader();
 }
 
+/** The server and model of an openai:URL#MODEL policy; undefined for another kind. */
+export function serverPolicy(spec: string): { url: string; model: string } | undefined {
+  const m = /^openai:(https?:\/\/[^#\s]+)#(\S+)$/.exec(spec);
+  return m ? { url: m[1]!, model: m[2]! } : undefined;
+}
+
 async function openReal(b: Opened, o: BackendOptions, device: Device): Promise<void> {
   if (o.ppm === 'sim') throw new UsageError('ppm sim scores simulated steps only: use --ppm none, onnx:DIR or http:URL#MODEL with a real policy');
   const template = o.promptTemplate;
   const sampling = { temperature: o.temperature, topP: o.topP, maxTokens: o.maxTokens, seed: o.seed };
   const cacheBytes = Math.round(o.cacheMb * 2 ** 20);
   const onnx = /^onnx:(.+)$/.exec(o.policy);
-  const openai = /^openai:(https?:\/\/[^#\s]+)#(\S+)$/.exec(o.policy);
+  const openai = serverPolicy(o.policy);
   const ppmOnnx = /^onnx:(.+)$/.exec(o.ppm);
   const ppmHttp = /^http:(https?:\/\/[^#\s]+)#(\S+)$/.exec(o.ppm);
   if (!onnx && !openai) throw new UsageError(`policy must be sim, onnx:DIR or openai:URL#MODEL, e.g. openai:http://127.0.0.1:8000/v1#Qwen2.5-Math-7B (got ${o.policy})`);
@@ -94,7 +100,7 @@ async function openReal(b: Opened, o: BackendOptions, device: Device): Promise<v
     console.error(`rstar: policy ${onnx[1]} on the ${p.provider} provider (${p.providerReason})`);
     b.policy = p;
   } else {
-    b.policy = new OpenAIPolicy({ baseURL: openai![1]!, model: openai![2]!, ...sampling, ...(template !== undefined ? { prompt: (q, steps) => renderPrompt(template, q, steps) } : {}) });
+    b.policy = new OpenAIPolicy({ baseURL: openai!.url, model: openai!.model, ...sampling, ...(template !== undefined ? { prompt: (q, steps) => renderPrompt(template, q, steps) } : {}) });
   }
   if (ppmOnnx) {
     const p = await ThreadedOnnxPpm.open({ dir: ppmOnnx[1]!, device, threads: o.threads, incremental: o.ppmReuse, cacheBytes, template });

@@ -4,13 +4,14 @@
 // once URL/models answers; the server stops when the stage ends, so training has the
 // machine (and its GPU) to itself. The server's output goes to a log beside the stage's.
 import { closeSync, openSync } from 'node:fs';
+import { serverPolicy } from '../backends/open.js';
 import { InputError } from '../errors.js';
 import { shellQuote, spawnTied } from '../util/child.js';
 import type { EvolveConfig } from './config.js';
 
 /** The URL of an openai:URL#MODEL policy, or undefined for an onnx:DIR one. */
 export function serverUrl(policy: string): string | undefined {
-  return /^openai:(https?:\/\/[^#\s]+)#\S+$/.exec(policy)?.[1];
+  return serverPolicy(policy)?.url;
 }
 
 /**
