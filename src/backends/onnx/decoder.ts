@@ -291,9 +291,10 @@ export class Decoder {
       T = Math.max(T, r.ids.length);
     }
     const length = P + T;
-    // the past fed to this run: the batch's cache itself (in-place), or the pasts (concat,
-    // whose batch then takes the run's present of P + T positions)
-    const past = this.kvKind === 'in-place' ? length + room : P;
+    // the past fed to this run: the batch's cache itself when it needs room for decode steps
+    // (in-place), else just the pasts: the batch takes the run's present (concat), or the
+    // pasts widened with the new positions (in-place), rather than attending over masked room
+    const past = this.kvKind === 'in-place' && room > 0 ? length + room : P;
     const capacity = Math.max(past, length);
     const feeds: Record<string, ort.Tensor> = {};
     const ids = new BigInt64Array(B * T);
@@ -339,6 +340,12 @@ export class Decoder {
     }
     const { kvHeads, headDim } = this.shape;
     const at = batch.length - T;
+    const floats = batch.rows * kvHeads * batch.capacity * headDim;
+    if (batch.kv[0]!.length < floats) {
+      // the run's past had no room for its new positions: the same rows with that room
+      const past = batch.kv[0]!.length / (batch.rows * kvHeads * headDim);
+      batch.kv = batch.kv.map((src) => widen(src, batch.rows * kvHeads, past, batch.capacity, headDim));
+    }
     this.cacheNames.forEach((n, k) => {
       const src = result[n]!.data as Float32Array;
       const dst = batch.kv[k]!;
@@ -429,13 +436,7 @@ export class Decoder {
     const capacity = batch.capacity + more;
     const mask = new Uint8Array(batch.rows * capacity);
     for (let b = 0; b < batch.rows; b++) mask.set(batch.mask.subarray(b * batch.capacity, (b + 1) * batch.capacity), b * capacity);
-    batch.kv = batch.kv.map((src) => {
-      const dst = new Float32Array(batch.rows * kvHeads * capacity * headDim);
-      for (let bh = 0; bh < batch.rows * kvHeads; bh++) {
-        dst.set(src.subarray(bh * batch.capacity * headDim, (bh + 1) * batch.capacity * headDim), bh * capacity * headDim);
-      }
-      return dst;
-    });
+    batch.kv = batch.kv.map((src) => widen(src, batch.rows * kvHeads, batch.capacity, capacity, headDim));
     batch.mask = mask;
     batch.capacity = capacity;
   }
@@ -518,6 +519,13 @@ function logSoftmaxAt(logits: Float32Array, at: number, V: number, token: number
   let sum = 0;
   for (let v = 0; v < V; v++) sum += Math.exp(logits[at + v]! - max);
   return logits[at + token]! - max - Math.log(sum);
+}
+
+/** `groups` runs of `from` positions (headDim floats each), each moved to the start of a run of `to`. */
+function widen(src: Float32Array, groups: number, from: number, to: number, headDim: number): Float32Array {
+  const dst = new Float32Array(groups * to * headDim);
+  for (let g = 0; g < groups; g++) dst.set(src.subarray(g * from * headDim, (g + 1) * from * headDim), g * to * headDim);
+  return dst;
 }
 
 /** Bytes from an int64's start to its low 32-bit word. */
