@@ -178,6 +178,27 @@ test("the builtin trainer: two rounds of a few training steps, each round's mode
   assert.equal(JSON.parse(readFileSync(join(out, 'round-2', 'synth', 'run.json'), 'utf8')).policy, `onnx:${join(out, 'round-1', 'policy')}`);
 });
 
+test('an unsolved-only round searches the problems no round solved and trains on every solved problem', { skip: pythonSkip }, () => {
+  const out = join(root, 'unsolved');
+  const fields = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
+  const file = join(root, 'unsolved.json');
+  // seeded: the same problems solved in round 1 on every run
+  writeFileSync(file, JSON.stringify({ ...fields, eval: [], seed: 5, round: { '2': { problems: 'unsolved', rollouts: 8 } } }));
+  const r = rstar(['evolve', '--config', file, '--out', out, '--no-progress']);
+  assert.equal(r.status, 0, r.stderr);
+  const trees = (k: number) => jsonl(join(out, `round-${k}`, 'synth', 'trees.jsonl')) as { id: string; solved: boolean }[];
+  const solvedFirst = trees(1).filter((t) => t.solved).map((t) => t.id).sort();
+  assert.ok(solvedFirst.length > 0 && solvedFirst.length < 6, `round 1 solved ${solvedFirst.length} of 6`);
+  assert.deepEqual(trees(2).map((t) => t.id).sort(), trees(1).filter((t) => !t.solved).map((t) => t.id).sort(), 'round 2 searched the rest');
+  const problemsIn = (k: number) => [...new Set(jsonl(join(out, `round-${k}`, 'data', 'sft.jsonl')).map((e) => String(e['id']).split('#')[0]!))].sort();
+  const solvedSecond = trees(2).filter((t) => t.solved).map((t) => t.id);
+  assert.deepEqual(problemsIn(2), [...solvedFirst, ...solvedSecond].sort(), "round 2 trains on round 1's solved problems and its own");
+  // round 1's examples of those problems, as round 1 selected them
+  const first = jsonl(join(out, 'round-1', 'data', 'sft.jsonl'));
+  const second = jsonl(join(out, 'round-2', 'data', 'sft.jsonl'));
+  for (const e of first) assert.ok(second.some((x) => x['id'] === e['id'] && x['response'] === e['response']), String(e['id']));
+});
+
 test('a server policy: the serve command serves each stage\'s weights at the URL and stops before training', { skip: pythonSkip }, async () => {
   const out = join(root, 'served');
   const port = await freePort();

@@ -1,7 +1,9 @@
 // `rstar evolve`: rounds of rStar-Math self-evolution in one resumable command. Round r:
 //   synth   the latest policy (and from round 2 the latest PPM) searches the pool
 //           (DIR/round-r/synth/trees.jsonl, the same search as `rstar synth`);
-//   select  SFT trajectories and PPM pairs from those trees, and the ecosystem's formats;
+//   select  SFT trajectories and PPM pairs from each pool problem's latest tree (this round's,
+//           or an earlier round's for a problem this round did not search), and the
+//           ecosystem's formats;
 //   train   the next policy (from the bootstrap, or the previous round's), then the next PPM
 //           from that policy;
 //   eval    the new policy greedy, and MCTS with the new policy and PPM, on each eval set;
@@ -119,7 +121,7 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
       if (!round.select) {
         say(label('select'));
         const started = performance.now();
-        const data = await select(config, dir);
+        const data = await select(config, out, r);
         round.select = { ...data, seconds: (performance.now() - started) / 1000 };
         say(`${label('select')}: ${data.sft} SFT examples, ${data.pairs} PPM pairs (${data.heldOutPairs} held out), ${data.stepwise} stepwise rows`);
         await save();
@@ -286,13 +288,34 @@ function heldOut(id: string, share: number): boolean {
   return createHash('sha1').update(id).digest().readUInt32BE(0) / 2 ** 32 < share;
 }
 
-/** The round's training data from its trees, written whole (a rerun writes the same files). */
-async function select(config: EvolveConfig, dir: string) {
+/**
+ * The trees round r trains on: each pool problem's latest tree, from round r when it searched
+ * the problem, else from the last round that did. A round that searches the whole pool trains
+ * on its own trees; one that searches only the unsolved problems (the paper's round 4) keeps
+ * the solved problems' trajectories and adds what it found. Two passes over the files: the
+ * ids first, so that only one round's trees are held at a time.
+ */
+async function* latestTrees(out: string, r: number) {
+  const latest = new Map<string, number>();
+  const files = Array.from({ length: r }, (_, k) => join(out, `round-${k + 1}`, 'synth', 'trees.jsonl'));
+  for (const [k, file] of files.entries()) {
+    if (!existsSync(file)) continue;
+    for await (const t of readTrees(file)) latest.set(t.id, k);
+  }
+  for (const [k, file] of files.entries()) {
+    if (!existsSync(file)) continue;
+    for await (const t of readTrees(file)) if (latest.get(t.id) === k) yield t;
+  }
+}
+
+/** Round r's training data from the trees it trains on (latestTrees), written whole (a rerun writes the same files). */
+async function select(config: EvolveConfig, out: string, r: number) {
+  const dir = join(out, `round-${r}`);
   const sft: string[] = [];
   const pairs: string[] = [];
   const held: string[] = [];
   const exports = { completions: [] as string[], preferences: [] as string[], stepwise: [] as string[] };
-  for await (const t of readTrees(join(dir, 'synth', 'trees.jsonl'))) {
+  for await (const t of latestTrees(out, r)) {
     const examples = sftExamples(t, config.sftTop);
     for (const e of examples) {
       sft.push(JSON.stringify(e) + '\n');
@@ -308,8 +331,8 @@ async function select(config: EvolveConfig, dir: string) {
   }
   const data = join(dir, 'data');
   await mkdir(data, { recursive: true });
-  if (sft.length === 0) throw new InputError(`${join(dir, 'synth', 'trees.jsonl')}: no problem was solved this round, so there is nothing to train the policy on (more rollouts? an easier pool?)`);
-  if (pairs.length === 0) throw new InputError(`${join(dir, 'synth', 'trees.jsonl')}: no PPM pair this round (no tree has both a correct and a wrong answer); more rollouts or a higher temperature give more`);
+  if (sft.length === 0) throw new InputError(`${join(dir, 'synth', 'trees.jsonl')}: no problem is solved yet, so there is nothing to train the policy on (more rollouts? an easier pool?)`);
+  if (pairs.length === 0) throw new InputError(`${join(dir, 'synth', 'trees.jsonl')}: no PPM pair (no tree has both a correct and a wrong answer); more rollouts or a higher temperature give more`);
   await writeTextAtomic(join(data, 'sft.jsonl'), sft.join(''));
   await writeTextAtomic(join(data, 'pairs.jsonl'), pairs.join(''));
   // the trainer measures pair accuracy on these; with none held out, on the training pairs
