@@ -20,7 +20,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { OnnxPolicy } from '../../src/backends/onnx/policy.js';
+import { eosIds, OnnxPolicy } from '../../src/backends/onnx/policy.js';
 import type { StepRequest } from '../../src/engine/backend.js';
 import { generateProblems } from '../../src/data/synthetic.js';
 import { promptSegments } from '../../src/format/prompt.js';
@@ -114,9 +114,9 @@ const rate = (m: Measured | undefined) => (m ? m.tokens / m.seconds : NaN);
 const fmt = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(0));
 const ratio = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? '-' : `${(a / b).toFixed(2)}x`);
 
-const probe = await OnnxPolicy.open({ dir: models[0]!, device: 'cpu', threads });
-const stopIds = [...stopStrings.map((s) => probe.tokenizer.tokenId(s)).filter((x): x is number => x !== undefined), 3];
-await probe.close();
+// the first model's tokenizer and template give the torch side its prompt ids and stop ids
+const probe = await OnnxPolicy.open({ dir: models[0]!, device: 'cpu', threads: 1 });
+const stopIds = [...stopStrings.map((s) => probe.tokenizer.tokenId(s)).filter((x): x is number => x !== undefined), ...eosIds(probe.decoder.config)];
 const torchOk = dtypes.length > 0 && existsSync(join(models[0]!, 'pytorch_model.bin'));
 if (dtypes.length > 0 && !torchOk) console.log(`(no torch side: ${models[0]} has no pytorch_model.bin)`);
 
@@ -130,9 +130,7 @@ const kinds: string[] = [];
 for (const [count, n] of shapes) {
   for (const long of [false, true]) {
     const rs = requests(count, n, long);
-    const probePolicy = await OnnxPolicy.open({ dir: models[0]!, device: 'cpu', threads: 1 });
-    const prompts = await Promise.all(rs.map(async (r) => (await probePolicy.tokenizer.encodeWithin(promptSegments(probePolicy.template, r.problem, r.steps), 1e9) as { pieces: number[][] }).pieces.flat()));
-    await probePolicy.close();
+    const prompts = await Promise.all(rs.map(async (r) => (await probe.tokenizer.encodeWithin(promptSegments(probe.template, r.problem, r.steps), 1e9) as { pieces: number[][] }).pieces.flat()));
     const meanPrompt = prompts.reduce((k, p) => k + p.length, 0) / prompts.length;
     const ours: number[] = [];
     for (const m of models) {
@@ -147,5 +145,6 @@ for (const [count, n] of shapes) {
     console.log(`| ${[...cells, ...rs1, ...rs2].join(' | ')} |`);
   }
 }
+await probe.close();
 console.log('');
 for (const k of [...new Set(kinds)]) console.log(k);

@@ -434,10 +434,8 @@ export class Decoder {
   private grow(batch: KvBatch, more: number): void {
     const { kvHeads, headDim } = this.shape;
     const capacity = batch.capacity + more;
-    const mask = new Uint8Array(batch.rows * capacity);
-    for (let b = 0; b < batch.rows; b++) mask.set(batch.mask.subarray(b * batch.capacity, (b + 1) * batch.capacity), b * capacity);
     batch.kv = batch.kv.map((src) => widen(src, batch.rows * kvHeads, batch.capacity, capacity, headDim));
-    batch.mask = mask;
+    batch.mask = widen(batch.mask, batch.rows, batch.capacity, capacity, 1);
     batch.capacity = capacity;
   }
 
@@ -521,10 +519,10 @@ function logSoftmaxAt(logits: Float32Array, at: number, V: number, token: number
   return logits[at + token]! - max - Math.log(sum);
 }
 
-/** `groups` runs of `from` positions (headDim floats each), each moved to the start of a run of `to`. */
-function widen(src: Float32Array, groups: number, from: number, to: number, headDim: number): Float32Array {
-  const dst = new Float32Array(groups * to * headDim);
-  for (let g = 0; g < groups; g++) dst.set(src.subarray(g * from * headDim, (g + 1) * from * headDim), g * to * headDim);
+/** `groups` runs of `from` positions (`width` elements each), each moved to the start of a run of `to` (zeros after). */
+function widen<T extends Float32Array | Uint8Array>(src: T, groups: number, from: number, to: number, width: number): T {
+  const dst = new (src.constructor as new (n: number) => T)(groups * to * width);
+  for (let g = 0; g < groups; g++) dst.set(src.subarray(g * from * width, (g + 1) * from * width), g * to * width);
   return dst;
 }
 
