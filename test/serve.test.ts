@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { OnnxPolicy } from '../src/backends/onnx/policy.js';
 import { OpenAIPolicy } from '../src/backends/server/openai.js';
 import { accepted, type StepRequest } from '../src/engine/backend.js';
-import { serveOpenAI } from '../src/serve/openai.js';
+import { batched, serveOpenAI } from '../src/serve/openai.js';
 
 const dir = join(new URL('./fixtures/models/', import.meta.url).pathname, 'policy-in-place');
 let served: OnnxPolicy;
@@ -16,7 +16,7 @@ let server: Awaited<ReturnType<typeof serveOpenAI>>;
 
 before(async () => {
   served = await OnnxPolicy.open({ dir, device: 'cpu', threads: 1, maxTokens: 24, seed: 1 });
-  server = await serveOpenAI(served, { model: 'tiny', host: '127.0.0.1', port: 0 });
+  server = await serveOpenAI(batched(served), { model: 'tiny', host: '127.0.0.1', port: 0 });
 });
 after(async () => {
   server.close();

@@ -37,7 +37,9 @@ class Opened implements Backends {
   async stats(): Promise<Record<string, unknown>> {
     return {
       ...(this.policy instanceof ThreadedOnnxPolicy ? { policy: await this.policy.stats() } : {}),
+      ...(this.policy instanceof OpenAIPolicy ? { policy: { servers: this.policy.servers() } } : {}),
       ...(this.ppm instanceof ThreadedOnnxPpm ? { ppm: await this.ppm.stats() } : {}),
+      ...(this.ppm instanceof HttpPpm ? { ppm: { servers: this.ppm.servers() } } : {}),
     };
   }
 
@@ -75,7 +77,7 @@ async function openSim(b: Opened, o: BackendOptions): Promise<void> {
   b.grader = new ExactGrader();
 }
 
-/** The server and model of an openai:URL#MODEL policy; undefined for another kind. */
+/** The server (or servers, URL1,URL2,...) and model of an openai:URL#MODEL policy; undefined for another kind. */
 export function serverPolicy(spec: string): { url: string; model: string } | undefined {
   const m = /^openai:(https?:\/\/[^#\s]+)#(\S+)$/.exec(spec);
   return m ? { url: m[1]!, model: m[2]! } : undefined;
@@ -100,7 +102,9 @@ async function openReal(b: Opened, o: BackendOptions, device: Device): Promise<v
     console.error(`rstar: policy ${onnx[1]} on the ${p.provider} provider (${p.providerReason})`);
     b.policy = p;
   } else {
-    b.policy = new OpenAIPolicy({ baseURL: openai!.url, model: openai!.model, ...sampling, ...(template !== undefined ? { prompt: (q, steps) => renderPrompt(template, q, steps) } : {}) });
+    const p = new OpenAIPolicy({ baseURL: openai!.url, model: openai!.model, serverWaitMs: o.serverWaitS * 1000, ...sampling, ...(template !== undefined ? { prompt: (q, steps) => renderPrompt(template, q, steps) } : {}) });
+    b.held.push({ close: async () => p.close() });
+    b.policy = p;
   }
   if (ppmOnnx) {
     const p = await ThreadedOnnxPpm.open({ dir: ppmOnnx[1]!, device, threads: o.threads, incremental: o.ppmReuse, cacheBytes, template });
@@ -108,7 +112,9 @@ async function openReal(b: Opened, o: BackendOptions, device: Device): Promise<v
     console.error(`rstar: ppm ${ppmOnnx[1]} (${p.head ? 'hidden state + fused native head' : p.output === 'logits' ? "reviewer: the question's log-probs" : 'score output'}) on the ${p.provider} provider (${p.providerReason})`);
     b.ppm = p;
   } else if (ppmHttp) {
-    b.ppm = new HttpPpm({ url: ppmHttp[1]!, model: ppmHttp[2]!, values: o.ppmValues, ...(template !== undefined ? { template } : {}) });
+    const p = new HttpPpm({ url: ppmHttp[1]!, model: ppmHttp[2]!, values: o.ppmValues, serverWaitMs: o.serverWaitS * 1000, ...(template !== undefined ? { template } : {}) });
+    b.held.push({ close: async () => p.close() });
+    b.ppm = p;
   }
   const pool = new ExecutorPool({ isolation: o.isolation });
   b.held.push(pool);

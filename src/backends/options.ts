@@ -18,7 +18,7 @@ export const backendOptionTable = {
     type: 'string',
     default: defaultModel('policy'),
     content: true,
-    help: 'step generator: sim (simulated, for testing the search), onnx:DIR (an ONNX export run in-process) or openai:URL#MODEL (an OpenAI-compatible completions server: vLLM, SGLang...)',
+    help: 'step generator: sim (simulated, for testing the search), onnx:DIR (an ONNX export run in-process) or openai:URL#MODEL (an OpenAI-compatible completions server: vLLM, SGLang...; several: openai:URL1,URL2,...#MODEL)',
   },
   ppm: {
     type: 'string',
@@ -26,7 +26,7 @@ export const backendOptionTable = {
     default: (o) => (o['policy'] === 'sim' ? 'sim' : defaultModel('ppm')),
     defaultHelp: `${defaultModel('ppm')}; sim with --policy sim`,
     content: true,
-    help: 'step scorer: none (round 1, terminal-guided values), sim, onnx:DIR, or http:URL#MODEL (a pooling endpoint, e.g. vLLM /pooling)',
+    help: 'step scorer: none (round 1, terminal-guided values), sim, onnx:DIR, or http:URL#MODEL (a pooling endpoint, e.g. vLLM /pooling; several: http:URL1,URL2,...#MODEL)',
   },
   isolation: {
     type: 'choice',
@@ -65,6 +65,7 @@ export const backendOptionTable = {
     content: real,
     help: "real models: the prompt around the question, with {problem} (default: the model's config.json rstar_prompt_template, else '{problem}\\n\\n')",
   },
+  serverWaitS: { type: 'number', min: 0, default: 120, help: 'server models: with every server down, seconds to wait for one to come back before the run stops' },
   threads: { type: 'integer', min: 0, default: 0, help: 'onnx models: ONNX Runtime threads (0: its default, all cores)' },
   cacheMb: { type: 'number', min: 0, default: 1024, help: "onnx models: MB of prefixes' KV kept for reuse, each model (0: no reuse)" },
   seed: { type: 'integer', default: 0, content: true, help: "seed of the simulated backends and of real policies' sampling" },

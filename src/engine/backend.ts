@@ -38,6 +38,8 @@ export interface Policy {
    * that problem's tree with the reason instead of failing the batch.
    */
   generate(requests: StepRequest[]): Promise<(string[] | Refused)[]>;
+  /** The problem's tree is done: state kept for it (its server placement) can go. */
+  forget?(problemId: string): void;
 }
 
 export interface ScoreRequest {
@@ -58,6 +60,8 @@ export interface Ppm {
   readonly head?: PpmHead | undefined;
   /** the last hidden state of each request's step, [requests, head.weight.length]; a refused request's row is zero and `refused` says why (it may be empty when none is) */
   hidden?(requests: ScoreRequest[]): Promise<{ hidden: Float32Array; refused: (Refused | undefined)[] }>;
+  /** The problem's tree is done: state kept for it (its server placement) can go. */
+  forget?(problemId: string): void;
 }
 
 /** What a step turned out to be: more reasoning, a final answer, code that failed, or unreadable. */

@@ -587,6 +587,8 @@ export class Search {
     const tree = exportTree(this.engine.arrays, t.tree, t.root, t.completed, t);
     this.engine.release(t.tree);
     this.backends.verifier.forget?.(t.problem.id);
+    this.backends.policy.forget?.(t.problem.id);
+    this.backends.ppm?.forget?.(t.problem.id);
     this.active.delete(t);
     this.stats.problems++;
     if (tree.solved) this.stats.solved++;

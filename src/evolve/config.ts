@@ -133,6 +133,8 @@ export function readEvolveConfig(file: string | undefined, flags: Record<string,
     if (serverUrl(config.policy) !== undefined) {
       if (config.serve === undefined || !config.serve.includes('{model}')) throw new InputError('a server policy needs field "serve": the command that serves {model} at its URL');
       if (config.weights === undefined) throw new InputError('a server policy needs field "weights": the bootstrap\'s weights dir, which the serve command serves in round 1');
+      // the serve command starts one server on each round's weights
+      if (serverUrl(config.policy)!.includes(',')) throw new InputError('field "policy": evolve serves each round\'s weights with one serve command, at one URL (got several)');
     } else if (!config.policy.startsWith('onnx:')) {
       throw new InputError(`field "policy" must be onnx:DIR or openai:URL#MODEL (got ${config.policy})`);
     }

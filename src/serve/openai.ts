@@ -1,15 +1,17 @@
-// `rstar serve`: the engine's own ONNX policy behind the OpenAI completions API, the subset
+// `rstar serve`: a policy behind the OpenAI completions API (the engine's own ONNX policy, or
+// the simulated server of sim/server.ts for benchmarks), the subset
 // that rstar's server policy (backends/server/openai.ts) and vLLM-style clients use:
 //   GET  /v1/models       -> {object: "list", data: [{id: MODEL, object: "model"}]}
 //   POST /v1/completions  {model, prompt: string | string[], n, temperature, top_p,
 //                          max_tokens, seed, stop} -> {choices: [{index, text,
-//                          finish_reason, stop_reason}], usage}
+//                          finish_reason, stop_reason}], usage (when the model counts)}
 // A choice ends at an rStar step marker (kept in its text and named as stop_reason, as vLLM
 // does with include_stop_str_in_output), at EOS or at max_tokens (finish_reason "length").
 // The step markers are the only stop strings: a request asking for others is refused (400).
 //
-// Requests that arrive while the policy is busy wait and then run together: one generate
-// call per group of equal sampling settings, so concurrent clients share decode batches.
+// ONNX: requests that arrive while the policy is busy wait and then run together: one
+// generate call per group of equal sampling settings, so concurrent clients share decode
+// batches (`batched`).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { OnnxPolicy } from '../backends/onnx/policy.js';
@@ -30,11 +32,18 @@ interface Sampling {
   seed?: number;
 }
 
+type Texts = (string[] | { refused: string })[];
+
+/** What serves the completions: n texts per prompt, and the tokens used where it counts them. */
+export interface Completer {
+  complete(prompts: string[], n: number, sampling: Sampling): Promise<{ texts: Texts; promptTokens?: number; completionTokens?: number }>;
+}
+
 interface Pending {
   prompts: string[];
   n: number;
   sampling: Sampling;
-  resolve: (texts: (string[] | { refused: string })[]) => void;
+  resolve: (texts: Texts) => void;
   reject: (e: unknown) => void;
 }
 
@@ -47,11 +56,10 @@ class HttpError extends Error {
   }
 }
 
-/** Serves `policy` until the returned server is closed; resolves once it listens. */
-export async function serveOpenAI(policy: OnnxPolicy, options: ServeOptions): Promise<Server & { url: string }> {
+/** The ONNX policy as a Completer: requests that arrive while it is busy run together. */
+export function batched(policy: OnnxPolicy): Completer {
   const queue: Pending[] = [];
   let busy = false;
-  let completionId = 0;
 
   // Everything queued runs now, grouped by sampling settings; requests that arrive meanwhile
   // make the next round.
@@ -84,6 +92,19 @@ export async function serveOpenAI(policy: OnnxPolicy, options: ServeOptions): Pr
     }
   };
 
+  return {
+    complete: (prompts, n, sampling) =>
+      new Promise<Texts>((resolve, reject) => {
+        queue.push({ prompts, n, sampling, resolve, reject });
+        void drain();
+      }).then((texts) => ({ texts })),
+  };
+}
+
+/** Serves `model` until the returned server is closed; resolves once it listens. */
+export async function serveOpenAI(model: Completer, options: ServeOptions): Promise<Server & { url: string }> {
+  let completionId = 0;
+
   const complete = (body: Record<string, unknown>) => {
     if (body['model'] !== options.model) throw new HttpError(404, `model "${String(body['model'])}" is not served here (this server serves "${options.model}")`);
     const raw = body['prompt'];
@@ -105,10 +126,7 @@ export async function serveOpenAI(policy: OnnxPolicy, options: ServeOptions): Pr
     number('top_p', 'topP');
     number('max_tokens', 'maxTokens', true);
     number('seed', 'seed', true);
-    return new Promise<(string[] | { refused: string })[]>((resolve, reject) => {
-      queue.push({ prompts, n: n as number, sampling, resolve, reject });
-      void drain();
-    }).then((texts) => {
+    return model.complete(prompts, n as number, sampling).then(({ texts, promptTokens, completionTokens }) => {
       const refused = texts.find((t): t is { refused: string } => 'refused' in t);
       if (refused) throw new HttpError(400, refused.refused);
       const choices = (texts as string[][]).flatMap((samples, p) =>
@@ -117,7 +135,8 @@ export async function serveOpenAI(policy: OnnxPolicy, options: ServeOptions): Pr
           return { index: p * (n as number) + j, text, logprobs: null, finish_reason: stopped ? 'stop' : 'length', stop_reason: stopped ?? null };
         }),
       );
-      return { id: `cmpl-${++completionId}`, object: 'text_completion', created: Math.floor(Date.now() / 1000), model: options.model, choices };
+      const usage = promptTokens !== undefined && completionTokens !== undefined ? { usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } } : {};
+      return { id: `cmpl-${++completionId}`, object: 'text_completion', created: Math.floor(Date.now() / 1000), model: options.model, choices, ...usage };
     });
   };
 

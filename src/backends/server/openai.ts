@@ -4,6 +4,10 @@
 // official `openai` client (retries with backoff on 408/409/429/5xx and dropped
 // connections, honouring retry-after).
 //
+// Several servers of one model (baseURL "URL1,URL2,..."): a Fleet (fleet.ts) keeps each
+// tree on one server for its prefix cache, balances by requests in flight and routes around
+// failed servers.
+//
 // The stop string must stay in each step: vLLM keeps it with include_stop_str_in_output
 // (sent), or reports it as `stop_reason`; SGLang reports it as `matched_stop`. A server that
 // does neither returns unterminated steps, which the verifier classifies as invalid.
@@ -14,9 +18,10 @@ import { stopStrings } from '../../format/step.js';
 import type { Policy, StepRequest } from '../../engine/backend.js';
 import { defaultPromptTemplate, renderPrompt } from '../../format/prompt.js';
 import { UsageError } from '../../errors.js';
+import { Fleet, serverUrls, type FleetOptions, type ServerFigures } from './fleet.js';
 
 export interface OpenAIPolicyOptions {
-  /** the server's OpenAI base URL, e.g. http://127.0.0.1:8000/v1 */
+  /** the server's OpenAI base URL, e.g. http://127.0.0.1:8000/v1, or several: URL1,URL2,... */
   baseURL: string;
   model: string;
   apiKey: string;
@@ -27,9 +32,11 @@ export interface OpenAIPolicyOptions {
   seed?: number;
   /** completion calls in flight at once */
   concurrency: number;
-  /** retries of one call (with exponential backoff) before the search fails */
+  /** retries of one call on one server (with exponential backoff) before the server is taken out; at most 1 with several servers, so a failed one is left quickly */
   maxRetries: number;
   timeoutMs: number;
+  /** with every server down, how long calls wait for one before the search fails */
+  serverWaitMs: number;
   /** the text the model continues: the problem and the trajectory so far */
   prompt: (problem: Problem, steps: readonly string[]) => string;
 }
@@ -47,6 +54,7 @@ export const openAIPolicyDefaults: Omit<OpenAIPolicyOptions, 'baseURL' | 'model'
   concurrency: 64,
   maxRetries: 5,
   timeoutMs: 600_000,
+  serverWaitMs: 120_000,
   prompt: plainPrompt,
 };
 
@@ -86,19 +94,36 @@ export function stepText(choice: Choice): string {
 export class OpenAIPolicy implements Policy {
   readonly name = 'openai';
   readonly options: OpenAIPolicyOptions;
-  private readonly client: OpenAI;
+  readonly fleet: Fleet;
   private readonly limiter: Limiter;
 
-  constructor(options: Partial<OpenAIPolicyOptions> & Pick<OpenAIPolicyOptions, 'baseURL' | 'model'>) {
+  constructor(options: Partial<OpenAIPolicyOptions> & Pick<OpenAIPolicyOptions, 'baseURL' | 'model'>, fleet: Partial<Omit<FleetOptions, 'who' | 'waitMs'>> = {}) {
     this.options = { ...openAIPolicyDefaults, ...options };
     const o = this.options;
     if (!(o.maxTokens >= 1)) throw new UsageError(`policy openai: maxTokens must be >= 1 (got ${o.maxTokens})`);
     this.limiter = new Limiter(o.concurrency);
-    this.client = new OpenAI({ baseURL: o.baseURL, apiKey: o.apiKey, maxRetries: o.maxRetries, timeout: o.timeoutMs });
+    const urls = serverUrls(o.baseURL, 'policy openai');
+    const maxRetries = urls.length > 1 ? Math.min(o.maxRetries, 1) : o.maxRetries;
+    const servers = urls.map((url) => ({ url, client: new OpenAI({ baseURL: url, apiKey: o.apiKey, maxRetries, timeout: o.timeoutMs }) }));
+    this.fleet = new Fleet(servers, { ...fleet, who: 'policy openai', waitMs: o.serverWaitMs });
   }
 
   async generate(requests: StepRequest[]): Promise<string[][]> {
     return Promise.all(requests.map((r) => this.limiter.run(() => this.complete(r))));
+  }
+
+  /** The tree is done: its server placement can go. */
+  forget(problemId: string): void {
+    this.fleet.forget(problemId);
+  }
+
+  /** Each server's requests, tokens, latency, errors and affinity moves. */
+  servers(): ServerFigures[] {
+    return this.fleet.figures();
+  }
+
+  close(): void {
+    this.fleet.close();
   }
 
   private async complete({ problem, steps, n }: StepRequest): Promise<string[]> {
@@ -114,18 +139,16 @@ export class OpenAIPolicy implements Policy {
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
       include_stop_str_in_output: true, // vLLM: keep the stop string in the text
     };
-    let response: OpenAI.Completions.Completion;
+    let failedOn = o.baseURL;
     try {
-      response = await this.client.completions.create(body);
+      return await this.fleet.call(problem.id, async (server) => {
+        failedOn = server.url;
+        const response = await server.client.completions.create(body);
+        const choices = [...(response.choices as Choice[])].sort((a, b) => a.index - b.index);
+        return { result: choices.map(stepText), promptTokens: response.usage?.prompt_tokens, completionTokens: response.usage?.completion_tokens };
+      });
     } catch (e) {
-      throw this.explain(e);
+      throw explainApiError(e, 'policy openai', failedOn, o.model, o.timeoutMs);
     }
-    const choices = [...(response.choices as Choice[])].sort((a, b) => a.index - b.index);
-    return choices.map(stepText);
-  }
-
-  private explain(e: unknown): Error {
-    const { baseURL, model, timeoutMs } = this.options;
-    return explainApiError(e, 'policy openai', baseURL, model, timeoutMs);
   }
 }
