@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 const src = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', 'src');
 
 // top first; folders on one line are peers and must not import each other
-const layers = [['cli'], ['bench'], ['evolve'], ['run', 'data', 'serve'], ['backends'], ['sim', 'verify', 'grade'], ['engine'], ['format'], ['io'], ['util']];
+const layers = [['cli'], ['bench'], ['evolve', 'queue'], ['run', 'data', 'serve'], ['backends'], ['sim', 'verify', 'grade'], ['engine'], ['format'], ['io'], ['util']];
 const rank = new Map(layers.flatMap((peers, i) => peers.map((f) => [f, i] as const)));
 
 function* sources(dir: string): Generator<string> {

@@ -71,7 +71,7 @@ export async function openBackends(o: BackendOptions, device: Device): Promise<B
 
 async function openSim(b: Opened, o: BackendOptions): Promise<void> {
   if (o.ppm !== 'none' && o.ppm !== 'sim') throw new UsageError(`the sim policy writes simulated steps: use --ppm none or sim with it (got ${o.ppm})`);
-  b.policy = new SimPolicy({ seed: o.seed, pCorrect: o.simPCorrect, pError: o.simPError, latencyMs: o.simLatencyMs });
+  b.policy = new SimPolicy({ seed: o.seed, pCorrect: o.simPCorrect, pError: o.simPError, latencyMs: o.simLatencyMs, ...(o.simCrashOn !== undefined ? { crashOn: o.simCrashOn } : {}) });
   if (o.ppm === 'sim') b.ppm = new SimPpm({ seed: o.seed, latencyMs: o.simLatencyMs });
   b.verifier = new SimVerifier();
   b.grader = new ExactGrader();

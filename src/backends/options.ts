@@ -80,6 +80,7 @@ export const backendOptionTable = {
     help: 'sim policy: probability of a code error',
   },
   simLatencyMs: { type: 'number', min: 0, default: simDefaults.latencyMs, help: 'sim policy and PPM: latency of each call' },
+  simCrashOn: { type: 'string', help: 'sim policy: a problem id whose expansion kills the process (SIGKILL), to test crash recovery' },
 } as const satisfies OptionTable;
 
 export type BackendOptions = OptionValues<typeof backendOptionTable>;

@@ -12,15 +12,17 @@ import { grade, gradeOptions } from './grade.js';
 import { serve, serveOptions } from './serve.js';
 import { solve, solveOptions } from './solve.js';
 import { synth, synthOptions } from './synth.js';
+import { worker, workerOptions } from './worker.js';
 
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName('rstar')
     .command('synth', 'search every problem of a JSONL file and write its trees', synthOptions, synth)
+    .command('worker', 'search the problems of a queue that `rstar synth --queue` fills, on this machine', workerOptions, worker)
     .command('solve <problem>', 'solve one problem: search (or --greedy), print the trajectory and the answer', solveOptions, solve)
     .command('eval', 'accuracy on a problems JSONL without ground truth in the search, by level', evalOptions, evalCommand)
     .command('evolve', 'rounds of self-evolution: search the pool, select, train the policy and the PPM, evaluate, report', evolveOptions, evolveCommand)
-    .command('serve', 'serve an ONNX policy over the OpenAI completions API (what evolve\'s server policies run)', serveOptions, serve)
+    .command('serve', 'serve a policy over the OpenAI completions API: an ONNX model (what evolve\'s server policies run), or simulated steps at a simulated server\'s pace', serveOptions, serve)
     .command('exec', 'run one Python program in the sandboxed executor; print the result as JSON', execOptions, exec)
     .command('grade [pred] [gold]', 'are answers mathematically equivalent? one pair, or a JSONL file of pairs', gradeOptions, grade)
     .command('bench', 'benchmarks', (y) =>

@@ -1,17 +1,28 @@
-// `rstar synth`: MCTS over every problem of a JSONL file, one finished tree a line (run/synthesize.ts).
+// `rstar synth`: MCTS over every problem of a JSONL file, one finished tree a line
+// (run/synthesize.ts); with --queue, on `rstar worker` processes (queue/submit.ts).
 import type { Argv } from 'yargs';
 import { backendOptionTable } from '../backends/options.js';
 import { searchOptionTable } from '../engine/options.js';
+import { queueOptionTable } from '../queue/options.js';
+import { submit } from '../queue/submit.js';
 import { runOptionTable } from '../run/options.js';
 import { synthesize } from '../run/synthesize.js';
 import { withDefaults } from '../util/options.js';
 import { addOptions, optionValues } from './options.js';
 
+const { queue, attempts } = queueOptionTable;
+const submitOptionTable = { queue, attempts };
+
 export function synthOptions(y: Argv) {
-  const y2 = addOptions(addOptions(y, searchOptionTable), backendOptionTable);
+  const y2 = addOptions(addOptions(addOptions(y, searchOptionTable), backendOptionTable), submitOptionTable);
   return addOptions(y2, runOptionTable, { help: { out: 'output directory (trees.jsonl, stats.json, run.json)' } });
 }
 
 export async function synth(args: Record<string, unknown>): Promise<void> {
-  await synthesize({ run: optionValues(runOptionTable, args), search: withDefaults(searchOptionTable, args), backend: optionValues(backendOptionTable, args) });
+  const run = optionValues(runOptionTable, args);
+  const search = withDefaults(searchOptionTable, args);
+  const backend = optionValues(backendOptionTable, args);
+  const q = optionValues(submitOptionTable, args);
+  if (q.queue !== undefined) await submit({ queue: q.queue, attempts: q.attempts, run, search, backend });
+  else await synthesize({ run, search, backend });
 }

@@ -20,6 +20,8 @@ export interface SimOptions {
   pError: number;
   /** wall-clock latency of each policy call, to model a real model's cost */
   latencyMs: number;
+  /** a problem id whose expansion kills this process (SIGKILL): a backend that crashes its worker, for testing recovery */
+  crashOn?: string;
 }
 
 export const simDefaults: SimOptions = { seed: 0, minSteps: 2, maxSteps: 6, pCorrect: 0.75, pError: 0.1, latencyMs: 0 };
@@ -69,6 +71,7 @@ export class SimPolicy implements Policy {
   }
 
   async generate(requests: StepRequest[]): Promise<string[][]> {
+    if (this.options.crashOn !== undefined && requests.some((r) => r.problem.id === this.options.crashOn)) process.kill(process.pid, 'SIGKILL');
     await sleep(this.options.latencyMs);
     return requests.map((r) => this.candidates(r));
   }
