@@ -92,6 +92,23 @@ test('synth with an OpenAI-compatible server: real execution, real grading', { s
   assert.ok(calls > 0);
 });
 
+test('synth over two servers (URL1,URL2): each server\'s figures in stats.json', { skip: pythonSkip }, async () => {
+  const problems = join(root, 'two.jsonl');
+  writeFileSync(problems, [[1, 2], [3, 4], [5, 6], [7, 8]].map(([a, b]) => JSON.stringify({ id: `${a}+${b}`, problem: `What is ${a} + ${b}?`, answer: String(a! + b!) })).join('\n'));
+  const out = join(root, 'out-two');
+  // two names of the one local server: two servers to the client
+  const second = url.replace('127.0.0.1', 'localhost');
+  const before = calls;
+  const r = await rstar(['synth', '--problems', problems, '--out', out, '--policy', `openai:${url},${second}#tiny`, '--ppm', 'none', '--rollouts', '4', '--n', '3', '--no-progress']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(readFileSync(join(out, 'trees.jsonl'), 'utf8').trim().split('\n').length, 4);
+  const stats = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8')) as { models: { policy: { servers: { url: string; requests: number; errors: number; up: boolean; latencyMs: unknown }[] } } };
+  const servers = stats.models.policy.servers;
+  assert.deepEqual(servers.map((s) => s.url), [url, second]);
+  assert.equal(servers.reduce((a, s) => a + s.requests, 0), calls - before);
+  assert.ok(servers.every((s) => s.up && s.errors === 0 && s.requests > 0 && s.latencyMs !== null), JSON.stringify(servers));
+});
+
 test('synth refuses a malformed policy, a sim PPM with a real policy, and names a wrong model', { skip: pythonSkip }, async () => {
   const problems = join(root, 'one.jsonl');
   writeFileSync(problems, JSON.stringify({ id: 'a', problem: 'What is 1 + 1?', answer: '2' }));
