@@ -75,8 +75,8 @@ async function run(routing: 'affinity' | 'round-robin'): Promise<Result> {
   );
   const seconds = (performance.now() - t0) / 1000;
   const figures = models.map((m) => m.stats());
-  const moves = policy.servers().reduce((a, s) => a + s.movedOff.down + s.movedOff.overloaded, 0);
-  policy.close();
+  const moves = policy.fleet.figures().reduce((a, s) => a + s.movedOff.down + s.movedOff.overloaded, 0);
+  policy.fleet.close();
   for (const s of listening) {
     s.closeAllConnections();
     s.close();

@@ -166,7 +166,7 @@ test('the OpenAI policy over 3 simulated servers, one stopped mid-search: every 
   );
   assert.equal(stats.problems, 24);
   assert.deepEqual([...ids].sort(), problems.map((p) => p.id).sort());
-  const figures = policy.servers();
+  const figures = policy.fleet.figures();
   assert.equal(figures[1]!.up, false);
   assert.ok(figures[1]!.errors >= 1);
   assert.ok(figures[1]!.movedOff.down >= 1, 'trees left the stopped server');
@@ -174,7 +174,7 @@ test('the OpenAI policy over 3 simulated servers, one stopped mid-search: every 
   // the servers that stayed up counted the requests the client counted
   for (const i of [0, 2]) assert.equal(models[i]!.stats().requests, figures[i]!.requests);
   assert.ok(figures.every((f) => f.promptTokens > 0 || f.requests === f.errors));
-  policy.close();
+  policy.fleet.close();
   for (const s of [servers[0]!, servers[2]!]) {
     s.closeAllConnections();
     s.close();

@@ -6,15 +6,14 @@
 // the rest finish.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { jobId, parseQueueUrl } from '../src/queue/queue.js';
+import { lineIds, startCli } from './cli-process.js';
 
-const cli = join(resolve(fileURLToPath(new URL('.', import.meta.url)), '..'), 'dist', 'cli', 'main.js');
 const redisMissing = spawnSync('redis-server', ['--version']).error !== undefined;
 const skip = redisMissing ? 'redis-server is not installed (apt-get install redis-server)' : false;
 
@@ -48,13 +47,10 @@ after(() => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function start(args: string[]): ChildProcess & { done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
-  const p = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+function start(args: string[]): ReturnType<typeof startCli> {
+  const p = startCli(args);
   children.push(p);
-  let stderr = '';
-  p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((res) => p.on('close', (code, signal) => res({ code, signal, stderr })));
-  return Object.assign(p, { done });
+  return p;
 }
 
 const url = (name: string) => `redis://127.0.0.1:${port}/${name}`;
@@ -62,14 +58,6 @@ const submit = (name: string, out: string, extra: string[] = []) =>
   start(['synth', '--queue', url(name), '--policy', 'sim', '--ppm', 'sim', '--problems', problems, '--out', out, '--rollouts', '6', '--no-progress', ...extra]);
 // 40 ms a policy call and 4 trees in flight: a worker takes seconds over 30 problems
 const worker = (name: string, extra: string[] = []) => start(['worker', '--queue', url(name), '--concurrency', '4', '--sim-latency-ms', '40', '--lock-s', '1', '--no-progress', ...extra]);
-
-function lineIds(file: string): string[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => (JSON.parse(l) as { id: string }).id);
-}
 
 async function until(what: string, ok: () => boolean, ms = 60_000): Promise<void> {
   const t0 = Date.now();

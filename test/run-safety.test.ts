@@ -4,15 +4,14 @@
 // lines left in trees.jsonl are moved aside and their problems searched again; the first
 // failure (a full disk) is the one reported.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { KEEP_MALLOC_ENV, tuneMalloc } from '../src/util/malloc.js';
+import { cli, lineIds, startCli } from './cli-process.js';
 
-const cli = join(resolve(fileURLToPath(new URL('.', import.meta.url)), '..'), 'dist', 'cli', 'main.js');
 const root = mkdtempSync(join(tmpdir(), 'rstar-run-safety-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -28,25 +27,9 @@ before(() => {
 
 const slowSynth = (out: string, latencyMs = 25) => ['synth', '--policy', 'sim', '--ppm', 'sim', '--problems', problems, '--out', out, '--sim-latency-ms', String(latencyMs), '--concurrency', '4', '--rollouts', '8', '--no-progress'];
 
-function start(args: string[]): ChildProcess & { done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
-  const p = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GLIBC_TUNABLES: '', [KEEP_MALLOC_ENV]: '' } });
-  let stderr = '';
-  p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  // 'close' also waits for anything else that still holds the stderr pipe (a stray child)
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((res) => p.on('close', (code, signal) => res({ code, signal, stderr })));
-  return Object.assign(p, { done });
-}
+const start = (args: string[]) => startCli(args, { ...process.env, GLIBC_TUNABLES: '', [KEEP_MALLOC_ENV]: '' });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The ids of trees.jsonl's lines, in order. */
-function lineIds(file: string): string[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => (JSON.parse(l) as { id: string }).id);
-}
 
 test('malloc settings: applied in place on Linux, unless opted out or the user set their own', () => {
   assert.equal(tuneMalloc({ [KEEP_MALLOC_ENV]: '1' }), false);

@@ -37,9 +37,9 @@ class Opened implements Backends {
   async stats(): Promise<Record<string, unknown>> {
     return {
       ...(this.policy instanceof ThreadedOnnxPolicy ? { policy: await this.policy.stats() } : {}),
-      ...(this.policy instanceof OpenAIPolicy ? { policy: { servers: this.policy.servers() } } : {}),
+      ...(this.policy instanceof OpenAIPolicy ? { policy: { servers: this.policy.fleet.figures() } } : {}),
       ...(this.ppm instanceof ThreadedOnnxPpm ? { ppm: await this.ppm.stats() } : {}),
-      ...(this.ppm instanceof HttpPpm ? { ppm: { servers: this.ppm.servers() } } : {}),
+      ...(this.ppm instanceof HttpPpm ? { ppm: { servers: this.ppm.fleet.figures() } } : {}),
     };
   }
 
@@ -103,7 +103,7 @@ async function openReal(b: Opened, o: BackendOptions, device: Device): Promise<v
     b.policy = p;
   } else {
     const p = new OpenAIPolicy({ baseURL: openai!.url, model: openai!.model, serverWaitMs: o.serverWaitS * 1000, ...sampling, ...(template !== undefined ? { prompt: (q, steps) => renderPrompt(template, q, steps) } : {}) });
-    b.held.push({ close: async () => p.close() });
+    b.held.push({ close: async () => p.fleet.close() });
     b.policy = p;
   }
   if (ppmOnnx) {
@@ -113,7 +113,7 @@ async function openReal(b: Opened, o: BackendOptions, device: Device): Promise<v
     b.ppm = p;
   } else if (ppmHttp) {
     const p = new HttpPpm({ url: ppmHttp[1]!, model: ppmHttp[2]!, values: o.ppmValues, serverWaitMs: o.serverWaitS * 1000, ...(template !== undefined ? { template } : {}) });
-    b.held.push({ close: async () => p.close() });
+    b.held.push({ close: async () => p.fleet.close() });
     b.ppm = p;
   }
   const pool = new ExecutorPool({ isolation: o.isolation });

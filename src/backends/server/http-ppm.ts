@@ -16,7 +16,7 @@ import { Limiter } from '../../util/limiter.js';
 import { rawScore } from '../../engine/head.js';
 import type { Ppm, ScoreRequest } from '../../engine/backend.js';
 import { UsageError } from '../../errors.js';
-import { Fleet, serverUrls, type ServerFigures } from './fleet.js';
+import { Fleet, serverUrls } from './fleet.js';
 
 export interface HttpPpmOptions {
   /** the scoring endpoint, e.g. http://127.0.0.1:8001/pooling, or several: URL1,URL2,... */
@@ -54,6 +54,7 @@ interface PoolingResponse {
 export class HttpPpm implements Ppm {
   readonly name = 'http';
   readonly options: HttpPpmOptions;
+  /** the servers: routing, failover and their figures (stats.json) */
   readonly fleet: Fleet;
   private readonly limiter: Limiter;
 
@@ -96,14 +97,6 @@ export class HttpPpm implements Ppm {
     this.fleet.forget(problemId);
   }
 
-  /** Each server's requests, latency, errors and affinity moves. */
-  servers(): ServerFigures[] {
-    return this.fleet.figures();
-  }
-
-  close(): void {
-    this.fleet.close();
-  }
 
   private async call(tree: string, input: string[]): Promise<number[]> {
     const o = this.options;

@@ -18,7 +18,7 @@ import { stopStrings } from '../../format/step.js';
 import type { Policy, StepRequest } from '../../engine/backend.js';
 import { defaultPromptTemplate, renderPrompt } from '../../format/prompt.js';
 import { UsageError } from '../../errors.js';
-import { Fleet, serverUrls, type FleetOptions, type ServerFigures } from './fleet.js';
+import { Fleet, serverUrls, type FleetOptions } from './fleet.js';
 
 export interface OpenAIPolicyOptions {
   /** the server's OpenAI base URL, e.g. http://127.0.0.1:8000/v1, or several: URL1,URL2,... */
@@ -94,6 +94,7 @@ export function stepText(choice: Choice): string {
 export class OpenAIPolicy implements Policy {
   readonly name = 'openai';
   readonly options: OpenAIPolicyOptions;
+  /** the servers: routing, failover and their figures (stats.json) */
   readonly fleet: Fleet;
   private readonly limiter: Limiter;
 
@@ -117,14 +118,6 @@ export class OpenAIPolicy implements Policy {
     this.fleet.forget(problemId);
   }
 
-  /** Each server's requests, tokens, latency, errors and affinity moves. */
-  servers(): ServerFigures[] {
-    return this.fleet.figures();
-  }
-
-  close(): void {
-    this.fleet.close();
-  }
 
   private async complete({ problem, steps, n }: StepRequest): Promise<string[]> {
     const o = this.options;
