@@ -94,11 +94,16 @@ test('two rounds: every stage writes its files, the report has a line per round,
   assert.deepEqual(rounds.map((l) => l['round']), [1, 2]);
   for (const l of rounds) {
     assert.ok((l['poolSolvedShare'] as number) > 0 && (l['poolSolvedShare'] as number) <= 1);
+    // the pool's levels 4 and 5, 3 problems each: the shares by level make up the whole
+    const byLevel = l['poolSolvedByLevel'] as Record<string, number>;
+    assert.deepEqual(Object.keys(byLevel).sort(), ['4', '5']);
+    assert.ok(Math.abs((byLevel['4']! + byLevel['5']!) / 2 - (l['poolSolvedShare'] as number)) < 1e-9);
     const e = (l['eval'] as Record<string, { greedy: { accuracy: number }; mcts: { accuracy: number } }>)['heldout']!;
     assert.ok(e.greedy.accuracy >= 0 && e.mcts.accuracy >= 0);
   }
   const report = readFileSync(join(out, 'REPORT.md'), 'utf8');
   assert.match(report, /\| 2 \| 4 rollouts, n 3, PPM \|/);
+  assert.match(report, /## Pool solved % by level[\s\S]*\| round \| level 4 \| level 5 \|/);
   // round 0: the bootstrap policy greedy, where the curve starts
   const baseline = (state as unknown as { baseline: { sets: Record<string, { problems: number }> } }).baseline;
   assert.equal(baseline.sets['heldout']!.problems, 3);

@@ -33,9 +33,9 @@ type ServeArgs = Awaited<ReturnType<ReturnType<typeof serveOptions>['parseAsync'
 
 export async function serve(args: ServeArgs): Promise<void> {
   if (!(Number.isInteger(args.port) && args.port >= 0 && args.port < 65536)) throw new UsageError(`serve: --port must be an integer in 0..65535 (got ${args.port})`);
-  const { model, name, what, close } = args.policy === 'sim' ? await openSim(args) : await openOnnx(args);
+  const { model, name, what, note, close } = args.policy === 'sim' ? await openSim(args) : await openOnnx(args);
   const server = await serveOpenAI(model, { model: name, host: args.host, port: args.port });
-  console.error(`rstar: serving ${what} as "${name}" at ${server.url}`);
+  console.error(`rstar: serving ${what} as "${name}" at ${server.url}${note ? ` (${note})` : ''}`);
   const signal = await new Promise<NodeJS.Signals>((done) => {
     process.once('SIGINT', () => done('SIGINT'));
     process.once('SIGTERM', () => done('SIGTERM'));
@@ -50,6 +50,7 @@ interface Opened {
   model: Completer;
   name: string;
   what: string;
+  note?: string;
   close: () => Promise<void>;
 }
 
@@ -58,7 +59,7 @@ async function openOnnx(args: ServeArgs): Promise<Opened> {
   if (!onnx) throw new UsageError(`serve: --policy must be onnx:DIR or sim (got ${args.policy})`);
   const dir = resolve(onnx[1]!);
   const policy = await OnnxPolicy.open({ dir, device: 'auto', threads: args.threads, cacheBytes: Math.round(args['cache-mb'] * 2 ** 20), batchRows: args['batch-rows'], seed: args.seed });
-  return { model: batched(policy), name: args['model-name'] ?? basename(dir), what: `${dir} (${policy.stats().provider} provider)`, close: () => policy.close() };
+  return { model: batched(policy), name: args['model-name'] ?? basename(dir), what: dir, note: `${policy.stats().provider} provider`, close: () => policy.close() };
 }
 
 async function openSim(args: ServeArgs): Promise<Opened> {

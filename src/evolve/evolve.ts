@@ -38,7 +38,17 @@ export type Stage = 'synth' | 'select' | 'train' | 'eval';
 
 export interface RoundState {
   settings: RoundSettings;
-  synth?: { problems: number; solved: number; poolSolved: number; pool: number; rollouts: number; seconds: number; rolloutsPerSecond: number };
+  synth?: {
+    problems: number;
+    solved: number;
+    poolSolved: number;
+    pool: number;
+    /** by the pool problems' level, where they give one: solved in rounds 1..r, and in all */
+    poolByLevel?: Record<string, { solved: number; pool: number }>;
+    rollouts: number;
+    seconds: number;
+    rolloutsPerSecond: number;
+  };
   select?: { sft: number; pairs: number; heldOutPairs: number; stepwise: number; seconds: number };
   train?: { policy: Record<string, unknown>; ppm: Record<string, unknown>; seconds: number };
   eval?: { sets: Record<string, { greedy: EvalSummary; mcts: EvalSummary }>; seconds: number };
@@ -114,7 +124,20 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
         const { solvedIds: solvedNow, ...trees } = await treeTotals(join(dir, 'synth', 'trees.jsonl'));
         const solved = await solvedIds(out, r - 1);
         for (const id of solvedNow) solved.add(id);
-        round.synth = { ...trees, poolSolved: solved.size, pool: pool.total, seconds: (performance.now() - started) / 1000, rolloutsPerSecond: summary.rolloutsPerSecond };
+        const poolByLevel: Record<string, { solved: number; pool: number }> = {};
+        for (const [id, level] of pool.levels) {
+          const l = (poolByLevel[level] ??= { solved: 0, pool: 0 });
+          l.pool++;
+          if (solved.has(id)) l.solved++;
+        }
+        round.synth = {
+          ...trees,
+          poolSolved: solved.size,
+          pool: pool.total,
+          ...(pool.levels.size > 0 ? { poolByLevel } : {}),
+          seconds: (performance.now() - started) / 1000,
+          rolloutsPerSecond: summary.rolloutsPerSecond,
+        };
         say(`${label('synth')}: ${trees.solved} of ${trees.problems} searched problems solved; the pool ${solved.size} of ${pool.total} (${pct(solved.size / pool.total)})`);
         await save();
       }
@@ -241,15 +264,17 @@ function readState(file: string, config: EvolveConfig): EvolveState {
  * The problems round r searches, written once to DIR/round-r/pool.jsonl (so that a resumed
  * round searches the same ones): every pool problem, or those no earlier round solved.
  */
-async function roundPool(config: EvolveConfig, out: string, r: number, settings: RoundSettings): Promise<{ file: string; total: number }> {
+async function roundPool(config: EvolveConfig, out: string, r: number, settings: RoundSettings): Promise<{ file: string; total: number; levels: Map<string, string> }> {
   const file = join(out, `round-${r}`, 'pool.jsonl');
   const all: Problem[] = [];
   const where = new Map<string, string>();
+  const levels = new Map<string, string>();
   for (const f of config.pool) {
     for await (const p of readProblems(f)) {
       if (where.has(p.id)) throw new InputError(`${f}: problem id "${p.id}" is also in ${where.get(p.id)}: the pool's ids must be unique`);
       where.set(p.id, f);
       all.push(p);
+      if (p.level !== undefined) levels.set(p.id, String(p.level));
     }
   }
   if (!existsSync(file)) {
@@ -257,7 +282,7 @@ async function roundPool(config: EvolveConfig, out: string, r: number, settings:
     await mkdir(join(out, `round-${r}`), { recursive: true });
     await writeTextAtomic(file, all.filter((p) => !solved.has(p.id)).map((p) => JSON.stringify(p) + '\n').join(''));
   }
-  return { file, total: all.length };
+  return { file, total: all.length, levels };
 }
 
 /** Ids of the pool problems solved in rounds 1..r. */

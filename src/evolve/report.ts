@@ -28,6 +28,8 @@ function roundLine(s: Finished) {
     round: s.round,
     settings: s.settings,
     poolSolvedShare: s.synth.poolSolved / s.synth.pool,
+    /** solved in rounds 1..r by level, where the pool gives levels */
+    poolSolvedByLevel: s.synth.poolByLevel ? Object.fromEntries(Object.entries(s.synth.poolByLevel).map(([l, x]) => [l, x.solved / x.pool])) : null,
     searched: s.synth.problems,
     solved: s.synth.solved,
     sftExamples: s.select.sft,
@@ -68,6 +70,13 @@ function markdown(config: EvolveConfig, lines: ReturnType<typeof roundLine>[], b
     out.push(
       `| ${l.round} | ${s.rollouts} rollouts, n ${s.n}, ${s.ppm ? 'PPM' : 'terminal-guided'}${s.problems === 'unsolved' ? ', unsolved only' : ''} | ${pct(l.poolSolvedShare)} | ${l.sftExamples} | ${l.pairs} | ${pct(l.ppmPairAccuracy ?? undefined)}${l.ppmPairAccuracyOn === 'training' ? ' (train)' : ''} | ${l.rolloutsPerSecond.toFixed(1)} | ${m(l.seconds.synth)} / ${m(l.seconds.train)} / ${m(l.seconds.eval)} |`,
     );
+  }
+  const poolLevels = [...new Set(lines.flatMap((l) => Object.keys(l.poolSolvedByLevel ?? {})))].sort();
+  if (poolLevels.length > 0) {
+    out.push('', '## Pool solved % by level (by any round so far)', '');
+    out.push(`| round | ${poolLevels.map((x) => `level ${x}`).join(' | ')} |`);
+    out.push(`|---:|${poolLevels.map(() => '---:').join('|')}|`);
+    for (const l of lines) out.push(`| ${l.round} | ${poolLevels.map((x) => pct(l.poolSolvedByLevel?.[x])).join(' | ')} |`);
   }
   for (const name of [...new Set([...Object.keys(baseline ?? {}), ...lines.flatMap((l) => Object.keys(l.eval))])]) {
     const levels = [...new Set([...Object.keys(baseline?.[name]?.byLevel ?? {}), ...lines.flatMap((l) => Object.keys(l.eval[name]?.greedy.byLevel ?? {}))])].sort();
