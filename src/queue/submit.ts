@@ -19,7 +19,6 @@ import { searchOptionTable, type SearchOptions } from '../engine/options.js';
 import { planSearch } from '../engine/search.js';
 import { InputError } from '../errors.js';
 import { writeJsonAtomic } from '../io/atomic.js';
-import type { Problem } from '../io/problems.js';
 import type { RunOptions } from '../run/options.js';
 import { progressBar } from '../run/progress.js';
 import { ResumableRun } from '../run/resumable.js';
@@ -64,7 +63,8 @@ export async function submit({ queue: url, run, search, backend, attempts }: Sub
     await claimQueue(client, address.name, url, { settings, attempts });
 
     // Every problem not yet written gets its job (an existing job id adds nothing).
-    const pending = new Map<string, Problem>();
+    // job id -> problem id: the problems themselves are on the queue
+    const pending = new Map<string, string>();
     let batch: { name: string; data: JobData; opts: { jobId: string; attempts: number; backoff: { type: 'exponential'; delay: number }; removeOnComplete: false; removeOnFail: false } }[] = [];
     const flush = async () => {
       if (batch.length > 0) await queue.addBulk(batch);
@@ -73,7 +73,7 @@ export async function submit({ queue: url, run, search, backend, attempts }: Sub
     for await (const p of out.remaining(run.problems, run.limit)) {
       const id = jobId(settings, p.id);
       if (pending.has(id)) throw new InputError(`${run.problems}: problem id "${p.id}" appears twice`);
-      pending.set(id, p);
+      pending.set(id, p.id);
       batch.push({ name: 'tree', data: { problem: p }, opts: { jobId: id, attempts, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: false, removeOnFail: false } });
       if (batch.length >= 500) await flush();
     }
@@ -100,9 +100,9 @@ export async function submit({ queue: url, run, search, backend, attempts }: Sub
         if (done.length === 0) break;
         for (const job of done) {
           const problem = pending.get(job.id!);
-          if (problem) {
+          if (problem !== undefined) {
             const tree = job.returnvalue?.tree;
-            if (tree?.id !== problem.id) throw new Error(`queue ${address.name}: job ${job.id} of problem ${problem.id} came back with ${tree ? `the tree of ${tree.id}` : 'no tree'}`);
+            if (tree?.id !== problem) throw new Error(`queue ${address.name}: job ${job.id} of problem ${problem} came back with ${tree ? `the tree of ${tree.id}` : 'no tree'}`);
             await trees.append(tree);
             pending.delete(job.id!);
             const w = job.returnvalue.worker;
@@ -113,8 +113,8 @@ export async function submit({ queue: url, run, search, backend, attempts }: Sub
       }
       for (const job of (await queue.getJobs(['failed'])) as Job<JobData, JobResult>[]) {
         const problem = pending.get(job.id!);
-        if (!problem) continue;
-        failed.push({ id: problem.id, reason: job.failedReason, attempts: job.attemptsMade });
+        if (problem === undefined) continue;
+        failed.push({ id: problem, reason: job.failedReason, attempts: job.attemptsMade });
         pending.delete(job.id!);
       }
     };
