@@ -10,7 +10,7 @@
 // until written), and waits for the rest. Jobs that failed on every attempt (a problem that
 // crashes its workers) are reported in stats.json and the run exits with an error naming
 // them; the rest finish.
-import { hostname } from 'node:os';
+import { constants, hostname } from 'node:os';
 import { join } from 'node:path';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { backendOptionTable, type BackendOptions } from '../backends/options.js';
@@ -65,7 +65,9 @@ export async function submit({ queue: url, run, search, backend, attempts }: Sub
     // Every problem not yet written gets its job (an existing job id adds nothing).
     // job id -> problem id: the problems themselves are on the queue
     const pending = new Map<string, string>();
-    let batch: { name: string; data: JobData; opts: { jobId: string; attempts: number; backoff: { type: 'exponential'; delay: number }; removeOnComplete: false; removeOnFail: false } }[] = [];
+    // kept after completion until the tree is on disk; kept after failure to be reported again
+    const opts = { attempts, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: false, removeOnFail: false };
+    let batch: Parameters<typeof queue.addBulk>[0] = [];
     const flush = async () => {
       if (batch.length > 0) await queue.addBulk(batch);
       batch = [];
@@ -74,7 +76,7 @@ export async function submit({ queue: url, run, search, backend, attempts }: Sub
       const id = jobId(settings, p.id);
       if (pending.has(id)) throw new InputError(`${run.problems}: problem id "${p.id}" appears twice`);
       pending.set(id, p.id);
-      batch.push({ name: 'tree', data: { problem: p }, opts: { jobId: id, attempts, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: false, removeOnFail: false } });
+      batch.push({ name: 'tree', data: { problem: p }, opts: { ...opts, jobId: id } });
       if (batch.length >= 500) await flush();
     }
     await flush();
@@ -121,7 +123,7 @@ export async function submit({ queue: url, run, search, backend, attempts }: Sub
 
     let stopping: NodeJS.Signals | undefined;
     const onSignal = (s: NodeJS.Signals) => {
-      if (stopping) process.exit(128 + (s === 'SIGINT' ? 2 : 15));
+      if (stopping) process.exit(128 + constants.signals[s]);
       stopping = s;
       console.error(`\nrstar: ${s}: stopping the submitter; the jobs stay on the queue and the workers go on (run the same command again to collect them)`);
       wake();
@@ -168,7 +170,7 @@ export async function submit({ queue: url, run, search, backend, attempts }: Sub
       });
     });
     console.error(`rstar: ${written} trees written (${out.done.size + written} in all) -> ${join(run.out, 'trees.jsonl')}; ${rates()}`);
-    if (stopping) process.exitCode = 128 + (stopping === 'SIGINT' ? 2 : 15);
+    if (stopping) process.exitCode = 128 + constants.signals[stopping];
     if (failed.length > 0) {
       throw new InputError(`${failed.length} problems failed on every attempt (${attempts}), the rest are written: ${failed.map((f) => `${f.id} (${f.reason})`).join('; ')}`);
     }

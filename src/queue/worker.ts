@@ -6,10 +6,10 @@
 // its models are (--policy, --ppm: paths differ between machines; by default the run's) and
 // what is local (threads, device, concurrency...). A worker that dies mid-problem stops
 // renewing its jobs' locks; after `lockMs` BullMQ's stalled-job check gives them to another
-// worker (a job that stalls `attempts` times fails). SIGINT/SIGTERM: no new jobs, the trees
+// worker, which runs it alone (a job that stalls `attempts` times fails). SIGINT/SIGTERM: no new jobs, the trees
 // in flight finish, then the worker exits.
-import { hostname } from 'node:os';
-import { Queue, Worker, type Job } from 'bullmq';
+import { constants, hostname } from 'node:os';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { openBackends } from '../backends/open.js';
 import { backendOptionTable, type BackendOptions } from '../backends/options.js';
 import { searchOptionTable, type SearchOptions } from '../engine/options.js';
@@ -100,17 +100,41 @@ export async function work(o: WorkerRun): Promise<void> {
     w?.resolve(tree);
   });
   let failure: unknown;
-  const worker = new Worker<JobData, JobResult>(
+  let stopped: Promise<void> | undefined;
+  const searchTree = async (job: Job<JobData, JobResult>): Promise<JobResult> => {
+    if (failure !== undefined) throw failure;
+    const problem = job.data.problem;
+    const tree = await new Promise<ExportedTree>((resolve, reject) => {
+      waiting.set(problem.id, { resolve, reject });
+      inbox.push(problem);
+    });
+    return { tree, worker: name };
+  };
+  // A job that stalled was in flight on a worker that died, maybe with the problem that
+  // kills workers, maybe as that problem's neighbour. It runs alone (no new jobs taken, the
+  // trees in flight finished first), so a crash it causes takes no other problem with it,
+  // and a neighbour is not failed for a crash it did not cause. A second such job arriving
+  // meanwhile goes back to the queue for a while rather than wait here, where it would be
+  // in flight when the first one crashes the worker.
+  let alone = false;
+  const searchAlone = async (job: Job<JobData, JobResult>, token: string | undefined): Promise<JobResult> => {
+    if (alone) {
+      await job.moveToDelayed(Date.now() + 1000, token);
+      throw new DelayedError();
+    }
+    alone = true;
+    await worker.pause(true);
+    try {
+      while (waiting.size > 0) await new Promise((r) => setTimeout(r, 50));
+      return await searchTree(job);
+    } finally {
+      alone = false;
+      if (!stopped) worker.resume();
+    }
+  };
+  const worker: Worker<JobData, JobResult> = new Worker<JobData, JobResult>(
     address.name,
-    async (job: Job<JobData, JobResult>) => {
-      if (failure !== undefined) throw failure;
-      const problem = job.data.problem;
-      const tree = await new Promise<ExportedTree>((resolve, reject) => {
-        waiting.set(problem.id, { resolve, reject });
-        inbox.push(problem);
-      });
-      return { tree, worker: name };
-    },
+    (job: Job<JobData, JobResult>, token?: string) => (job.stalledCounter === 0 ? searchTree(job) : searchAlone(job, token)),
     // a job stalls when its worker stops renewing its lock (died); after `attempts` stalls it fails
     { connection: address.connection, concurrency: plan.options.concurrency, lockDuration: o.lockMs, stalledInterval: o.lockMs, maxStalledCount: Math.max(0, run.attempts - 1), name },
   );
@@ -118,11 +142,10 @@ export async function work(o: WorkerRun): Promise<void> {
   console.error(`rstar: worker ${name} on queue ${address.name} (${o.queue}): ${plan.options.concurrency} trees in flight, policy ${backendOptions.policy}`);
   const bar = o.progress ? progressBar(`worker |{bar}| {value} trees | {rps} rollouts/s | {solved} solved | {duration_formatted} elapsed`, 0, { rps: '0', solved: 0 }) : undefined;
   const tick = setInterval(() => bar?.update(search.stats.problems, searchRates(search)), 1000);
-  let stopped: Promise<void> | undefined;
   // no new jobs; the ones in flight finish (their trees need the search), then the search ends
   const stop = () => (stopped ??= worker.close().then(() => inbox.close()));
   const onSignal = (s: NodeJS.Signals) => {
-    const code = 128 + (s === 'SIGINT' ? 2 : 15);
+    const code = 128 + constants.signals[s];
     if (process.exitCode === code) process.exit(code);
     process.exitCode = code;
     console.error(`\nrstar: ${s}: the worker takes no new jobs; the ${waiting.size} trees in flight finish first (${s} again stops at once: their jobs go to other workers)`);
