@@ -57,7 +57,7 @@ interface Result {
 async function run(routing: 'affinity' | 'round-robin'): Promise<Result> {
   const models = Array.from({ length: servers }, () => new SimServerModel(problems, { template, tokensPerS, seqTokensPerS, prefillCost, cacheTokens }));
   const listening: (Server & { url: string })[] = [];
-  for (const m of models) listening.push(await serveOpenAI({ complete: (prompts, k) => m.complete(prompts, k) }, { model: 'sim', host: '127.0.0.1', port: 0 }));
+  for (const m of models) listening.push(await serveOpenAI(m, { model: 'sim', host: '127.0.0.1', port: 0 }));
   const policy = new OpenAIPolicy(
     { baseURL: listening.map((s) => s.url).join(','), model: 'sim', maxRetries: 0, concurrency: 1024, prompt: (p, steps) => `${template.replace('{problem}', p.problem)}${steps.join('')}` },
     { routing },

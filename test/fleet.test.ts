@@ -146,7 +146,7 @@ test('the OpenAI policy over 3 simulated servers, one stopped mid-search: every 
   const problems = Array.from({ length: 24 }, (_, i) => ({ id: `p${i}`, problem: `Problem number ${i}: what is ${i} + ${i}?`, answer: String(2 * i) }));
   const template = '{problem}\n\n';
   const models = [0, 1, 2].map(() => new SimServerModel(problems, { template, tokensPerS: 200_000, seqTokensPerS: 20_000 }));
-  const servers = await Promise.all(models.map((m) => serveOpenAI({ complete: (p, n) => m.complete(p, n) }, { model: 'sim', host: '127.0.0.1', port: 0 })));
+  const servers = await Promise.all(models.map((m) => serveOpenAI(m, { model: 'sim', host: '127.0.0.1', port: 0 })));
   const policy = new OpenAIPolicy({ baseURL: servers.map((s) => s.url).join(','), model: 'sim', maxRetries: 0, serverWaitMs: 5000 });
   const ids: string[] = [];
   const search = new Search({ rollouts: 6, n: 3, concurrency: 8, maxDepth: 10 }, { policy, verifier: new SimVerifier(), grader: new ExactGrader() }, ({ tree }) => {

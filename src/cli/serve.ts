@@ -75,7 +75,7 @@ async function openSim(args: ServeArgs): Promise<Opened> {
     { seed: args.seed ?? 0 },
   );
   return {
-    model: { complete: (prompts, n) => sim.complete(prompts, n) },
+    model: sim,
     name: args['model-name'] ?? 'sim',
     what: `simulated steps for ${problems.length} problems of ${args.problems}`,
     close: async () => {

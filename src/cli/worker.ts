@@ -5,7 +5,6 @@ import { backendOptionTable } from '../backends/options.js';
 import { searchOptionTable } from '../engine/options.js';
 import { queueOptionTable } from '../queue/options.js';
 import { work } from '../queue/worker.js';
-import { UsageError } from '../errors.js';
 import { checkOptions, withDefaults } from '../util/options.js';
 import { addOptions } from './options.js';
 
@@ -13,7 +12,7 @@ import { addOptions } from './options.js';
 const { concurrency, engine, device, policyBatch, policyConcurrency } = searchOptionTable;
 const workerSearchTable = { concurrency, engine, device, policyBatch, policyConcurrency };
 const { queue, lockS } = queueOptionTable;
-const workerQueueTable = { queue: { ...queue, required: true, help: 'redis://HOST:PORT/NAME: the queue of the run to work on' }, lockS };
+const workerQueueTable = { queue: { ...queue, required: true as const, help: 'redis://HOST:PORT/NAME: the queue of the run to work on' }, lockS };
 
 export function workerOptions(y: Argv) {
   const y2 = addOptions(addOptions(y, workerQueueTable), workerSearchTable);
@@ -27,6 +26,5 @@ export async function worker(args: Record<string, unknown>): Promise<void> {
   const search = withDefaults(workerSearchTable, args);
   checkOptions(workerSearchTable, search);
   const backend = Object.fromEntries(Object.keys(backendOptionTable).filter((k) => args[k] !== undefined).map((k) => [k, args[k]]));
-  if (!q.queue) throw new UsageError('--queue must be given');
   await work({ queue: q.queue, lockMs: q.lockS * 1000, search, backend, progress: args['progress'] !== false });
 }

@@ -87,7 +87,6 @@ export async function submit({ queue: url, run, search, backend, attempts }: Sub
     const perWorker = new Map<string, number>();
     const total = pending.size;
     const started = Date.now();
-    let workers = 0;
     const bar = run.progress
       ? progressBar(`queue |{bar}| {value}/{total} problems | {workers} workers | {rates} | {duration_formatted} elapsed, ETA {left}`, total, { workers: 0, rates: '' })
       : undefined;
@@ -137,7 +136,7 @@ export async function submit({ queue: url, run, search, backend, attempts }: Sub
     try {
       while (pending.size > 0 && !stopping) {
         await collect();
-        workers = (await queue.getWorkers()).length;
+        const workers = (await queue.getWorkers()).length;
         bar?.update(total - pending.size, { workers, rates: rates() });
         if (pending.size === 0 || stopping) break;
         await new Promise<void>((resolve) => {

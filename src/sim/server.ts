@@ -29,6 +29,9 @@ export interface SimServerOptions {
 
 export const simServerDefaults: Omit<SimServerOptions, 'template'> = { tokensPerS: 4000, seqTokensPerS: 200, prefillCost: 0.2, cacheTokens: 200_000, blockTokens: 16 };
 
+/** One step of a trajectory as the search shows it: up to and including its end marker. */
+const stepPattern = new RegExp(`[\\s\\S]*?${stepEnd}`, 'g');
+
 export interface SimServerFigures {
   requests: number;
   promptTokens: number;
@@ -90,7 +93,7 @@ export class SimServerModel {
   private request(prompt: string, n: number): { problem: Problem; steps: string[]; n: number } | undefined {
     for (let at = prompt.indexOf('\n'); at >= 0; at = prompt.indexOf('\n', at + 1)) {
       const problem = this.questions.get(prompt.slice(0, at + 1));
-      if (problem) return { problem, steps: prompt.slice(at + 1).match(new RegExp(`[\\s\\S]*?${stepEnd}`, 'g')) ?? [], n };
+      if (problem) return { problem, steps: prompt.slice(at + 1).match(stepPattern) ?? [], n };
     }
     return undefined;
   }
