@@ -1,7 +1,7 @@
 // `rstar evolve` end to end with the shipped models on a few synthetic problems, through the
 // real command: mostly trained by the external-command contract (a "trainer" that copies
-// models: this tests the loop, its files and its resume, not learning), and once by the
-// builtin trainer for a few steps (it has its own tests in trainer/tests).
+// models: this tests the loop, its files and its resume, not learning), and by the builtin
+// trainer for a few steps, once per PPM kind (it has its own tests in trainer/tests).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { pairLine, type StepPair } from '../src/evolve/training-data.js';
 import { pythonSkip, torchSkip, trainPython } from './python-skip.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
@@ -80,6 +81,10 @@ test('two rounds: every stage writes its files, the report has a line per round,
   // a command trainer gets the rows trainers load, not the builtin trainer's lines
   assert.equal(readFileSync(join(out, 'round-1', 'policy', 'trained-on.jsonl'), 'utf8'), readFileSync(join(data, 'sft.prompt-completion.jsonl'), 'utf8'));
   assert.equal(readFileSync(join(out, 'round-1', 'ppm', 'trained-on.jsonl'), 'utf8'), readFileSync(join(data, 'pairs.prompt-chosen-rejected.jsonl'), 'utf8'));
+  // the held-out pairs as steps (what the engine scores) are the held-out pairs the trainer reads
+  const asSteps = jsonl(join(data, 'pairs.heldout.steps.jsonl'));
+  assert.ok(asSteps.length > 0);
+  assert.deepEqual(asSteps.map((p) => pairLine(p as unknown as StepPair)), jsonl(join(data, 'pairs.heldout.jsonl')));
   const stepwise = jsonl(join(data, 'stepwise.jsonl'));
   assert.ok(stepwise.length > 0);
   for (const row of stepwise) {
@@ -98,6 +103,8 @@ test('two rounds: every stage writes its files, the report has a line per round,
     const byLevel = l['poolSolvedByLevel'] as Record<string, number>;
     assert.deepEqual(Object.keys(byLevel).sort(), ['4', '5']);
     assert.ok(Math.abs((byLevel['4']! + byLevel['5']!) / 2 - (l['poolSolvedShare'] as number)) < 1e-9);
+    // the engine scored the held-out pairs with the round's PPM (a copy of the shipped reviewer); a command trainer measures none
+    assert.ok(typeof l['ppmPairAccuracy'] === 'number' && l['ppmPairAccuracyTrainer'] === null);
     const e = (l['eval'] as Record<string, { greedy: { accuracy: number }; mcts: { accuracy: number } }>)['heldout']!;
     assert.ok(e.greedy.accuracy >= 0 && e.mcts.accuracy >= 0);
   }
@@ -179,8 +186,27 @@ test("the builtin trainer: two rounds of a few training steps, each round's mode
   }
   const rounds = jsonl(join(out, 'rounds.jsonl'));
   assert.equal(rounds.length, 2);
-  for (const l of rounds) assert.ok(typeof l['ppmPairAccuracy'] === 'number', 'the PPM trainer measured pair accuracy');
+  for (const l of rounds) assert.ok(typeof l['ppmPairAccuracy'] === 'number' && typeof l['ppmPairAccuracyTrainer'] === 'number', 'the engine and the PPM trainer measured pair accuracy');
   assert.equal(JSON.parse(readFileSync(join(out, 'round-2', 'synth', 'run.json'), 'utf8')).policy, `onnx:${join(out, 'round-1', 'policy')}`);
+});
+
+test('a reviewer PPM: trained by the builtin trainer on the SFT examples and the extra data, measured on the pairs by the engine', { skip: pythonSkip || torchSkip, timeout: 600_000 }, () => {
+  const out = join(root, 'reviewer');
+  const fields = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
+  const extra = join(root, 'reviewer-extra.jsonl');
+  assert.equal(rstar(['data', 'synth-problems', '--levels', '1-2', '--count', '4', '--seed', '9', '--split', 'train', '--sft', '--out', extra]).status, 0);
+  const file = join(root, 'reviewer.json');
+  const tiny = { epochs: 1, batch_size: 4, threads: 1 };
+  writeFileSync(file, JSON.stringify({ ...fields, rounds: 1, trainer: 'builtin', policyCommand: undefined, ppmCommand: undefined, python: trainPython, trainPolicy: tiny, trainPpm: tiny, ppmKind: 'reviewer', ppmData: [extra] }));
+  const r = rstar(['evolve', '--config', file, '--out', out, '--no-progress']);
+  assert.equal(r.status, 0, r.stderr);
+  const dir = join(out, 'round-1');
+  const task = JSON.parse(readFileSync(join(dir, 'train', 'reviewer.json'), 'utf8')) as Record<string, unknown>;
+  assert.deepEqual([task['task'], task['reviewer'], task['base'], task['data']], ['sft', true, join(dir, 'policy'), [join(dir, 'data', 'sft.jsonl'), extra]]);
+  assert.equal((JSON.parse(readFileSync(join(dir, 'ppm', 'config.json'), 'utf8')) as { rstar_ppm: { output: string } }).rstar_ppm.output, 'reviewer');
+  const [line] = jsonl(join(out, 'rounds.jsonl'));
+  assert.ok(typeof line!['ppmPairAccuracy'] === 'number' && line!['ppmPairAccuracyTrainer'] === null);
+  assert.match(readFileSync(join(out, 'REPORT.md'), 'utf8'), /PPM: reviewer/);
 });
 
 test('an unsolved-only round searches the problems no round solved and trains on every solved problem', { skip: pythonSkip }, () => {
@@ -260,6 +286,8 @@ test('a bad config is refused before anything is written, naming the field', () 
     [{ policy: 'onnx:x' }, /field "pool" must be given/],
     [{ pool: ['x.jsonl'], policy: 'onnx:x', trainer: 'command' }, /needs field "policyCommand" and field "ppmCommand"/],
     [{ pool: ['x.jsonl'], policy: 'onnx:x', ppm: true }, /round 1 cannot search with a PPM/],
+    [{ pool: ['x.jsonl'], policy: 'onnx:x', ppmKind: 'reviewer', trainer: 'command', policyCommand: 'x', ppmCommand: 'y' }, /field "ppmKind": a reviewer is trained by the builtin trainer/],
+    [{ pool: ['x.jsonl'], policy: 'onnx:x', ppmKind: 'value' }, /field "ppmKind" must be one of pairwise, reviewer/],
     [{ pool: ['x.jsonl'], policy: 'vllm:x' }, /field "policy" must be onnx:DIR or openai:URL#MODEL \(got vllm:x\)/],
     [{ pool: ['x.jsonl'], policy: 'openai:http://127.0.0.1:1/v1#m', weights: 'w' }, /a server policy needs field "serve"/],
     [{ pool: ['x.jsonl'], policy: 'openai:http://127.0.0.1:1/v1#m', serve: 'vllm serve {model}' }, /a server policy needs field "weights"/],

@@ -1,5 +1,6 @@
 // Training data from a hand-built tree: which trajectories become SFT examples, in which
-// order, and which sibling steps become preference pairs (src/evolve/training-data.ts).
+// order, and which sibling steps become preference pairs (src/evolve/training-data.ts), and
+// how a PPM's pair accuracy is counted (src/evolve/pair-accuracy.ts).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ExportedNode, ExportedTree } from '../src/engine/export.js';
-import { answerPairs, preferencePairs, sftExamples } from '../src/evolve/training-data.js';
+import type { Ppm } from '../src/engine/backend.js';
+import { pairAccuracy } from '../src/evolve/pair-accuracy.js';
+import { answerPairs, pairLine, preferencePairs, sftExamples, type StepPair } from '../src/evolve/training-data.js';
 import { renderTrajectory } from '../src/format/step.js';
 
 const node = (id: number, parent: number, step: string, Q: number, extra: Partial<ExportedNode> = {}): ExportedNode => ({
@@ -62,11 +65,14 @@ test('SFT: a correct trajectory through a step whose code failed is not an examp
 test('pairs: siblings with a correct vs a wrong answer below, Q_chosen > Q_rejected, one step under a shared prefix', () => {
   const pairs = preferencePairs(tree);
   assert.deepEqual(pairs.map((p) => p.id).sort(), ['p@0:1>2', 'p@0:3>2', 'p@1:4>5']);
-  const root = pairs.find((p) => p.id === 'p@0:1>2')!;
+  const root = pairLine(pairs.find((p) => p.id === 'p@0:1>2')!);
   assert.equal(root.prompt, 'What is 1 + 1?\n\n');
   assert.equal(root.chosen, closing);
   assert.equal(root.rejected, '<code>\nx = 3\n<end_of_step>');
-  const inner = pairs.find((p) => p.id === 'p@1:4>5')!;
+  const innerSteps = pairs.find((p) => p.id === 'p@1:4>5')!;
+  // as steps: what the engine's PPM scores (the search's request: the shown trajectory, then the step)
+  assert.deepEqual([innerSteps.steps, innerSteps.chosen.length, innerSteps.problem.id], [[renderTrajectory([{ text: closing, output: '2\n' }])], 1, 'p']);
+  const inner = pairLine(innerSteps);
   assert.equal(inner.prompt, 'What is 1 + 1?\n\n' + renderTrajectory([{ text: closing, output: '2\n' }]));
   assert.ok(pairs.every((p) => p.chosenQ > p.rejectedQ));
 });
@@ -75,8 +81,9 @@ test('answer pairs: the 2 correct trajectories with the highest mean Q against t
   const pairs = answerPairs(tree);
   // correct: 4 (mean Q 0.75), 7 (0.55); wrong: 6 (-0.6), 5 (-0.25)
   assert.deepEqual(pairs.map((p) => p.id), ['p@answer:4>6', 'p@answer:4>5', 'p@answer:7>6', 'p@answer:7>5']);
-  const first = pairs[0]!;
+  const first = pairLine(pairs[0]!);
   assert.equal(first.prompt, 'What is 1 + 1?\n\n');
+  assert.deepEqual(pairs[0]!.steps, [], 'an answer pair is a whole trajectory under the question');
   assert.equal(first.chosen, renderTrajectory([{ text: closing, output: '2\n' }]) + '<answer>\\boxed{2}<end_of_answer>');
   assert.equal(first.rejected, '<code>\nx = 3\n<end_of_step><answer>\\boxed{3}<end_of_answer>');
   assert.deepEqual([first.chosenQ, first.rejectedQ], [0.75, -0.6]);
@@ -123,4 +130,29 @@ test('rstar data select writes both files and names a bad line', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("pair accuracy: each side asked as the search asks (the trajectory, then the continuation); ties and refusals counted apart", async () => {
+  const asked: string[][] = [];
+  // a PPM that values a step by the number after "v", and refuses a step holding "long"
+  const ppm: Ppm = {
+    name: 'fake',
+    score: async (requests) =>
+      requests.map((r) => {
+        asked.push([...r.steps]);
+        const last = r.steps.at(-1)!;
+        return last.includes('long') ? { refused: 'prompt too long' } : Number(/v(-?[\d.]+)/.exec(last)![1]);
+      }),
+  };
+  const problem = { id: 'p', problem: 'q', answer: '1' };
+  const pair = (id: string, chosen: string, rejected: string): StepPair => ({ id, problem, steps: ['s1'], chosen: [chosen], rejected: [rejected], chosenQ: 1, rejectedQ: 0 });
+  const pairs = [pair('a', 'v0.5', 'v0.1'), pair('b', 'v0.1', 'v0.5'), pair('c', 'v0.3', 'v0.3'), pair('d', 'v0.9', 'long'), pair('e', 'v0.2', 'v-0.4')];
+  // batches of 2 pairs: the last batch is short
+  assert.deepEqual(await pairAccuracy(ppm, pairs, 2), { accuracy: 2 / 4, pairs: 5, ties: 1, refused: 1 });
+  assert.deepEqual(asked.slice(0, 2), [['s1', 'v0.5'], ['s1', 'v0.1']]);
+  assert.equal(asked.length, 10);
+  // an answer pair: whole trajectories under the question
+  asked.length = 0;
+  await pairAccuracy(ppm, [{ ...pair('f', '', ''), steps: [], chosen: ['x', 'v1'], rejected: ['y', 'v0'] }]);
+  assert.deepEqual(asked, [['x', 'v1'], ['y', 'v0']]);
 });

@@ -91,9 +91,7 @@ async function openReal(b: Opened, o: BackendOptions, device: Device): Promise<v
   const onnx = /^onnx:(.+)$/.exec(o.policy);
   const openai = serverPolicy(o.policy);
   const ppmOnnx = /^onnx:(.+)$/.exec(o.ppm);
-  const ppmHttp = /^http:(https?:\/\/[^#\s]+)#(\S+)$/.exec(o.ppm);
   if (!onnx && !openai) throw new UsageError(`policy must be sim, onnx:DIR or openai:URL#MODEL, e.g. openai:http://127.0.0.1:8000/v1#Qwen2.5-Math-7B (got ${o.policy})`);
-  if (!ppmOnnx && !ppmHttp && o.ppm !== 'none') throw new UsageError(`ppm must be none, sim, onnx:DIR or http:URL#MODEL (got ${o.ppm})`);
   if (onnx) {
     // steps end where the shorter context ends, so that an ONNX PPM can score prompt and step
     const context = ppmOnnx ? contextOf(readConfig(ppmOnnx[1]!)) : undefined;
@@ -106,15 +104,10 @@ async function openReal(b: Opened, o: BackendOptions, device: Device): Promise<v
     b.held.push({ close: async () => p.fleet.close() });
     b.policy = p;
   }
-  if (ppmOnnx) {
-    const p = await ThreadedOnnxPpm.open({ dir: ppmOnnx[1]!, device, threads: o.threads, incremental: o.ppmReuse, cacheBytes, template });
+  if (o.ppm !== 'none') {
+    const p = await openPpm(o, device);
     b.held.push(p);
-    console.error(`rstar: ppm ${ppmOnnx[1]} (${p.head ? 'hidden state + fused native head' : p.output === 'logits' ? "reviewer: the question's log-probs" : 'score output'}) on the ${p.provider} provider (${p.providerReason})`);
-    b.ppm = p;
-  } else if (ppmHttp) {
-    const p = new HttpPpm({ url: ppmHttp[1]!, model: ppmHttp[2]!, values: o.ppmValues, serverWaitMs: o.serverWaitS * 1000, ...(template !== undefined ? { template } : {}) });
-    b.held.push({ close: async () => p.fleet.close() });
-    b.ppm = p;
+    b.ppm = p.ppm;
   }
   const pool = new ExecutorPool({ isolation: o.isolation });
   b.held.push(pool);
@@ -122,4 +115,21 @@ async function openReal(b: Opened, o: BackendOptions, device: Device): Promise<v
   const grader = new MathGrader();
   b.held.push(grader);
   b.grader = grader;
+}
+
+/** A real PPM (onnx:DIR or http:URL#MODEL) alone, for a caller that scores without searching (evolve's pair accuracy); close() releases it. */
+export async function openPpm(o: BackendOptions, device: Device): Promise<{ ppm: Ppm; close(): Promise<void> }> {
+  const ppmOnnx = /^onnx:(.+)$/.exec(o.ppm);
+  const ppmHttp = /^http:(https?:\/\/[^#\s]+)#(\S+)$/.exec(o.ppm);
+  const template = o.promptTemplate;
+  if (ppmOnnx) {
+    const p = await ThreadedOnnxPpm.open({ dir: ppmOnnx[1]!, device, threads: o.threads, incremental: o.ppmReuse, cacheBytes: Math.round(o.cacheMb * 2 ** 20), template });
+    console.error(`rstar: ppm ${ppmOnnx[1]} (${p.head ? 'hidden state + fused native head' : p.output === 'logits' ? "reviewer: the question's log-probs" : 'score output'}) on the ${p.provider} provider (${p.providerReason})`);
+    return { ppm: p, close: () => p.close() };
+  }
+  if (ppmHttp) {
+    const p = new HttpPpm({ url: ppmHttp[1]!, model: ppmHttp[2]!, values: o.ppmValues, serverWaitMs: o.serverWaitS * 1000, ...(template !== undefined ? { template } : {}) });
+    return { ppm: p, close: async () => p.fleet.close() };
+  }
+  throw new UsageError(`ppm must be none, sim, onnx:DIR or http:URL#MODEL (got ${o.ppm})`);
 }

@@ -8,7 +8,7 @@
 import type { Argv } from 'yargs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { answerPairs, preferencePairs, sftExamples } from '../evolve/training-data.js';
+import { answerPairs, pairLine, preferencePairs, sftExamples } from '../evolve/training-data.js';
 import { writeTextAtomic } from '../io/atomic.js';
 import { readTrees } from '../engine/export.js';
 import { generateProblems, toSft, maxLevel, minLevel, parseLevels, type Split, type SyntheticProblem } from '../data/synthetic.js';
@@ -64,11 +64,11 @@ export async function select(args: SelectArgs): Promise<void> {
       trees++;
       if (tree.solved) solved++;
       for (const e of sftExamples(tree, args.top)) sft.push(JSON.stringify(e) + '\n');
-      for (const p of preferencePairs(tree)) pairs.push(JSON.stringify(p) + '\n');
+      for (const p of preferencePairs(tree)) pairs.push(JSON.stringify(pairLine(p)) + '\n');
       if (args['answer-pairs']) {
         const more = answerPairs(tree);
         answers += more.length;
-        for (const p of more) pairs.push(JSON.stringify(p) + '\n');
+        for (const p of more) pairs.push(JSON.stringify(pairLine(p)) + '\n');
       }
     }
   }

@@ -59,6 +59,19 @@ const evolveOwn = {
     content: true,
     help: "share of the pool's problems whose PPM pairs are held out of training, to measure pair accuracy",
   },
+  ppmKind: {
+    type: 'choice',
+    choices: ['pairwise', 'reviewer'],
+    default: 'pairwise',
+    content: true,
+    help: "pairwise: rStar-Math's PPM, a value head trained on the round's preference pairs; reviewer: a language model trained to write the question after the round's verified trajectories, whose value is how well a trajectory predicts the question (models/README.md; builtin trainer only)",
+  },
+  ppmData: {
+    type: 'strings',
+    default: [],
+    content: true,
+    help: "builtin trainer: more training files for each round's PPM, in its kind's format: pairs JSONL (pairwise) or SFT JSONL {query, response} (reviewer; e.g. the bootstrap's reference solutions)",
+  },
   trainFrom: {
     type: 'choice',
     choices: ['base', 'previous'],
@@ -129,6 +142,8 @@ export function readEvolveConfig(file: string | undefined, flags: Record<string,
     if (config.trainer === 'command' && (config.policyCommand === undefined || config.ppmCommand === undefined)) {
       throw new InputError('the command trainer needs field "policyCommand" and field "ppmCommand"');
     }
+    if (config.trainer === 'command' && config.ppmKind === 'reviewer') throw new InputError('field "ppmKind": a reviewer is trained by the builtin trainer (field "trainer": "builtin")');
+    if (config.trainer === 'command' && config.ppmData.length > 0) throw new InputError('field "ppmData" is for the builtin trainer: the command trainer\'s own command reads its data');
     if (roundSettings(config, 1).ppm) throw new InputError('round 1 cannot search with a PPM: none is trained before it (set "ppm" in "round" for rounds >= 2 only)');
     if (serverUrl(config.policy) !== undefined) {
       if (config.serve === undefined || !config.serve.includes('{model}')) throw new InputError('a server policy needs field "serve": the command that serves {model} at its URL');

@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { openPpm } from '../backends/open.js';
 import { backendOptionTable } from '../backends/options.js';
 import { readTrees } from '../engine/export.js';
 import { searchOptionTable } from '../engine/options.js';
@@ -31,7 +32,8 @@ import { evolveOptionTable, roundSettings, type EvolveConfig, type RoundSettings
 import { preferenceRow, promptCompletion, stepwiseRows } from './exports.js';
 import { writeReport } from './report.js';
 import { serverUrl, withPolicy } from './serve.js';
-import { answerPairs, preferencePairs, sftExamples } from './training-data.js';
+import { pairAccuracy, readStepPairs, type PairAccuracy } from './pair-accuracy.js';
+import { answerPairs, pairLine, preferencePairs, sftExamples } from './training-data.js';
 import { train } from './train.js';
 
 export type Stage = 'synth' | 'select' | 'train' | 'eval';
@@ -51,7 +53,8 @@ export interface RoundState {
   };
   select?: { sft: number; pairs: number; heldOutPairs: number; stepwise: number; seconds: number };
   train?: { policy: Record<string, unknown>; ppm: Record<string, unknown>; seconds: number };
-  eval?: { sets: Record<string, { greedy: EvalSummary; mcts: EvalSummary }>; seconds: number };
+  /** pairs: the round's PPM on the held-out pairs, scored by the engine (pair-accuracy.ts; absent from runs made before it was) */
+  eval?: { sets: Record<string, { greedy: EvalSummary; mcts: EvalSummary }>; pairs?: PairAccuracy; seconds: number };
 }
 
 export interface EvolveState {
@@ -156,20 +159,21 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
         const policyBase = config.trainFrom === 'base' ? bootstrap : policyBefore;
         const policy = await train(config, {
           kind: 'policy',
-          data: join(data, 'sft.jsonl'),
+          data: [join(data, 'sft.jsonl')],
           rows: join(data, 'sft.prompt-completion.jsonl'),
           base: policyBase,
           out: join(dir, 'policy'),
           dir: join(dir, 'train'),
         });
+        // the PPM starts from this round's policy; a reviewer learns from the same verified trajectories
+        const extra = config.ppmData.map((f) => resolve(f));
         const ppm = await train(config, {
-          kind: 'ppm',
-          data: join(data, 'pairs.jsonl'),
-          rows: join(data, 'pairs.prompt-chosen-rejected.jsonl'),
-          evalData: join(data, 'pairs.heldout.jsonl'),
           base: join(dir, 'policy'),
           out: join(dir, 'ppm'),
           dir: join(dir, 'train'),
+          ...(config.ppmKind === 'reviewer'
+            ? { kind: 'reviewer', data: [join(data, 'sft.jsonl'), ...extra], rows: join(data, 'sft.prompt-completion.jsonl') }
+            : { kind: 'ppm', data: [join(data, 'pairs.jsonl'), ...extra], rows: join(data, 'pairs.prompt-chosen-rejected.jsonl'), evalData: join(data, 'pairs.heldout.jsonl') }),
         });
         round.train = { policy: trainFigures(policy), ppm: trainFigures(ppm), seconds: (performance.now() - started) / 1000 };
         const pairAccuracy = (round.train.ppm['eval'] as { pair_accuracy?: number } | undefined)?.pair_accuracy;
@@ -188,7 +192,9 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
             say(`${label('eval')} ${name}: greedy ${pct(sets[name]!.greedy.accuracy)}, MCTS ${pct(sets[name]!.mcts.accuracy)} (majority vote ${pct(sets[name]!.mcts.majorityAccuracy)})`);
           }
         });
-        round.eval = { sets, seconds: (performance.now() - started) / 1000 };
+        const pairs = await measurePairs(config, join(dir, 'data', 'pairs.heldout.steps.jsonl'), join(dir, 'ppm'));
+        say(`${label('eval')}: PPM pair accuracy ${pct(pairs.accuracy)} on ${pairs.pairs - pairs.refused} ${round.select.heldOutPairs > 0 ? 'held-out' : 'training'} pairs`);
+        round.eval = { sets, pairs, seconds: (performance.now() - started) / 1000 };
         await save();
       }
       say(`round ${r}/${config.rounds} done -> ${join(out, 'REPORT.md')}`);
@@ -339,6 +345,8 @@ async function select(config: EvolveConfig, out: string, r: number) {
   const sft: string[] = [];
   const pairs: string[] = [];
   const held: string[] = [];
+  // the pairs whose accuracy eval measures, as steps (held out; the training pairs when none are)
+  const measured = { held: [] as string[], training: [] as string[] };
   const exports = { completions: [] as string[], preferences: [] as string[], stepwise: [] as string[] };
   for await (const t of latestTrees(out, r)) {
     const examples = sftExamples(t, config.sftTop);
@@ -347,10 +355,12 @@ async function select(config: EvolveConfig, out: string, r: number) {
       exports.completions.push(JSON.stringify(promptCompletion(e)) + '\n');
     }
     const treePairs = [...preferencePairs(t), ...answerPairs(t)];
-    const keep = heldOut(t.id, config.heldOutPairs) ? held : pairs;
+    const isHeld = heldOut(t.id, config.heldOutPairs);
     for (const p of treePairs) {
-      keep.push(JSON.stringify(p) + '\n');
-      if (keep === pairs) exports.preferences.push(JSON.stringify(preferenceRow(p)) + '\n');
+      const line = pairLine(p);
+      (isHeld ? held : pairs).push(JSON.stringify(line) + '\n');
+      (isHeld ? measured.held : measured.training).push(JSON.stringify(p) + '\n');
+      if (!isHeld) exports.preferences.push(JSON.stringify(preferenceRow(line)) + '\n');
     }
     for (const row of stepwiseRows(t)) exports.stepwise.push(JSON.stringify(row) + '\n');
   }
@@ -362,10 +372,21 @@ async function select(config: EvolveConfig, out: string, r: number) {
   await writeTextAtomic(join(data, 'pairs.jsonl'), pairs.join(''));
   // the trainer measures pair accuracy on these; with none held out, on the training pairs
   await writeTextAtomic(join(data, 'pairs.heldout.jsonl'), (held.length > 0 ? held : pairs).join(''));
+  await writeTextAtomic(join(data, 'pairs.heldout.steps.jsonl'), (held.length > 0 ? measured.held : measured.training).join(''));
   await writeTextAtomic(join(data, 'sft.prompt-completion.jsonl'), exports.completions.join(''));
   await writeTextAtomic(join(data, 'pairs.prompt-chosen-rejected.jsonl'), exports.preferences.join(''));
   await writeTextAtomic(join(data, 'stepwise.jsonl'), exports.stepwise.join(''));
   return { sft: sft.length, pairs: pairs.length, heldOutPairs: held.length, stepwise: exports.stepwise.length };
+}
+
+/** The PPM dir `ppm`'s accuracy on the pairs (as steps) in `file`, run as the search runs it. */
+async function measurePairs(config: EvolveConfig, file: string, ppm: string): Promise<PairAccuracy> {
+  const opened = await openPpm({ ...backendShared(config), policy: 'none', ppm: `onnx:${ppm}`, temperature: 0 }, config.device);
+  try {
+    return await pairAccuracy(opened.ppm, await readStepPairs(file));
+  } finally {
+    await opened.close();
+  }
 }
 
 /** The figures of a trainer's metrics.json that the report shows. */

@@ -35,7 +35,10 @@ function roundLine(s: Finished) {
     sftExamples: s.select.sft,
     pairs: s.select.pairs,
     heldOutPairs: s.select.heldOutPairs,
-    ppmPairAccuracy: (s.train.ppm['eval'] as { pair_accuracy?: number } | undefined)?.pair_accuracy ?? null,
+    /** the engine's, by the exported PPM as the search runs it (any kind) */
+    ppmPairAccuracy: s.eval.pairs?.accuracy ?? null,
+    /** the builtin trainer's, by its torch model (pairwise PPMs only): a check on the engine's */
+    ppmPairAccuracyTrainer: (s.train.ppm['eval'] as { pair_accuracy?: number } | undefined)?.pair_accuracy ?? null,
     /** held-out: on the pairs of problems kept out of training; training: none were held out */
     ppmPairAccuracyOn: s.select.heldOutPairs > 0 ? 'held-out' : 'training',
     eval: evals,
@@ -57,11 +60,16 @@ export async function writeReport(out: string, config: EvolveConfig, state: Evol
   await writeTextAtomic(join(out, 'plot.svg'), plot(lines, baseline));
 }
 
+const ppmKindLine = {
+  pairwise: "PPM: pairwise (a value head trained on the round's preference pairs). Pair accuracy: the exported PPM, scored by the engine.",
+  reviewer: "PPM: reviewer (a language model trained on the round's SFT examples to write the question after a trajectory); the preference pairs are not trained on, they measure its pair accuracy, scored by the engine.",
+} as const;
+
 /** The bootstrap policy's greedy figures per eval set (round 0). */
 type Baseline = Record<string, ReturnType<typeof evalFigures>>;
 
 function markdown(config: EvolveConfig, lines: ReturnType<typeof roundLine>[], baseline: Baseline | undefined): string {
-  const out = [`# rstar evolve: ${lines.length} of ${config.rounds} rounds`, '', `Pool: ${config.pool.join(', ')}; bootstrap policy: ${config.policy}.`, ''];
+  const out = [`# rstar evolve: ${lines.length} of ${config.rounds} rounds`, '', `Pool: ${config.pool.join(', ')}; bootstrap policy: ${config.policy}.`, '', ppmKindLine[config.ppmKind], ''];
   out.push('| round | search | pool solved % | SFT examples | PPM pairs | PPM pair acc. % | synth rollouts/s | minutes (synth / train / eval) |');
   out.push('|---:|---|---:|---:|---:|---:|---:|---|');
   for (const l of lines) {

@@ -15,9 +15,10 @@ import { runTied, shellQuote } from '../util/child.js';
 import type { EvolveConfig } from './config.js';
 
 export interface TrainTask {
-  kind: 'policy' | 'ppm';
-  /** the builtin trainer's JSONL: SFT examples {query, response} (policy) or pairs {prompt, chosen, rejected, ...} (PPM) */
-  data: string;
+  /** a reviewer is a PPM trained as a language model on SFT examples, the roles swapped */
+  kind: 'policy' | 'ppm' | 'reviewer';
+  /** the builtin trainer's JSONL files: SFT examples {query, response} (policy, reviewer) or pairs {prompt, chosen, rejected, ...} (PPM) */
+  data: string[];
   /** the same data in the ecosystem's rows, for a command trainer: {prompt, completion} (policy) or {prompt, chosen, rejected} (PPM) */
   rows: string;
   /** held-out JSONL of the same kind, measured by the trainer (builtin only) */
@@ -54,9 +55,10 @@ async function builtin(config: EvolveConfig, task: TrainTask) {
   const fields = task.kind === 'policy' ? config.trainPolicy : config.trainPpm;
   // absolute paths: train.py reads relative ones from the config's own directory
   await writeJsonAtomic(file, {
-    task: task.kind === 'policy' ? 'sft' : 'ppm',
+    task: task.kind === 'ppm' ? 'ppm' : 'sft',
+    ...(task.kind === 'reviewer' ? { reviewer: true } : {}),
     base: task.base,
-    data: [task.data],
+    data: task.data,
     ...(task.evalData !== undefined ? { eval_data: [task.evalData] } : {}),
     out: task.out,
     ...fields,
