@@ -4,6 +4,7 @@ import type { ExportedTree } from '../src/engine/export.js';
 import type { SearchBackends } from '../src/engine/backend.js';
 import type { SearchOptions } from '../src/engine/options.js';
 import { Search } from '../src/engine/search.js';
+import { runSearchBench, searchBenchDefaults } from '../src/bench/search-bench.js';
 import type { Problem } from '../src/io/problems.js';
 import { SimPolicy } from '../src/sim/policy.js';
 import { SimPpm } from '../src/sim/ppm.js';
@@ -186,4 +187,14 @@ test('a step whose code failed is marked codeError in the tree, and only those',
   assert.ok(failed.length > 0, 'the sim policy writes failing code now and then');
   for (const n of nodes) assert.equal(n.codeError === true, n.output === 'NameError: simulated code error', `node ${n.id}: ${n.step}`);
   assert.ok(nodes.filter((n) => n.terminal === 'code_errors').every((n) => n.codeError === true));
+});
+
+test('bench search: the schedule is deterministic (the same digest twice), so the CPU and GPU arenas can be compared tree for tree; another seed gives other trees', async () => {
+  const o = { ...searchBenchDefaults, rollouts: 4 };
+  const [a, b] = [await runSearchBench('cpu', 64, 4, o), await runSearchBench('cpu', 64, 4, o)];
+  assert.equal(a.digest, b.digest);
+  assert.equal(a.rollouts, b.rollouts);
+  assert.ok(a.rollouts > 0 && a.rollouts <= 64 * 4);
+  assert.notEqual((await runSearchBench('cpu', 64, 4, { ...o, seed: 2 })).digest, a.digest);
+  assert.ok(Math.abs(a.engineShare + a.jsShare + a.waitShare - 1) < 1e-9 || a.jsShare === 0);
 });

@@ -3,12 +3,14 @@
 # bootstrap policy (reference solutions of levels 1-3 only), then `rstar evolve` over a pool of
 # levels 1-6 (training templates), evaluated each round on held-out problems of the training
 # templates and of the held-out templates. CPU only; resumable: rerun the same command.
-#   bench/evolution/run.sh [OUT]          (default runs/evolution)
+#   bench/evolution/run.sh [OUT]          (default runs/evolution): run 4, with a reviewer PPM
+#   PPM_KIND=pairwise bench/evolution/run.sh [OUT]: run 3, with rStar-Math's pairwise PPM
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=$(realpath -m "${1:-runs/evolution}")
 rstar() { node dist/cli/main.js "$@"; }
 python=${PYTHON:-/usr/bin/python3}
+ppm_kind=${PPM_KIND:-reviewer}
 mkdir -p "$out/data"
 
 # Problems: the bootstrap's SFT data (levels 1-3), the pool, and two held-out eval sets. Seeds
@@ -51,7 +53,16 @@ JSON
   "$python" trainer/train.py "$out/bootstrap-mix.json" --resume
 fi
 
-cat > "$out/evolve.json" <<JSON
+# The PPM: rStar-Math's pairwise value head (run 3: at chance on held-out pairs at this size),
+# or a reviewer (run 4), trained from each round's policy on its SFT examples and on the
+# bootstrap's 3,500 mixed reference solutions, 1 epoch (about 4 minutes).
+if [ "$ppm_kind" = reviewer ]; then
+  ppm='"ppmKind": "reviewer", "ppmData": ["'"$out"'/data/mix-1-3.jsonl", "'"$out"'/data/mix-4-6.jsonl"],
+  "trainPpm": {"epochs": 1, "lr": 1e-3, "warmup": 0.03, "bf16": true, "threads": 2}'
+else
+  ppm='"trainPpm": {"epochs": 2, "lr": 1e-3, "bf16": true, "threads": 2}'
+fi
+cat > "$out/evolve-$ppm_kind.json" <<JSON
 {
   "pool": ["$out/data/pool-1-3.jsonl", "$out/data/pool-4-6.jsonl"],
   "eval": ["$out/data/eval-train-templates.jsonl", "$out/data/eval-heldout-templates.jsonl"],
@@ -62,7 +73,7 @@ cat > "$out/evolve.json" <<JSON
   "evalRollouts": 8, "evalN": 4,
   "concurrency": 16, "threads": 2, "device": "cpu", "seed": 7,
   "trainPolicy": {"epochs": 6, "lr": 2e-4, "bf16": true, "threads": 2},
-  "trainPpm": {"epochs": 2, "lr": 1e-3, "bf16": true, "threads": 2}
+  $ppm
 }
 JSON
-rstar evolve --config "$out/evolve.json" --out "$out/run" --no-progress
+rstar evolve --config "$out/evolve-$ppm_kind.json" --out "$out/run-$ppm_kind" --no-progress

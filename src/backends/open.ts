@@ -15,6 +15,7 @@ import { contextOf, readConfig } from './onnx/decoder.js';
 import { ThreadedOnnxPolicy, ThreadedOnnxPpm } from './onnx/threaded.js';
 import type { BackendOptions } from './options.js';
 import { renderPrompt } from '../format/prompt.js';
+import type { Trace } from '../util/trace.js';
 import { HttpPpm } from './server/http-ppm.js';
 import { OpenAIPolicy } from './server/openai.js';
 
@@ -56,12 +57,12 @@ class Opened implements Backends {
   }
 }
 
-/** Opens the backends the options name; `device` is where in-process models run (the search's --device). */
-export async function openBackends(o: BackendOptions, device: Device): Promise<Backends> {
+/** Opens the backends the options name; `device` is where in-process models run (the search's --device); `trace` times the executor and grader pools. */
+export async function openBackends(o: BackendOptions, device: Device, trace?: Trace): Promise<Backends> {
   const b = new Opened();
   try {
     if (o.policy === 'sim') await openSim(b, o);
-    else await openReal(b, o, device);
+    else await openReal(b, o, device, trace);
     return b;
   } catch (e) {
     await b[Symbol.asyncDispose]();
@@ -83,7 +84,7 @@ export function serverPolicy(spec: string): { url: string; model: string } | und
   return m ? { url: m[1]!, model: m[2]! } : undefined;
 }
 
-async function openReal(b: Opened, o: BackendOptions, device: Device): Promise<void> {
+async function openReal(b: Opened, o: BackendOptions, device: Device, trace: Trace | undefined): Promise<void> {
   if (o.ppm === 'sim') throw new UsageError('ppm sim scores simulated steps only: use --ppm none, onnx:DIR or http:URL#MODEL with a real policy');
   const template = o.promptTemplate;
   const sampling = { temperature: o.temperature, topP: o.topP, maxTokens: o.maxTokens, seed: o.seed };
@@ -109,10 +110,10 @@ async function openReal(b: Opened, o: BackendOptions, device: Device): Promise<v
     b.held.push(p);
     b.ppm = p.ppm;
   }
-  const pool = new ExecutorPool({ isolation: o.isolation });
+  const pool = new ExecutorPool({ isolation: o.isolation, trace });
   b.held.push(pool);
   b.verifier = new PythonVerifier(pool, o.execMode);
-  const grader = new MathGrader();
+  const grader = new MathGrader({ trace });
   b.held.push(grader);
   b.grader = grader;
 }

@@ -3,7 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { constants } from 'node:os';
 import { InputError, Interrupted, UsageError } from '../errors.js';
-import { benchTree, benchTreeOptions } from './bench.js';
+import { benchSearch, benchSearchOptions, benchTree, benchTreeOptions } from './bench.js';
 import { dataCommand } from './data.js';
 import { evalCommand, evalOptions } from './eval.js';
 import { evolveCommand, evolveOptions } from './evolve.js';
@@ -26,9 +26,14 @@ async function main(): Promise<void> {
     .command('exec', 'run one Python program in the sandboxed executor; print the result as JSON', execOptions, exec)
     .command('grade [pred] [gold]', 'are answers mathematically equivalent? one pair, or a JSONL file of pairs', gradeOptions, grade)
     .command('bench', 'benchmarks', (y) =>
-      y.command('tree', 'native tree engine vs the TypeScript reference (sims/s)', benchTreeOptions, (args) => {
-        benchTree(args);
-      }).demandCommand(1),
+      y
+        .command('tree', 'native tree engine vs the TypeScript reference (sims/s)', benchTreeOptions, (args) => {
+          benchTree(args);
+        })
+        .command('search', 'the whole search with simulated models on the CPU arena and the GPU arena (rollouts/s, where the time goes)', benchSearchOptions, async (args) => {
+          await benchSearch(args);
+        })
+        .demandCommand(1),
     )
     .command('data', 'data sets: synth-problems', dataCommand)
     .demandCommand(1)

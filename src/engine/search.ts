@@ -24,10 +24,12 @@ import { isRefused, type Refused, type SearchBackends, type Verdict } from './ba
 import { exportTree, type ExportedTree } from './export.js';
 import { CudaTree, cudaStatus, NativeTree } from './native.js';
 import { ReferenceTree } from './reference.js';
+import { TracedEngine } from './traced.js';
 import { Stage, type StageStats } from './stage.js';
 import { searchDefaults, validateSearchOptions, type DeviceChoice, type SearchOptions } from './options.js';
 import { Flag, nodesPerTreeBound, SelectMode, SelectResult, Terminal, type Device, type TreeEngine } from './tree.js';
 import { UsageError } from '../errors.js';
+import type { Timeline } from '../util/trace.js';
 
 export interface SearchStats {
   problems: number;
@@ -170,12 +172,15 @@ export class Search {
     options: SearchPlan | Partial<SearchOptions>,
     private readonly backends: SearchBackends,
     private readonly onTree: (finished: FinishedTree) => Promise<void> | void,
+    /** where the stages' batches and the engine's calls are timed: a --trace file, or a benchmark's tally (util/trace.ts) */
+    private readonly trace?: Timeline,
   ) {
     const plan = plans.has(options as SearchPlan) ? (options as SearchPlan) : planSearch(options as Partial<SearchOptions>);
     this.options = plan.options;
     const o = this.options;
     if (o.answers === 'ppm' && !backends.ppm) throw new UsageError('answers ppm (inference without ground truth) needs a PPM to score the answers');
-    this.engine = createEngine(o.engine, o.concurrency, nodesPerTreeBound(o.rollouts, o.maxDepth, o.n), plan.device);
+    const engine = createEngine(o.engine, o.concurrency, nodesPerTreeBound(o.rollouts, o.maxDepth, o.n), plan.device);
+    this.engine = trace ? new TracedEngine(engine, trace) : engine;
     this.deviceReason = plan.deviceReason;
     const fail = (e: unknown) => this.fail(e);
     // After a fatal error every stage drops its work: the run has already failed.
@@ -183,12 +188,12 @@ export class Search {
       <T>(run: (batch: T[]) => Promise<void> | void) =>
       (batch: T[]) =>
         this.error === undefined ? run(batch) : undefined;
-    this.select = new Stage('select', live((b) => this.runSelect(b)), fail);
-    this.expand = new Stage('expand', live((b) => this.runExpand(b)), fail, o.policyBatch, o.policyConcurrency);
-    this.verify = new Stage('verify', live((b) => this.runVerify(b)), fail);
-    this.score = new Stage('score', live((b) => this.runScore(b)), fail);
-    this.grade = new Stage('grade', live((b) => this.runGrade(b)), fail);
-    this.backup = new Stage('backup', live((b) => this.runBackup(b)), fail);
+    this.select = new Stage('select', live((b) => this.runSelect(b)), fail, Infinity, 1, trace);
+    this.expand = new Stage('expand', live((b) => this.runExpand(b)), fail, o.policyBatch, o.policyConcurrency, trace);
+    this.verify = new Stage('verify', live((b) => this.runVerify(b)), fail, Infinity, 1, trace);
+    this.score = new Stage('score', live((b) => this.runScore(b)), fail, Infinity, 1, trace);
+    this.grade = new Stage('grade', live((b) => this.runGrade(b)), fail, Infinity, 1, trace);
+    this.backup = new Stage('backup', live((b) => this.runBackup(b)), fail, Infinity, 1, trace);
     const stages = [this.select, this.expand, this.verify, this.score, this.grade, this.backup];
     this.stats = {
       problems: 0,
@@ -316,6 +321,7 @@ export class Search {
   }
 
   private runSelect(all: Rollout[]): void {
+    this.trace?.counter('trees searched', this.trace.now(), { trees: this.active.size });
     // a refused tree's rollouts end here, where they hold no pending expansion
     const ended = all.filter((r) => r.tree.error !== undefined);
     const batch = ended.length > 0 ? all.filter((r) => r.tree.error === undefined) : all;

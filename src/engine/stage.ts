@@ -1,6 +1,8 @@
 // One stage of the search pipeline: items wait in a queue and the stage takes everything
 // waiting as one batch, up to maxBatch, with at most `concurrency` batches running. Items
-// pushed during one turn of the event loop land in the same batch.
+// pushed during one turn of the event loop land in the same batch. With a trace, each batch
+// is a slice on the stage's track (more tracks while several batches run at once).
+import type { Timeline } from '../util/trace.js';
 
 export interface StageStats {
   calls: number;
@@ -23,6 +25,7 @@ export class Stage<T> {
     private readonly fail: (error: unknown) => void,
     private readonly maxBatch = Infinity,
     private readonly concurrency = 1,
+    private readonly trace?: Timeline,
   ) {}
 
   push(item: T): void {
@@ -43,11 +46,13 @@ export class Stage<T> {
       this.stats.calls++;
       this.stats.items += batch.length;
       this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
+      const traced = this.trace?.start(this.name);
       Promise.resolve()
         .then(() => this.run(batch))
         .catch(this.fail)
         .finally(() => {
           if (--this.running === 0) this.stats.busyMs += performance.now() - this.busySince;
+          traced?.(this.name, batch.length);
           this.pump();
         });
     }

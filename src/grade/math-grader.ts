@@ -11,6 +11,7 @@ import { SharedResults, type GradeResult } from './grader-shared.js';
 import type { GradeTask } from './grader-worker.js';
 import type { GradeRequest, Grader } from '../engine/backend.js';
 import { UsageError } from '../errors.js';
+import type { Trace } from '../util/trace.js';
 
 export type { GradeResult } from './grader-shared.js';
 
@@ -21,6 +22,8 @@ export interface MathGraderOptions {
   timeLimitMs: number;
   /** heap limit of a worker, in MB: a comparison that needs more fails instead of the process */
   workerHeapMb: number;
+  /** each batch a worker compares becomes a slice on the "grader" tracks */
+  trace?: Trace | undefined;
 }
 
 export const mathGraderDefaults: MathGraderOptions = {
@@ -102,12 +105,14 @@ export class MathGrader implements Grader {
       const task: GradeTask = { pairs: todo.map((i) => [pairs[i]!.pred, pairs[i]!.gold]), buffer: run.shared.buffer, epoch: run.epoch };
       let lost: { at: number; error: string } | undefined;
       this.track(run);
+      const traced = this.options.trace?.start('grader');
       try {
         await this.pool.run(task, { signal: run.controller.signal });
       } catch (e) {
         lost = this.whatWasLost(run, e);
       } finally {
         this.untrack(run);
+        traced?.('compare', todo.length);
       }
       const rest: number[] = [];
       todo.forEach((i, k) => {

@@ -97,7 +97,7 @@ export async function evaluate(e: EvalRun): Promise<EvalSummary | undefined> {
     };
     await results.append(result);
     bar?.increment({ correct: correctCount });
-  });
+  }, prepared.trace);
   const outcome = await out.search(searcher, out.remaining(run.problems, run.limit, (p) => levels.set(p.id, p.level)));
   bar?.stop();
   let summary: EvalSummary | undefined;

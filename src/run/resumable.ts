@@ -16,6 +16,7 @@ import { JsonlAppender, rejectedFile, reopen, type LineCheck } from '../io/jsonl
 import { lockOutput } from '../io/lock.js';
 import { countProblems, readProblems, type Problem } from '../io/problems.js';
 import { contentOf } from '../util/options.js';
+import { Trace } from '../util/trace.js';
 import { handleInterrupts } from './interrupt.js';
 import type { RunOptions } from './options.js';
 
@@ -165,6 +166,8 @@ export interface SearchRun extends AsyncDisposable {
   out: ResumableRun;
   /** the problems this run covers (--limit applied), those done before included */
   total: number;
+  /** --trace: the run's timeline, closed on dispose */
+  trace: Trace | undefined;
 }
 
 /**
@@ -183,7 +186,9 @@ export async function openSearchRun(o: {
   const plan = planSearch(o.search);
   const count = await countProblems(o.run.problems);
   const total = o.run.limit !== undefined ? Math.min(count, o.run.limit) : count;
-  const backends = await openBackends(o.backend, plan.options.device);
+  // the trace file is written from the first event on: a run refused below leaves it alone
+  const trace = o.run.trace !== undefined ? new Trace(o.run.trace) : undefined;
+  const backends = await openBackends(o.backend, plan.options.device, trace);
   let out: ResumableRun;
   try {
     out = await ResumableRun.open({
@@ -205,8 +210,10 @@ export async function openSearchRun(o: {
     backends,
     out,
     total,
+    trace,
     async [Symbol.asyncDispose]() {
       try {
+        trace?.close();
         await out[Symbol.asyncDispose]();
       } finally {
         await backends[Symbol.asyncDispose]();

@@ -25,7 +25,7 @@ export async function synthesize({ run, search, backend, label = 'synth' }: Synt
   await using prepared = await openSearchRun({ run, search, backend, results: { name: 'trees.jsonl', check: treeLineProblem }, redo: 'their problems are searched again' });
   const { plan, backends, out, total } = prepared;
   const trees = await out.append('trees.jsonl');
-  const searcher = new Search(plan, backends, ({ tree }) => trees.append(tree));
+  const searcher = new Search(plan, backends, ({ tree }) => trees.append(tree), prepared.trace);
   const bar = run.progress
     ? progressBar(`${label} |{bar}| {value}/{total} problems | {rps} rollouts/s | {solved} solved | {duration_formatted} elapsed, ETA {left}`, Math.max(0, total - out.done.size), { rps: '0', solved: 0 })
     : undefined;

@@ -8,18 +8,23 @@ import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { executorDefaults, PythonProcess, type ExecRequest, type ExecResult, type ExecutorOptions } from './executor.js';
 import { UsageError } from '../errors.js';
+import type { Trace } from '../util/trace.js';
 
 export interface PoolOptions extends Partial<ExecutorOptions> {
   /** interpreters (default: one per core) */
   workers?: number;
+  /** each interpreter's share of a batch becomes a slice on its "executor K" track */
+  trace?: Trace | undefined;
 }
 
 export class ExecutorPool {
   readonly lanes: PythonProcess[];
   private readonly scratch: string;
+  private readonly trace: Trace | undefined;
 
   constructor(options: PoolOptions = {}) {
-    const { workers = availableParallelism(), scratch, ...rest } = options;
+    const { workers = availableParallelism(), scratch, trace, ...rest } = options;
+    this.trace = trace;
     if (!(Number.isInteger(workers) && workers >= 1)) throw new UsageError(`workers must be an integer >= 1 (got ${workers})`);
     this.scratch = scratch ?? join(tmpdir(), `rstar-exec-${process.pid}-${Date.now().toString(36)}`);
     const lanes: PythonProcess[] = [];
@@ -54,7 +59,9 @@ export class ExecutorPool {
     await Promise.all(
       byLane.map(async (indices, lane) => {
         if (indices.length === 0) return;
+        const start = this.trace?.now();
         const out = await this.lanes[lane]!.run(indices.map((i) => requests[i]!));
+        if (start !== undefined) this.trace!.slice(`executor ${lane + 1}`, 'run', start, indices.length);
         indices.forEach((i, k) => (results[i] = out[k]!));
       }),
     );
