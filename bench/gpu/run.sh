@@ -2,13 +2,17 @@
 # The GPU check, for a machine with a CUDA GPU, cmake and nvcc (no Node needed): builds the
 # native core with the CUDA kernels, runs the C++ tests, the CPU-vs-GPU parity test (also
 # a short run under compute-sanitizer when it is there), the kernel benchmark and, when ncu
-# can read the GPU, each kernel's device time alone; it prints a summary last. About a
-# minute on an H200 (2026-11-30), most of it the build and the sanitizer.
+# can read the GPU, each kernel's device time alone; then, when bench/gpu/pack.sh was run
+# here and the run carries bench/gpu/carry, the Node part: the TypeScript device test and
+# `rstar bench search` (the whole scheduler, CPU arena vs GPU arena). It prints a summary
+# last. The C++ part took about a minute on an H200 (2026-11-30), most of it the build and
+# the sanitizer.
 #
 #   bash bench/gpu/run.sh [kernel_bench arguments...]
 #
 # Environment: BUILD_DIR (default build-gpu), OUT (where logs go; default BUILD_DIR),
-# CUDA_ARCHS (default 90-real;90-virtual, i.e. sm_90 plus PTX).
+# CUDA_ARCHS (default 90-real;90-virtual, i.e. sm_90 plus PTX), SEARCH_ARGS (rstar bench
+# search's flags; default --rollouts 4).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${BUILD_DIR:-build-gpu}
@@ -93,9 +97,31 @@ if command -v ncu >/dev/null; then
   fi
 fi
 
+# The Node part, when bench/gpu/pack.sh made bench/gpu/carry (and the run carried it): the
+# TypeScript device test and the whole search on the CPU and GPU arenas, with a Node binary
+# unpacked here (the GPU machine has none).
+search=""
+if [ -f bench/gpu/carry/node.xz ]; then
+  log "Node: the device test and rstar bench search"
+  nodedir=$(mktemp -d)
+  xz -dc bench/gpu/carry/node.xz > "$nodedir/node"
+  chmod +x "$nodedir/node"
+  tar -C "$nodedir" -xJf bench/gpu/carry/app.tar.xz
+  set +e
+  (cd "$nodedir/app" && ../node --test test-dist/test/device.test.js) > "$out/node-device.txt" 2>&1
+  rc=$?
+  grep -E "^# (pass|fail|skipped)" "$out/node-device.txt"
+  [ "$rc" -eq 0 ] || { tail -30 "$out/node-device.txt"; status=1; }
+  (cd "$nodedir/app" && ../node dist/cli/main.js bench search ${SEARCH_ARGS:---rollouts 4}) 2>&1 | tee "$out/search.txt"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  set -e
+  search=$(grep -E "^\|" "$out/search.txt" || true)
+fi
+
 log "summary"
 head -1 "$out/device.txt" >/dev/null 2>&1 && sed -n 2p "$out/device.txt"
 grep -E "^gpu_parity_test|^PASSED|^FAILED|^skipped" "$out/parity.txt" || true
 sed -n '/^trees /,$p' "$out/bench.txt"
 [ -z "$kernels" ] || { echo; echo "$kernels"; }
+[ -z "$search" ] || { echo; echo "rstar bench search:"; echo "$search"; }
 exit $status

@@ -13,7 +13,7 @@ import { ExecutorPool } from '../verify/executor-pool.js';
 import { PythonVerifier } from '../verify/python-verifier.js';
 import { contextOf, readConfig } from './onnx/decoder.js';
 import { ThreadedOnnxPolicy, ThreadedOnnxPpm } from './onnx/threaded.js';
-import type { BackendOptions } from './options.js';
+import { serverPolicy, type BackendOptions } from './options.js';
 import { renderPrompt } from '../format/prompt.js';
 import type { Trace } from '../util/trace.js';
 import { HttpPpm } from './server/http-ppm.js';
@@ -76,12 +76,6 @@ async function openSim(b: Opened, o: BackendOptions): Promise<void> {
   if (o.ppm === 'sim') b.ppm = new SimPpm({ seed: o.seed, latencyMs: o.simLatencyMs });
   b.verifier = new SimVerifier();
   b.grader = new ExactGrader();
-}
-
-/** The server (or servers, URL1,URL2,...) and model of an openai:URL#MODEL policy; undefined for another kind. */
-export function serverPolicy(spec: string): { url: string; model: string } | undefined {
-  const m = /^openai:(https?:\/\/[^#\s]+)#(\S+)$/.exec(spec);
-  return m ? { url: m[1]!, model: m[2]! } : undefined;
 }
 
 async function openReal(b: Opened, o: BackendOptions, device: Device, trace: Trace | undefined): Promise<void> {

@@ -84,3 +84,9 @@ export const backendOptionTable = {
 } as const satisfies OptionTable;
 
 export type BackendOptions = OptionValues<typeof backendOptionTable>;
+
+/** The server (or servers, URL1,URL2,...) and model of an openai:URL#MODEL policy; undefined for another kind. */
+export function serverPolicy(spec: string): { url: string; model: string } | undefined {
+  const m = /^openai:(https?:\/\/[^#\s]+)#(\S+)$/.exec(spec);
+  return m ? { url: m[1]!, model: m[2]! } : undefined;
+}

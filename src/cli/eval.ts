@@ -2,7 +2,6 @@
 import type { Argv } from 'yargs';
 import { backendOptionTable } from '../backends/options.js';
 import { searchOptionTable } from '../engine/options.js';
-import { evaluate } from '../run/evaluate.js';
 import { runOptionTable } from '../run/options.js';
 import { withDefaults } from '../util/options.js';
 import { addOptions, optionValues } from './options.js';
@@ -15,6 +14,7 @@ export function evalOptions(y: Argv) {
 }
 
 export async function evalCommand(args: Record<string, unknown>): Promise<void> {
+  const { evaluate } = await import('../run/evaluate.js');
   await evaluate({
     run: optionValues(runOptionTable, args),
     search: withDefaults(searchOptionTable, args),

@@ -2,7 +2,6 @@
 // Every config field is also a flag, which wins over the file.
 import type { Argv } from 'yargs';
 import { evolveOptionTable, readEvolveConfig } from '../evolve/config.js';
-import { evolve } from '../evolve/evolve.js';
 import { addOptions } from './options.js';
 
 export function evolveOptions(y: Argv) {
@@ -16,5 +15,6 @@ export async function evolveCommand(args: Record<string, unknown>): Promise<void
   // only the flags given on the command line override the file (yargs sets no defaults here)
   const flags = Object.fromEntries(Object.keys(evolveOptionTable).filter((k) => args[k] !== undefined).map((k) => [k, args[k]]));
   const config = readEvolveConfig(args['config'] as string | undefined, flags);
+  const { evolve } = await import('../evolve/evolve.js');
   await evolve(config, args['out'] as string, args['progress'] !== false);
 }

@@ -4,7 +4,6 @@
 // benchmarks of several servers. Runs until SIGINT or SIGTERM.
 import { basename, resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { OnnxPolicy } from '../backends/onnx/policy.js';
 import { UsageError } from '../errors.js';
 import { defaultPromptTemplate, validateTemplate } from '../format/prompt.js';
 import { readProblems, type Problem } from '../io/problems.js';
@@ -58,6 +57,7 @@ async function openOnnx(args: ServeArgs): Promise<Opened> {
   const onnx = /^onnx:(.+)$/.exec(args.policy);
   if (!onnx) throw new UsageError(`serve: --policy must be onnx:DIR or sim (got ${args.policy})`);
   const dir = resolve(onnx[1]!);
+  const { OnnxPolicy } = await import('../backends/onnx/policy.js'); // onnxruntime: loaded only to serve a model
   const policy = await OnnxPolicy.open({ dir, device: 'auto', threads: args.threads, cacheBytes: Math.round(args['cache-mb'] * 2 ** 20), batchRows: args['batch-rows'], seed: args.seed });
   return { model: batched(policy), name: args['model-name'] ?? basename(dir), what: dir, note: `${policy.stats().provider} provider`, close: () => policy.close() };
 }

@@ -1,7 +1,6 @@
 // `rstar solve "PROBLEM"`: one problem, searched without ground truth (or one greedy
 // trajectory); prints the chosen trajectory with its execution output and the answer.
 import type { Argv } from 'yargs';
-import { openBackends } from '../backends/open.js';
 import { backendOptionTable } from '../backends/options.js';
 import { chooseAnswer, type Chosen } from '../engine/answer.js';
 import { searchOptionTable } from '../engine/options.js';
@@ -26,6 +25,7 @@ export async function solve(args: SolveArgs): Promise<void> {
   if (text === '') throw new UsageError('give the problem text: rstar solve "Tom has 5 apples..."');
   const { search, backend } = inferenceOptions(args.greedy, withDefaults(searchOptionTable, args), optionValues(backendOptionTable, args));
   const plan = planSearch(search);
+  const { openBackends } = await import('../backends/open.js'); // the model runtimes: loaded by the command that runs them
   await using backends = await openBackends(backend, search.device);
   let chosen: Chosen | undefined;
   let nodes = 0;

@@ -4,9 +4,7 @@ import type { Argv } from 'yargs';
 import { backendOptionTable } from '../backends/options.js';
 import { searchOptionTable } from '../engine/options.js';
 import { queueOptionTable } from '../queue/options.js';
-import { submit } from '../queue/submit.js';
 import { runOptionTable } from '../run/options.js';
-import { synthesize } from '../run/synthesize.js';
 import { withDefaults } from '../util/options.js';
 import { addOptions, optionValues } from './options.js';
 
@@ -23,6 +21,7 @@ export async function synth(args: Record<string, unknown>): Promise<void> {
   const search = withDefaults(searchOptionTable, args);
   const backend = optionValues(backendOptionTable, args);
   const q = optionValues(submitOptionTable, args);
-  if (q.queue !== undefined) await submit({ queue: q.queue, attempts: q.attempts, run, search, backend });
-  else await synthesize({ run, search, backend });
+  // loaded here, not at start: a command loads only what it runs (bullmq, the model runtimes)
+  if (q.queue !== undefined) await (await import('../queue/submit.js')).submit({ queue: q.queue, attempts: q.attempts, run, search, backend });
+  else await (await import('../run/synthesize.js')).synthesize({ run, search, backend });
 }

@@ -4,7 +4,6 @@ import type { Argv } from 'yargs';
 import { backendOptionTable } from '../backends/options.js';
 import { searchOptionTable } from '../engine/options.js';
 import { queueOptionTable } from '../queue/options.js';
-import { work } from '../queue/worker.js';
 import { checkOptions, withDefaults } from '../util/options.js';
 import { addOptions } from './options.js';
 
@@ -26,5 +25,6 @@ export async function worker(args: Record<string, unknown>): Promise<void> {
   const search = withDefaults(workerSearchTable, args);
   checkOptions(workerSearchTable, search);
   const backend = Object.fromEntries(Object.keys(backendOptionTable).filter((k) => args[k] !== undefined).map((k) => [k, args[k]]));
+  const { work } = await import('../queue/worker.js');
   await work({ queue: q.queue, lockMs: q.lockS * 1000, search, backend, progress: args['progress'] !== false });
 }

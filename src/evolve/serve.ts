@@ -4,7 +4,7 @@
 // once URL/models answers; the server stops when the stage ends, so training has the
 // machine (and its GPU) to itself. The server's output goes to a log beside the stage's.
 import { closeSync, openSync } from 'node:fs';
-import { serverPolicy } from '../backends/open.js';
+import { serverPolicy } from '../backends/options.js';
 import { InputError } from '../errors.js';
 import { shellQuote, spawnTied } from '../util/child.js';
 import type { EvolveConfig } from './config.js';
