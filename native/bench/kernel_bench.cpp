@@ -1,7 +1,7 @@
 // CPU vs GPU tree operations on the same trees in one run (no Node needed):
 //
 //   kernel_bench [--trees 1024,16384,65536] [--warmup 16] [--repeats 7] [--n 8]
-//                [--hidden 1536] [--rows-per-tree 4] [--cpu-only]
+//                [--hidden 1536] [--rows-per-tree 4] [--cpu-only | --profile]
 //
 // For each batch size, both arenas get the same trees and the same rollouts: select from
 // every root, expand each leaf with n children (kinds from a hash), score the children
@@ -14,6 +14,11 @@
 // around each call, so host-side batch preparation and transfers are included; hidden
 // states stay in device memory (as a model on the GPU leaves them). Ratios are CPU / GPU.
 // At the end the GPU trees are downloaded and compared with the CPU trees.
+//
+// --profile runs the GPU arena alone (no CPU arena, no comparison), for a profiler to
+// target by the core's NVTX range names (include/rstar/nvtx.hpp), e.g.
+//   ncu --nvtx --nvtx-include "rstar/gpu/select/" kernel_bench --profile --trees 65536
+//   nsys profile -t cuda,nvtx kernel_bench --profile
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -47,11 +52,12 @@ struct Options {
   int32_t hidden = 1536;
   int32_t rows_per_tree = 4;
   bool cpu_only = false;
+  bool profile = false;  // the GPU arena alone
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr, "kernel_bench: %s\nusage: kernel_bench [--trees A,B,..] [--warmup N] [--repeats N] [--n N] "
-               "[--hidden H] [--rows-per-tree R] [--cpu-only]\n", why.c_str());
+               "[--hidden H] [--rows-per-tree R] [--cpu-only | --profile]\n", why.c_str());
   std::exit(2);
 }
 
@@ -82,8 +88,10 @@ Options parse(int argc, char** argv) {
     else if (arg == "--hidden") o.hidden = positive(value());
     else if (arg == "--rows-per-tree") o.rows_per_tree = positive(value());
     else if (arg == "--cpu-only") o.cpu_only = true;
+    else if (arg == "--profile") o.profile = true;
     else usage("unknown argument " + arg);
   }
+  if (o.cpu_only && o.profile) usage("--profile runs the GPU alone: it cannot go with --cpu-only");
   if (o.rows_per_tree > o.n) usage("--rows-per-tree must be at most --n (the root's children are scored)");
   return o;
 }
@@ -228,6 +236,11 @@ int main(int argc, char** argv) {
 #if !RSTAR_BENCH_CUDA
   gpu = false;
 #endif
+  if (o.profile && !gpu) {
+    std::fprintf(stderr, "kernel_bench: --profile needs a usable GPU and a CUDA build (%s)\n", status.reason.c_str());
+    return 2;
+  }
+  const bool cpu_side = !o.profile;
   std::printf("rstar kernel_bench\n  CPU: %s (one thread)\n  GPU: %s\n\n", cpu_name().c_str(),
               gpu ? status.device.c_str() : (o.cpu_only ? "not used (--cpu-only)" : ("none: " + status.reason).c_str()));
   std::vector<Row> rows;
@@ -255,6 +268,7 @@ int main(int argc, char** argv) {
     for (int it = 0; it < o.warmup + o.repeats; ++it) {
       const bool timed = it >= o.warmup;
       const auto on_cpu = [&](std::vector<double>& into, const std::function<void()>& f) {
+        if (!cpu_side) return;
         const double ms = cpu_ms(f);
         if (timed) into.push_back(ms);
       };
@@ -269,7 +283,8 @@ int main(int argc, char** argv) {
       if (dev) {
         r.gpu_leaves.assign(size_t(trees), 0);
         on_gpu(pg.select, [&] { dev->select(r.roots, r.gpu_leaves, rstar::SelectMode::kRstar, 2.0); });
-        if (r.gpu_leaves != r.leaves) identical = false;
+        if (!cpu_side) r.leaves = r.gpu_leaves;  // the GPU's leaves drive the expansion
+        else if (r.gpu_leaves != r.leaves) identical = false;
       }
       r.plan_expansion();
       on_cpu(pc.expand, [&] { cpu.expand(r.open, r.counts, r.kinds, r.first); });
@@ -306,13 +321,17 @@ int main(int argc, char** argv) {
 
     // The fused step alone, with a real head width: rows_per_tree children of each root.
     std::vector<int32_t> nodes;
+    std::vector<int32_t> all(static_cast<size_t>(trees));
+    for (int32_t t = 0; t < trees; ++t) all[size_t(t)] = t;
+    if (!cpu_side) dev->download(all);  // the roots' children, from the GPU's trees
+    const int32_t* first_child = cpu_side ? cpu.first_child : dev->first_child;
     for (int32_t t = 0; t < trees; ++t)
-      for (int32_t j = 0; j < o.rows_per_tree; ++j) nodes.push_back(cpu.first_child[cpu.root(t)] + j);
+      for (int32_t j = 0; j < o.rows_per_tree; ++j) nodes.push_back(first_child[cpu.root(t)] + j);
     std::vector<float> head(size_t(o.hidden)), hidden(nodes.size() * size_t(o.hidden));
     for (size_t i = 0; i < head.size(); ++i) head[i] = unit(mix(uint32_t(i) * 7u + 1u)) / 8;
     for (size_t i = 0; i < hidden.size(); ++i) hidden[i] = unit(mix(uint32_t(i) + 12345u));
     std::vector<double> fc, fg;
-    for (int it = 0; it < 2 + o.repeats; ++it) {
+    for (int it = 0; cpu_side && it < 2 + o.repeats; ++it) {
       const double c = cpu_ms([&] { cpu.score_fused(nodes, hidden, head, 0.0f, {}); });
       if (it >= 2) fc.push_back(c);
     }
@@ -330,9 +349,7 @@ int main(int argc, char** argv) {
     if (!fg.empty()) note += ", GPU " + std::to_string(int(gb / (median(fg) / 1000))) + " GB/s";
     add("fused score, head " + std::to_string(o.hidden), fc, fg, note);
 
-    if (dev) {
-      std::vector<int32_t> all(static_cast<size_t>(trees));
-      for (int32_t t = 0; t < trees; ++t) all[size_t(t)] = t;
+    if (dev && cpu_side) {
       dev->download(all);
       for (int32_t t = 0; t < trees; ++t) {
         for (int32_t x = cpu.root(t); x < cpu.root(t) + cpu.tree_size[t]; ++x, ++compared) {
@@ -368,7 +385,7 @@ int main(int argc, char** argv) {
     if (row.gpu >= 0) std::printf(", GPU %.0f", row.trees / (row.gpu / 1000));
     std::printf("\n");
   }
-  if (gpu) {
+  if (gpu && cpu_side) {
     std::printf("parity: %s (%ld nodes compared after the run)\n",
                 identical ? "GPU trees identical to CPU trees" : "GPU TREES DIFFER FROM CPU TREES", compared);
   }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "rstar/gpu_arena.hpp"
+#include "rstar/nvtx.hpp"
 
 namespace rstar {
 
@@ -767,6 +768,7 @@ void GpuArena::release(int32_t tree) {
 }
 
 void GpuArena::select(std::span<const int32_t> starts, std::span<int32_t> leaves, SelectMode mode, double c) {
+  const NvtxRange range("rstar/gpu/select");
   Impl& m = *impl_;
   if (leaves.size() < starts.size()) throw std::invalid_argument("select: leaves is shorter than starts");
   m.slots.check_nodes(starts, "select");
@@ -798,6 +800,7 @@ void GpuArena::select(std::span<const int32_t> starts, std::span<int32_t> leaves
 
 void GpuArena::expand(std::span<const int32_t> leaves, std::span<const int32_t> counts,
                       std::span<const uint8_t> kinds, std::span<int32_t> first_child_out) {
+  const NvtxRange range("rstar/gpu/expand");
   Impl& m = *impl_;
   if (counts.size() < leaves.size() || first_child_out.size() < leaves.size())
     throw std::invalid_argument("expand: counts and first_child must have one entry per leaf");
@@ -866,6 +869,7 @@ void GpuArena::expand(std::span<const int32_t> leaves, std::span<const int32_t> 
 }
 
 void GpuArena::init_values(std::span<const int32_t> nodes, std::span<const float> values) {
+  const NvtxRange range("rstar/gpu/init_values");
   Impl& m = *impl_;
   if (values.size() < nodes.size()) throw std::invalid_argument("init_values: values is shorter than nodes");
   m.slots.check_nodes(nodes, "init_values");
@@ -876,6 +880,7 @@ void GpuArena::init_values(std::span<const int32_t> nodes, std::span<const float
 }
 
 void GpuArena::backup(std::span<const int32_t> nodes, std::span<const float> values) {
+  const NvtxRange range("rstar/gpu/backup");
   Impl& m = *impl_;
   if (values.size() < nodes.size()) throw std::invalid_argument("backup: values is shorter than nodes");
   m.slots.check_nodes(nodes, "backup");
@@ -886,6 +891,7 @@ void GpuArena::backup(std::span<const int32_t> nodes, std::span<const float> val
 }
 
 void GpuArena::unwind(std::span<const int32_t> nodes) {
+  const NvtxRange range("rstar/gpu/unwind");
   Impl& m = *impl_;
   m.slots.check_nodes(nodes, "unwind");
   m.per_node(nodes, {}, [&](const int32_t* n, const float*, Groups g) {
@@ -908,6 +914,7 @@ void check_fused(const Slots& slots, std::span<const int32_t> nodes, size_t h, s
 
 void GpuArena::score_fused(std::span<const int32_t> nodes, std::span<const float> hidden,
                            std::span<const float> weight, float bias, std::span<float> scores) {
+  const NvtxRange range("rstar/gpu/score_fused");
   Impl& m = *impl_;
   check_fused(m.slots, nodes, weight.size(), hidden.size(), scores);
   m.flush_resets();
@@ -920,6 +927,7 @@ void GpuArena::score_fused(std::span<const int32_t> nodes, std::span<const float
 
 void GpuArena::score_fused_device(std::span<const int32_t> nodes, const float* device_hidden,
                                   std::span<const float> weight, float bias, std::span<float> scores) {
+  const NvtxRange range("rstar/gpu/score_fused_device");
   Impl& m = *impl_;
   check_fused(m.slots, nodes, weight.size(), nodes.size() * weight.size(), scores);
   m.flush_resets();
@@ -927,6 +935,7 @@ void GpuArena::score_fused_device(std::span<const int32_t> nodes, const float* d
 }
 
 void GpuArena::download(std::span<const int32_t> trees) {
+  const NvtxRange range("rstar/gpu/download");
   Impl& m = *impl_;
   m.flush_resets();
   Layout l;

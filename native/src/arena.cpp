@@ -1,4 +1,5 @@
 #include "rstar/arena.hpp"
+#include "rstar/nvtx.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -83,6 +84,7 @@ void Arena::release(int32_t tree) {
 
 void Arena::select(std::span<const int32_t> starts, std::span<int32_t> leaves, SelectMode mode,
                    double c) {
+  const NvtxRange range("rstar/cpu/select");
   if (leaves.size() < starts.size()) fail("select: leaves is shorter than starts");
   slots_.check_nodes(starts, "select");
   for (size_t i = 0; i < starts.size(); ++i) {
@@ -157,6 +159,7 @@ void Arena::propagate_exhausted(int32_t node) {
 
 void Arena::expand(std::span<const int32_t> leaves, std::span<const int32_t> counts,
                    std::span<const uint8_t> kinds, std::span<int32_t> first_child_out) {
+  const NvtxRange range("rstar/cpu/expand");
   if (counts.size() < leaves.size() || first_child_out.size() < leaves.size())
     fail("expand: counts and first_child must have one entry per leaf");
   // Validate the whole batch first so that a bad call changes nothing.
@@ -190,6 +193,7 @@ void Arena::expand(std::span<const int32_t> leaves, std::span<const int32_t> cou
 }
 
 void Arena::init_values(std::span<const int32_t> nodes, std::span<const float> values) {
+  const NvtxRange range("rstar/cpu/init_values");
   if (values.size() < nodes.size()) fail("init_values: values is shorter than nodes");
   slots_.check_nodes(nodes, "init_values");
   for (size_t i = 0; i < nodes.size(); ++i) {
@@ -201,6 +205,7 @@ void Arena::init_values(std::span<const int32_t> nodes, std::span<const float> v
 }
 
 void Arena::backup(std::span<const int32_t> nodes, std::span<const float> values) {
+  const NvtxRange range("rstar/cpu/backup");
   if (values.size() < nodes.size()) fail("backup: values is shorter than nodes");
   slots_.check_nodes(nodes, "backup");
   // Siblings that follow each other in the batch (the answers of one expansion) share
@@ -245,6 +250,7 @@ float ppm_score(const float* h, const float* w, size_t hidden, float bias) {
 
 void Arena::score_fused(std::span<const int32_t> nodes, std::span<const float> hidden,
                         std::span<const float> weight, float bias, std::span<float> scores) {
+  const NvtxRange range("rstar/cpu/score_fused");
   const size_t h = weight.size();
   if (h == 0) fail("score_fused: the head's weight is empty");
   if (hidden.size() != nodes.size() * h)
@@ -269,6 +275,7 @@ void Arena::score_fused(std::span<const int32_t> nodes, std::span<const float> h
 }
 
 void Arena::unwind(std::span<const int32_t> nodes) {
+  const NvtxRange range("rstar/cpu/unwind");
   slots_.check_nodes(nodes, "unwind");
   for (int32_t node : nodes) {
     for (int32_t x = node; parent[x] >= 0; x = parent[x]) {
