@@ -177,7 +177,7 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
         });
         round.train = { policy: trainFigures(policy), ppm: trainFigures(ppm), seconds: (performance.now() - started) / 1000 };
         const pairAccuracy = (round.train.ppm['eval'] as { pair_accuracy?: number } | undefined)?.pair_accuracy;
-        say(`${label('train')}: done in ${round.train.seconds.toFixed(0)} s${pairAccuracy !== undefined ? `; PPM pair accuracy ${pct(pairAccuracy)}` : ''}`);
+        say(`${label('train')}: done in ${round.train.seconds.toFixed(0)} s${pairAccuracy !== undefined ? `; the trainer's PPM pair accuracy ${pct(pairAccuracy)}` : ''}`);
         await save();
       }
       if (!round.eval) {
