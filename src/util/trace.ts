@@ -8,7 +8,6 @@
 // trace of the same name alone.
 import { closeSync, openSync, writeSync } from 'node:fs';
 
-
 /** What the search and its stages time their work with: a Trace, or a bench's own tally. */
 export interface Timeline {
   /** now, on the timeline's clock (milliseconds, as performance.now()) */
