@@ -3,6 +3,7 @@
 // Run: node --import tsx bench/trace-plot.ts TRACE.json OUT.svg [--from S] [--seconds S]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { TraceEvent } from '../src/util/trace.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -12,14 +13,6 @@ const [input, output] = positionals;
 if (input === undefined || output === undefined) {
   console.error('usage: trace-plot TRACE.json OUT.svg [--from SECONDS] [--seconds SECONDS]');
   process.exit(2);
-}
-interface TraceEvent {
-  name: string;
-  ph: string;
-  tid: number;
-  ts?: number;
-  dur?: number;
-  args?: Record<string, unknown>;
 }
 let text = readFileSync(input, 'utf8').trimEnd();
 if (!text.endsWith(']}')) text += ']}'; // a run killed midway leaves the brackets open

@@ -8,20 +8,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Trace } from '../src/util/trace.js';
+import { Trace, type TraceEvent } from '../src/util/trace.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const root = mkdtempSync(join(tmpdir(), 'rstar-trace-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-interface TraceEvent {
-  name: string;
-  ph: string;
-  tid: number;
-  ts?: number;
-  dur?: number;
-  args?: Record<string, unknown>;
-}
 
 function read(file: string): { events: TraceEvent[]; track: (e: TraceEvent) => string } {
   const events = (JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: TraceEvent[] }).traceEvents;

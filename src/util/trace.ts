@@ -8,6 +8,16 @@
 // trace of the same name alone.
 import { closeSync, openSync, writeSync } from 'node:fs';
 
+/** One event as the file holds it: "X" a slice (ts, dur in microseconds), "C" a counter, "M" a track's or the process's name. */
+export interface TraceEvent {
+  name: string;
+  ph: string;
+  tid: number;
+  ts?: number;
+  dur?: number;
+  args?: Record<string, unknown>;
+}
+
 /** What the search and its stages time their work with: a Trace, or a bench's own tally. */
 export interface Timeline {
   /** now, on the timeline's clock (milliseconds, as performance.now()) */
