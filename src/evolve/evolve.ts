@@ -33,7 +33,7 @@ import { preferenceRow, promptCompletion, stepwiseRows } from './exports.js';
 import { writeReport } from './report.js';
 import { serverUrl, withPolicy } from './serve.js';
 import { pairAccuracy, readStepPairs, type PairAccuracy } from './pair-accuracy.js';
-import { answerPairs, pairLine, preferencePairs, sftExamples } from './training-data.js';
+import { answerPairs, pairLine, preferencePairs, sftExamples, type StepPair } from './training-data.js';
 import { train } from './train.js';
 
 export type Stage = 'synth' | 'select' | 'train' | 'eval';
@@ -343,38 +343,32 @@ async function* latestTrees(out: string, r: number) {
 async function select(config: EvolveConfig, out: string, r: number) {
   const dir = join(out, `round-${r}`);
   const sft: string[] = [];
-  const pairs: string[] = [];
-  const held: string[] = [];
-  // the pairs whose accuracy eval measures, as steps (held out; the training pairs when none are)
-  const measured = { held: [] as string[], training: [] as string[] };
-  const exports = { completions: [] as string[], preferences: [] as string[], stepwise: [] as string[] };
+  // pairs as steps; the trainer's lines and the exports are rendered from them when written
+  const pairs: StepPair[] = [];
+  const held: StepPair[] = [];
+  const exports = { completions: [] as string[], stepwise: [] as string[] };
   for await (const t of latestTrees(out, r)) {
     const examples = sftExamples(t, config.sftTop);
     for (const e of examples) {
       sft.push(JSON.stringify(e) + '\n');
       exports.completions.push(JSON.stringify(promptCompletion(e)) + '\n');
     }
-    const treePairs = [...preferencePairs(t), ...answerPairs(t)];
-    const isHeld = heldOut(t.id, config.heldOutPairs);
-    for (const p of treePairs) {
-      const line = pairLine(p);
-      (isHeld ? held : pairs).push(JSON.stringify(line) + '\n');
-      (isHeld ? measured.held : measured.training).push(JSON.stringify(p) + '\n');
-      if (!isHeld) exports.preferences.push(JSON.stringify(preferenceRow(line)) + '\n');
-    }
+    (heldOut(t.id, config.heldOutPairs) ? held : pairs).push(...preferencePairs(t), ...answerPairs(t));
     for (const row of stepwiseRows(t)) exports.stepwise.push(JSON.stringify(row) + '\n');
   }
   const data = join(dir, 'data');
   await mkdir(data, { recursive: true });
   if (sft.length === 0) throw new InputError(`${join(dir, 'synth', 'trees.jsonl')}: no problem is solved yet, so there is nothing to train the policy on (more rollouts? an easier pool?)`);
   if (pairs.length === 0) throw new InputError(`${join(dir, 'synth', 'trees.jsonl')}: no PPM pair (no tree has both a correct and a wrong answer); more rollouts or a higher temperature give more`);
+  const jsonl = <T>(xs: readonly T[], f: (x: T) => unknown) => xs.map((x) => JSON.stringify(f(x)) + '\n').join('');
+  // pair accuracy is measured on these (the trainer's and the engine's); with none held out, on the training pairs
+  const measured = held.length > 0 ? held : pairs;
   await writeTextAtomic(join(data, 'sft.jsonl'), sft.join(''));
-  await writeTextAtomic(join(data, 'pairs.jsonl'), pairs.join(''));
-  // the trainer measures pair accuracy on these; with none held out, on the training pairs
-  await writeTextAtomic(join(data, 'pairs.heldout.jsonl'), (held.length > 0 ? held : pairs).join(''));
-  await writeTextAtomic(join(data, 'pairs.heldout.steps.jsonl'), (held.length > 0 ? measured.held : measured.training).join(''));
+  await writeTextAtomic(join(data, 'pairs.jsonl'), jsonl(pairs, pairLine));
+  await writeTextAtomic(join(data, 'pairs.heldout.jsonl'), jsonl(measured, pairLine));
+  await writeTextAtomic(join(data, 'pairs.heldout.steps.jsonl'), jsonl(measured, (p) => p));
   await writeTextAtomic(join(data, 'sft.prompt-completion.jsonl'), exports.completions.join(''));
-  await writeTextAtomic(join(data, 'pairs.prompt-chosen-rejected.jsonl'), exports.preferences.join(''));
+  await writeTextAtomic(join(data, 'pairs.prompt-chosen-rejected.jsonl'), jsonl(pairs, (p) => preferenceRow(pairLine(p))));
   await writeTextAtomic(join(data, 'stepwise.jsonl'), exports.stepwise.join(''));
   return { sft: sft.length, pairs: pairs.length, heldOutPairs: held.length, stepwise: exports.stepwise.length };
 }
