@@ -190,19 +190,21 @@ test("the builtin trainer: two rounds of a few training steps, each round's mode
   assert.equal(JSON.parse(readFileSync(join(out, 'round-2', 'synth', 'run.json'), 'utf8')).policy, `onnx:${join(out, 'round-1', 'policy')}`);
 });
 
-test('a reviewer PPM: trained by the builtin trainer on the SFT examples and the extra data, measured on the pairs by the engine', { skip: pythonSkip || torchSkip, timeout: 600_000 }, () => {
+test('a reviewer PPM: trained by the builtin trainer on the SFT examples and the extra data, measured on the pairs by the engine; the policy on its extra data', { skip: pythonSkip || torchSkip, timeout: 600_000 }, () => {
   const out = join(root, 'reviewer');
   const fields = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
   const extra = join(root, 'reviewer-extra.jsonl');
   assert.equal(rstar(['data', 'synth-problems', '--levels', '1-2', '--count', '4', '--seed', '9', '--split', 'train', '--sft', '--out', extra]).status, 0);
   const file = join(root, 'reviewer.json');
   const tiny = { epochs: 1, batch_size: 4, threads: 1 };
-  writeFileSync(file, JSON.stringify({ ...fields, rounds: 1, trainer: 'builtin', policyCommand: undefined, ppmCommand: undefined, python: trainPython, trainPolicy: tiny, trainPpm: tiny, ppmKind: 'reviewer', ppmData: [extra] }));
+  writeFileSync(file, JSON.stringify({ ...fields, rounds: 1, trainer: 'builtin', policyCommand: undefined, ppmCommand: undefined, python: trainPython, trainPolicy: tiny, trainPpm: tiny, ppmKind: 'reviewer', ppmData: [extra], policyData: [extra] }));
   const r = rstar(['evolve', '--config', file, '--out', out, '--no-progress']);
   assert.equal(r.status, 0, r.stderr);
   const dir = join(out, 'round-1');
   const task = JSON.parse(readFileSync(join(dir, 'train', 'reviewer.json'), 'utf8')) as Record<string, unknown>;
   assert.deepEqual([task['task'], task['reviewer'], task['base'], task['data']], ['sft', true, join(dir, 'policy'), [join(dir, 'data', 'sft.jsonl'), extra]]);
+  const policyTask = JSON.parse(readFileSync(join(dir, 'train', 'policy.json'), 'utf8')) as Record<string, unknown>;
+  assert.deepEqual([policyTask['task'], policyTask['data']], ['sft', [join(dir, 'data', 'sft.jsonl'), extra]]);
   assert.equal((JSON.parse(readFileSync(join(dir, 'ppm', 'config.json'), 'utf8')) as { rstar_ppm: { output: string } }).rstar_ppm.output, 'reviewer');
   const [line] = jsonl(join(out, 'rounds.jsonl'));
   assert.ok(typeof line!['ppmPairAccuracy'] === 'number' && line!['ppmPairAccuracyTrainer'] === null);
@@ -288,6 +290,7 @@ test('a bad config is refused before anything is written, naming the field', () 
     [{ pool: ['x.jsonl'], policy: 'onnx:x', ppm: true }, /round 1 cannot search with a PPM/],
     [{ pool: ['x.jsonl'], policy: 'onnx:x', ppmKind: 'reviewer', trainer: 'command', policyCommand: 'x', ppmCommand: 'y' }, /field "ppmKind": a reviewer is trained by the builtin trainer/],
     [{ pool: ['x.jsonl'], policy: 'onnx:x', ppmKind: 'value' }, /field "ppmKind" must be one of pairwise, reviewer/],
+    [{ pool: ['x.jsonl'], policy: 'onnx:x', policyData: ['r.jsonl'], trainer: 'command', policyCommand: 'x', ppmCommand: 'y' }, /field "policyData" is for the builtin trainer/],
     [{ pool: ['x.jsonl'], policy: 'vllm:x' }, /field "policy" must be onnx:DIR or openai:URL#MODEL \(got vllm:x\)/],
     [{ pool: ['x.jsonl'], policy: 'openai:http://127.0.0.1:1/v1#m', weights: 'w' }, /a server policy needs field "serve"/],
     [{ pool: ['x.jsonl'], policy: 'openai:http://127.0.0.1:1/v1#m', serve: 'vllm serve {model}' }, /a server policy needs field "weights"/],

@@ -66,6 +66,12 @@ const evolveOwn = {
     content: true,
     help: "pairwise: rStar-Math's PPM, a value head trained on the round's preference pairs; reviewer: a language model trained to write the question after the round's verified trajectories, whose value is how well a trajectory predicts the question (models/README.md; builtin trainer only)",
   },
+  policyData: {
+    type: 'strings',
+    default: [],
+    content: true,
+    help: "builtin trainer: more SFT JSONL files {query, response} in each round's policy training, beside the round's own trajectories (e.g. some of the bootstrap's reference solutions, so that a round does not forget them)",
+  },
   ppmData: {
     type: 'strings',
     default: [],
@@ -143,7 +149,11 @@ export function readEvolveConfig(file: string | undefined, flags: Record<string,
       throw new InputError('the command trainer needs field "policyCommand" and field "ppmCommand"');
     }
     if (config.trainer === 'command' && config.ppmKind === 'reviewer') throw new InputError('field "ppmKind": a reviewer is trained by the builtin trainer (field "trainer": "builtin")');
-    if (config.trainer === 'command' && config.ppmData.length > 0) throw new InputError('field "ppmData" is for the builtin trainer: the command trainer\'s own command reads its data');
+    if (config.trainer === 'command') {
+      for (const key of ['policyData', 'ppmData'] as const) {
+        if (config[key].length > 0) throw new InputError(`field "${key}" is for the builtin trainer: the command trainer's own command reads its data`);
+      }
+    }
     if (roundSettings(config, 1).ppm) throw new InputError('round 1 cannot search with a PPM: none is trained before it (set "ppm" in "round" for rounds >= 2 only)');
     if (serverUrl(config.policy) !== undefined) {
       if (config.serve === undefined || !config.serve.includes('{model}')) throw new InputError('a server policy needs field "serve": the command that serves {model} at its URL');

@@ -159,7 +159,7 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
         const policyBase = config.trainFrom === 'base' ? bootstrap : policyBefore;
         const policy = await train(config, {
           kind: 'policy',
-          data: [join(data, 'sft.jsonl')],
+          data: [join(data, 'sft.jsonl'), ...config.policyData.map((f) => resolve(f))],
           rows: join(data, 'sft.prompt-completion.jsonl'),
           base: policyBase,
           out: join(dir, 'policy'),
