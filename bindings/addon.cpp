@@ -87,6 +87,7 @@ class ArenaWrap : public Napi::ObjectWrap<ArenaWrap<A>> {
         Base::template InstanceMethod<&ArenaWrap::Backup>("backup"),
         Base::template InstanceMethod<&ArenaWrap::Unwind>("unwind"),
         Base::template InstanceMethod<&ArenaWrap::ScoreFused>("scoreFused"),
+        Base::template InstanceMethod<&ArenaWrap::ReadFlags>("readFlags"),
         Base::template InstanceMethod<&ArenaWrap::Arrays>("arrays"),
     };
     if constexpr (kGpu) {
@@ -163,6 +164,12 @@ class ArenaWrap : public Napi::ObjectWrap<ArenaWrap<A>> {
     const float bias = float(number_of(info, 3, "bias"));
     auto scores = span_of<float>(info, 4, "scores");
     guard(info.Env(), [&] { arena_->score_fused(nodes, hidden, weight, bias, scores); });
+  }
+
+  void ReadFlags(const Napi::CallbackInfo& info) {
+    auto nodes = span_of<int32_t>(info, 0, "nodes");
+    auto flags = span_of<uint8_t>(info, 1, "flags");
+    guard(info.Env(), [&] { arena_->read_flags(nodes, flags); });
   }
 
   void Download(const Napi::CallbackInfo& info) {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cudaStatus, CudaTree, loadAddon, NativeTree } from '../src/engine/native.js';
 import { chooseDevice, createEngine, Search } from '../src/engine/search.js';
-import { SelectMode, Terminal, type TreeEngine } from '../src/engine/tree.js';
+import { Flag, SelectMode, Terminal, type TreeEngine } from '../src/engine/tree.js';
 import { SimPolicy } from '../src/sim/policy.js';
 import { SimPpm } from '../src/sim/ppm.js';
 import { SimVerifier } from '../src/sim/verifier.js';
@@ -96,4 +96,21 @@ test('CudaTree: sync() downloads the trees asked for, and only it updates the ho
   assert.notDeepEqual(Array.from(gpu!.parent).slice(64, 96), Array.from(cpu!.parent).slice(64, 96), 'tree 2 was not synced');
   engines[1]!.sync([2, 0]);
   for (const key of keys) assert.deepEqual(Array.from(gpu![key]).slice(0, 96), Array.from(cpu![key]).slice(0, 96), key);
+});
+
+test('readFlags: the flags on the device, without a sync, as the CPU arena has them; the same refusals', { skip: noGpu }, () => {
+  const engines: TreeEngine[] = [new NativeTree(2, 32), new CudaTree(2, 32)];
+  const read = engines.map((e) => {
+    for (let t = 0; t < 2; t++) e.acquire();
+    const leaves = new Int32Array(2);
+    e.select(Int32Array.of(0, 32), leaves, SelectMode.rstar, 2);
+    // tree 0's root gets two answers (so it is exhausted), tree 1's two open children
+    e.expand(leaves, Int32Array.of(2, 2), Uint8Array.of(Terminal.answer, Terminal.answer, Terminal.none, Terminal.none), new Int32Array(2));
+    const flags = new Uint8Array(4);
+    e.readFlags(Int32Array.of(0, 32, 1, 33), flags);
+    assert.throws(() => e.readFlags(Int32Array.of(40), new Uint8Array(1)), /read_flags: node 40 is not allocated/);
+    return Array.from(flags);
+  });
+  assert.deepEqual(read[1], read[0]);
+  assert.ok(read[0]![0]! & Flag.exhausted && !(read[0]![1]! & Flag.exhausted));
 });

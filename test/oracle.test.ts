@@ -8,7 +8,7 @@ import { ReferenceTree } from '../src/engine/reference.js';
 import { Flag, Terminal, type TreeArrays, type TreeEngine } from '../src/engine/tree.js';
 
 const op = fc.record({
-  kind: fc.integer({ min: 0, max: 9 }),
+  kind: fc.integer({ min: 0, max: 10 }),
   a: fc.nat(1000),
   b: fc.nat(1000),
   c: fc.nat(1000),
@@ -83,6 +83,16 @@ function call(e: TreeEngine, o: Op): () => unknown {
     case 8: {
       const targets = some(1, (x) => a.virtualLoss[x]! > 0);
       return () => e.unwind(targets);
+    }
+    case 10: {
+      // The roots the search reads between operations, sometimes a node not allocated.
+      const targets = some(1 + (o.c % 3), () => true);
+      const read = o.b % 5 === 0 ? Int32Array.of(...targets, (o.a % trees) * nodesPerTree + nodesPerTree - 1) : targets;
+      const flags = new Uint8Array(read.length);
+      return () => {
+        e.readFlags(read, flags);
+        return Array.from(flags);
+      };
     }
     default: {
       const bad = o.a % 2 === 0 ? -1 : trees * nodesPerTree + o.b;

@@ -367,6 +367,11 @@ __global__ void gather_kernel(NodeArrays d, const int32_t* trees, const int32_t*
   }
 }
 
+__global__ void read_flags_kernel(NodeArrays d, const int32_t* nodes, int32_t n, uint8_t* flags) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) flags[i] = d.flags[nodes[i]];
+}
+
 int blocks_for(int64_t threads) { return int((threads + kBlock - 1) / kBlock); }
 int blocks_for_warps(int64_t warps) { return blocks_for(warps * kWarp); }
 
@@ -932,6 +937,32 @@ void GpuArena::score_fused_device(std::span<const int32_t> nodes, const float* d
   check_fused(m.slots, nodes, weight.size(), nodes.size() * weight.size(), scores);
   m.flush_resets();
   m.score(nodes, device_hidden, weight, bias, scores);
+}
+
+void GpuArena::read_flags(std::span<const int32_t> nodes, std::span<uint8_t> flags) {
+  const NvtxRange range("rstar/gpu/read_flags");
+  Impl& m = *impl_;
+  if (flags.size() < nodes.size()) throw std::invalid_argument("read_flags: flags is shorter than nodes");
+  m.slots.check_nodes(nodes, "read_flags");
+  m.flush_resets();
+  const size_t n = nodes.size();
+  if (n == 0) return;
+  Layout l;
+  const size_t at_nodes = l.add(n * 4);
+  const size_t in_bytes = l.bytes;
+  const size_t at_flags = l.add(n);
+  const size_t at_status = l.add(sizeof(Status));
+  Staging& s = m.next();
+  s.reserve(l.bytes);
+  std::memcpy(s.host + at_nodes, nodes.data(), n * 4);
+  RSTAR_CUDA(cudaMemcpyAsync(s.device, s.host, in_bytes, cudaMemcpyHostToDevice, m.stream));
+  read_flags_kernel<<<blocks_for(int64_t(n)), kBlock, 0, m.stream>>>(m.d, s.device_at<int32_t>(at_nodes), int32_t(n),
+                                                                   s.device_at<uint8_t>(at_flags));
+  RSTAR_LAUNCHED("read_flags_kernel");
+  RSTAR_CUDA(cudaMemcpyAsync(s.host + at_flags, s.device + at_flags, n, cudaMemcpyDeviceToHost, m.stream));
+  const Status found = m.wait(s, at_status);
+  std::memcpy(flags.data(), s.host + at_flags, n);
+  m.raise_unwind(found);
 }
 
 void GpuArena::download(std::span<const int32_t> trees) {

@@ -274,6 +274,12 @@ void Arena::score_fused(std::span<const int32_t> nodes, std::span<const float> h
   }
 }
 
+void Arena::read_flags(std::span<const int32_t> nodes, std::span<uint8_t> out) const {
+  if (out.size() < nodes.size()) throw std::invalid_argument("read_flags: flags is shorter than nodes");
+  slots_.check_nodes(nodes, "read_flags");
+  for (size_t i = 0; i < nodes.size(); ++i) out[i] = flags[nodes[i]];
+}
+
 void Arena::unwind(std::span<const int32_t> nodes) {
   const NvtxRange range("rstar/cpu/unwind");
   slots_.check_nodes(nodes, "unwind");

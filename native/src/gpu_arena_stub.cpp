@@ -35,6 +35,7 @@ void GpuArena::score_fused(std::span<const int32_t>, std::span<const float>, std
                            std::span<float>) {}
 void GpuArena::score_fused_device(std::span<const int32_t>, const float*, std::span<const float>, float,
                                   std::span<float>) {}
+void GpuArena::read_flags(std::span<const int32_t>, std::span<uint8_t>) {}
 void GpuArena::download(std::span<const int32_t>) {}
 void GpuArena::synchronize() {}
 

@@ -244,10 +244,18 @@ void test_expand_errors_change_nothing() {
   uint8_t bad[2] = {9, 0};
   CHECK(throws<std::invalid_argument>([&] { a.expand({leaves, 1}, {ones, 1}, bad, first); }));
   CHECK(throws<std::invalid_argument>([&] { select1(a, r0 + 3); }));  // not allocated
+  uint8_t flags[2];
+  const int32_t unallocated[1] = {r0 + 3};
+  CHECK(throws<std::invalid_argument>([&] { a.read_flags(unallocated, flags); }));
+  CHECK(throws<std::invalid_argument>([&] { a.read_flags(leaves, {flags, 1}); }));  // flags too short
   CHECK(throws<std::invalid_argument>([&] { Arena(1 << 16, 1 << 16); }));
   counts[1] = 3;
   a.expand(leaves, counts, kinds, first);
   CHECK(first[0] == r0 + 1 && first[1] == r1 + 1 && a.tree_size[1] == 4);
+  const int32_t read[3] = {r1, r0 + 1, r0};
+  uint8_t got[3] = {9, 9, 9};
+  a.read_flags(read, got);
+  CHECK(got[0] == a.flags[r1] && got[1] == 0 && got[2] == a.flags[r0] && (got[2] & rstar::kExpanded));
 }
 
 void test_ppm_head_and_fused_step() {

@@ -284,8 +284,14 @@ class Sequence {
     }
     size_t k = 0;
     std::erase_if(rollouts_, [&](const Rollout&) { return drop[k++]; });
-    if (!ended.empty())
-      both("unwind", [&] { a_.unwind(ended); }, [&] { b_.unwind(ended); });
+    if (ended.empty()) return;
+    both("unwind", [&] { a_.unwind(ended); }, [&] { b_.unwind(ended); });
+    // What the scheduler reads next: whether those rollouts' roots are exhausted.
+    std::vector<int32_t> roots;
+    for (int32_t x : ended) roots.push_back(a_.root(tree_of(x)));
+    std::vector<uint8_t> flags_a(roots.size()), flags_b(roots.size());
+    if (!both("read_flags", [&] { a_.read_flags(roots, flags_a); }, [&] { b_.read_flags(roots, flags_b); })) return;
+    for (size_t i = 0; i < roots.size(); ++i) same(int(flags_a[i]), int(flags_b[i]), where() + " read_flags " + std::to_string(i));
   }
 
   uint8_t kind() {

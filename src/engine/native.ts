@@ -4,7 +4,7 @@ import { addonOrigin, requireAddon, type AddonOrigin } from '../util/addon.js';
 import { Flag, nodeArrays, nodeBytes, SelectResult, Terminal, type TreeArrays, type TreeEngine } from './tree.js';
 
 /** The addon's Arena: the engine operations, plus the fused PPM step and the arrays. */
-interface NativeArena extends Pick<TreeEngine, 'acquire' | 'release' | 'select' | 'expand' | 'initValues' | 'backup' | 'unwind'> {
+interface NativeArena extends Pick<TreeEngine, 'acquire' | 'release' | 'select' | 'expand' | 'initValues' | 'backup' | 'unwind' | 'readFlags'> {
   scoreFused(nodes: Int32Array, hidden: Float32Array, weight: Float32Array, bias: number, scores: Float32Array): void;
   arrays(): TreeArrays;
 }
@@ -107,6 +107,9 @@ export class NativeTree implements TreeEngine {
 
   /** The arrays are views of the arena itself: always current. */
   sync(): void {}
+  readFlags(nodes: Int32Array, flags: Uint8Array): void {
+    this.arena.readFlags(nodes, flags);
+  }
 
   acquire(): number {
     return this.arena.acquire();
@@ -159,6 +162,10 @@ export class CudaTree implements TreeEngine {
     this.arena.download(Int32Array.from(due));
     // Unmarked only once downloaded: a download that fails leaves them for the next sync.
     for (const tree of due) this.stale.delete(tree);
+  }
+
+  readFlags(nodes: Int32Array, flags: Uint8Array): void {
+    this.arena.readFlags(nodes, flags);
   }
 
   private touch(nodes: Int32Array): void {

@@ -256,6 +256,12 @@ export class ReferenceTree implements TreeEngine {
     }
   }
 
+  readFlags(nodes: Int32Array, flags: Uint8Array): void {
+    if (flags.length < nodes.length) fail('read_flags: flags is shorter than nodes');
+    for (const node of nodes) this.checkNode(node, 'read_flags');
+    nodes.forEach((node, i) => (flags[i] = this.arrays.flags[node]!));
+  }
+
   unwind(nodes: Int32Array): void {
     for (const node of nodes) this.checkNode(node, 'unwind');
     const { virtualLoss, parent } = this.arrays;

@@ -27,7 +27,7 @@ import { ReferenceTree } from './reference.js';
 import { TracedEngine } from './traced.js';
 import { Stage, type StageStats } from './stage.js';
 import { searchDefaults, validateSearchOptions, type DeviceChoice, type SearchOptions } from './options.js';
-import { Flag, nodesPerTreeBound, SelectMode, SelectResult, Terminal, type Device, type TreeEngine } from './tree.js';
+import { Flag, nodesPerTreeBound, SelectMode, SelectResult, Terminal, type Device, type TerminalKind, type TreeEngine } from './tree.js';
 import { UsageError } from '../errors.js';
 import type { Timeline } from '../util/trace.js';
 
@@ -67,7 +67,13 @@ interface ActiveTree {
   startedAt: number;
   /** why a model refused this problem: the tree stops and is written with it */
   error?: string;
-  // Per node, by index within the tree.
+  // Per node, by index within the tree. parent, depth and terminal are what the search
+  // itself gave the engine at expand; kept here, they are never read back from it (on the
+  // GPU that would be a transfer per batch).
+  /** the parent's index within the tree; -1 at the root */
+  parent: number[];
+  depth: number[];
+  terminal: TerminalKind[];
   step: string[];
   /** the step as the next prompt shows it (the verifier's Verdict.shown) */
   shown: string[];
@@ -295,6 +301,9 @@ export class Search {
       parked: [],
       finished: false,
       startedAt: performance.now(),
+      parent: [-1],
+      depth: [0],
+      terminal: [Terminal.none],
       step: [''],
       shown: [''],
       output: [undefined],
@@ -304,14 +313,13 @@ export class Search {
       ppm: [undefined],
     };
     this.active.add(t);
-    this.engine.sync([tree]);
-    this.launch(t);
+    this.launch(t, 0); // a fresh root
   }
 
-  /** Starts rollouts while the tree has room for them; the caller has synced it (its root's flags are read). */
-  private launch(t: ActiveTree): void {
+  /** Starts rollouts while the tree has room for them; rootFlags: its root's, read from the engine. */
+  private launch(t: ActiveTree, rootFlags: number): void {
     const o = this.options;
-    const exhausted = (this.engine.arrays.flags[t.root]! & Flag.exhausted) !== 0;
+    const exhausted = (rootFlags & Flag.exhausted) !== 0;
     while (!exhausted && t.error === undefined && t.inFlight < o.rolloutsInFlight && t.started < o.rollouts && this.error === undefined) {
       t.started++;
       t.inFlight++;
@@ -341,8 +349,9 @@ export class Search {
     });
     if (ended.length === 0) return;
     this.engine.unwind(Int32Array.from(ended, (r) => r.node));
-    this.engine.sync(treesOf(ended));
-    for (const r of ended) {
+    const rootFlags = new Uint8Array(ended.length);
+    this.engine.readFlags(Int32Array.from(ended, (r) => r.tree.root), rootFlags);
+    ended.forEach((r, i) => {
       const t = r.tree;
       t.inFlight--;
       if (r.expansions > 0) {
@@ -351,14 +360,13 @@ export class Search {
       } else {
         this.stats.voidRollouts++;
       }
-      this.launch(t);
-    }
+      this.launch(t, rootFlags[i]!);
+    });
   }
 
   private async runExpand(batch: Expansion[]): Promise<void> {
     const { n } = this.options;
     const policy = this.backends.policy;
-    this.engine.sync(treesOf(batch.map((e) => e.rollout)));
     for (const e of batch) e.steps = this.trajectory(e.rollout.tree, e.leaf);
     const requests = batch.map((e) => ({ problem: e.rollout.tree.problem, steps: e.steps, n }));
     const out = await policy.generate(requests);
@@ -388,14 +396,12 @@ export class Search {
     const verdicts = requests.length > 0 ? await verifier.verify(requests) : []; // refused expansions have no steps
     if (verdicts.length !== requests.length) throw new Error(`verifier ${verifier.name}: ${verdicts.length} verdicts for ${requests.length} steps`);
 
-    this.engine.sync(treesOf(batch.map((e) => e.rollout)));
-    const a = this.engine.arrays;
     const kinds = new Uint8Array(requests.length);
     const errors = new Int32Array(requests.length);
     let k = 0;
     for (const e of batch) {
       const t = e.rollout.tree;
-      const depth = a.depth[e.leaf]! + 1;
+      const depth = t.depth[e.leaf - t.root]! + 1;
       const parentErrors = t.errors[e.leaf - t.root]!;
       for (let j = 0; j < e.candidates.length; j++, k++) {
         const v = verdicts[k]!;
@@ -422,7 +428,10 @@ export class Search {
         t.correct.push(undefined);
         t.errors.push(errors[k]!);
         t.ppm.push(undefined);
-        const kind = kinds[k]!;
+        const kind = kinds[k]! as TerminalKind;
+        t.parent.push(e.leaf - t.root);
+        t.depth.push(t.depth[e.leaf - t.root]! + 1);
+        t.terminal.push(kind);
         if (kind === Terminal.none) {
           if (this.backends.ppm) e.scoreNodes.push(node);
         } else if (kind === Terminal.answer) {
@@ -539,19 +548,17 @@ export class Search {
     const openValues: number[] = [];
     const nodes: number[] = [];
     const values: number[] = [];
-    this.engine.sync(treesOf(batch.map((e) => e.rollout)));
-    const terminal = this.engine.arrays.terminal;
     for (const e of batch) {
       if (e.scoreHidden === undefined) {
+        const t = e.rollout.tree;
         e.scoreNodes.forEach((node, j) => {
           const v = e.scoreValues[j]!;
-          if (terminal[node] === Terminal.none) {
+          if (t.terminal[node - t.root] === Terminal.none) {
             open.push(node);
             openValues.push(v);
           } else {
             nodes.push(node);
             values.push(v);
-            const t = e.rollout.tree;
             t.ppm[node - t.root] = Math.fround(v);
           }
         });
@@ -579,9 +586,8 @@ export class Search {
 
   /** The steps from the root to node, in order, as the context shows them (Verdict.shown). */
   private trajectory(t: ActiveTree, node: number): string[] {
-    const parent = this.engine.arrays.parent;
     const steps: string[] = [];
-    for (let x = node; x !== t.root; x = parent[x]!) steps.push(t.shown[x - t.root]!);
+    for (let x = node - t.root; x > 0; x = t.parent[x]!) steps.push(t.shown[x]!);
     return steps.reverse();
   }
 
@@ -614,11 +620,6 @@ export class Search {
       }
     }
   }
-}
-
-/** The engine's tree indices of these rollouts' trees, for sync(). */
-function treesOf(rollouts: readonly Rollout[]): Set<number> {
-  return new Set(rollouts.map((r) => r.tree.tree));
 }
 
 /** The rows `rows` of a [*, width] array, in order. */

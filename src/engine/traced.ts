@@ -1,8 +1,8 @@
 // A TreeEngine whose batch operations each become a slice on the trace's "engine" track
 // (the operation, and how many nodes it touched), around the engine the search runs. Only the
 // search's own calls are timed: what happens inside (a GPU kernel's own time) is the native
-// core's to report. sync() is timed on the GPU only, where it is a transfer (on the CPU it
-// does nothing, and it is the most frequent call).
+// core's to report. sync() and readFlags() are timed on the GPU only, where they are
+// transfers (on the CPU they do nothing or read memory, and they are frequent).
 // A class with plain methods, not closures: at a simulated model's pace the engine calls are
 // the trace's most frequent events, and a closure per call cost 8% of the search's time.
 import type { Timeline } from '../util/trace.js';
@@ -35,6 +35,13 @@ export class TracedEngine implements TreeEngine {
     const start = this.trace.now();
     this.engine.sync(trees);
     this.trace.slice(track, 'sync', start, trees instanceof Set ? trees.size : Array.isArray(trees) ? trees.length : -1);
+  }
+
+  readFlags(nodes: Int32Array, flags: Uint8Array): void {
+    if (this.device === 'cpu') return this.engine.readFlags(nodes, flags);
+    const start = this.trace.now();
+    this.engine.readFlags(nodes, flags);
+    this.trace.slice(track, 'readFlags', start, nodes.length);
   }
 
   acquire(): number {

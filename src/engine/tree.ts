@@ -83,13 +83,19 @@ export interface TreeEngine {
   readonly nodesPerTree: number;
   /**
    * The trees' nodes, indexed by global node. The contract: after any engine operation, a
-   * caller must sync() a tree before reading its nodes here (a GPU engine keeps them on
+   * caller must sync() a tree before reading its nodes here (the search does so only to
+   * write a finished tree; between operations it reads flags through readFlags()) (a GPU engine keeps them on
    * the device; its arrays are a host mirror that only sync() updates; the CPU engines'
    * sync() does nothing). treeSize is always current.
    */
   readonly arrays: TreeArrays;
   /** Makes `arrays` current for these trees: one transfer for all of them, none on the CPU. */
   sync(trees: Iterable<number>): void;
+  /**
+   * flags[i] = the Flag bits of nodes[i], current without sync(): what the search reads
+   * between operations (is a root exhausted?); on the GPU one transfer of a byte per node.
+   */
+  readFlags(nodes: Int32Array, flags: Uint8Array): void;
   /** A free tree with a fresh root, or -1 when all are in use. */
   acquire(): number;
   /** Clears the tree and returns it to the free list. */

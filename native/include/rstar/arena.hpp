@@ -116,6 +116,10 @@ class Arena : public NodeArrays {
   void score_fused(std::span<const int32_t> nodes, std::span<const float> hidden,
                    std::span<const float> weight, float bias, std::span<float> scores);
 
+  // flags[i] = the flags of nodes[i]: what a scheduler reads between operations (has this
+  // root been exhausted?). Here a plain read of the arrays; GpuArena's reads the device.
+  void read_flags(std::span<const int32_t> nodes, std::span<uint8_t> flags) const;
+
   // Per tree; the node arrays (NodeArrays) hold capacity() entries each.
   int32_t* tree_size;
 

@@ -79,6 +79,11 @@ class GpuArena : public NodeArrays {
   void score_fused_device(std::span<const int32_t> nodes, const float* device_hidden,
                           std::span<const float> weight, float bias, std::span<float> scores);
 
+  // As Arena::read_flags, from the device: one transfer of a byte per node, so that a
+  // scheduler learns what it needs between operations without downloading whole trees.
+  // Waits.
+  void read_flags(std::span<const int32_t> nodes, std::span<uint8_t> flags);
+
   // Copies the given trees' nodes from the device into the host mirror (the inherited
   // NodeArrays; one transfer for all of them), so they can be read as an Arena's are.
   void download(std::span<const int32_t> trees);
