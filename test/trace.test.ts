@@ -34,7 +34,8 @@ test('a trace: slices on named tracks, overlapping work on tracks of its own, co
   a('compare', 7);
   const start = trace.now();
   trace.slice('engine', 'select "x"', start, 4);
-  assert.ok(existsSync(file), 'flushed every 2 events');
+  // the writer thread appends each batch of 2 events as it gets it
+  for (let waited = 0; !(existsSync(file) && readFileSync(file, 'utf8').includes('select \\"x\\"')) && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
   // a run killed here leaves the events so far without the closing brackets
   assert.throws(() => JSON.parse(readFileSync(file, 'utf8')));
   assert.doesNotThrow(() => JSON.parse(readFileSync(file, 'utf8') + ']}'));
@@ -56,6 +57,13 @@ test('a trace: slices on named tracks, overlapping work on tracks of its own, co
   assert.ok(short.dur! >= 4000, `b lasted the 5 ms it waited (${short.dur} us)`);
   assert.deepEqual(events.find((e) => e.ph === 'C')?.args, { trees: 3 });
   assert.equal(events.find((e) => e.name === 'process_name')?.args?.['name'], 'unit');
+});
+
+test('a trace that cannot be written: close() says so, naming the file', () => {
+  const file = join(root, 'no-such-dir', 'trace.json');
+  const trace = new Trace(file);
+  trace.slice('engine', 'select', trace.now(), 1);
+  assert.throws(() => trace.close(), (e: Error) => e.message.startsWith(`${file}: cannot write the trace`));
 });
 
 test('rstar synth --trace: a slice per stage batch, whose items are the stats\' counts, and the tree engine\'s calls', () => {

@@ -2,11 +2,13 @@
 // (ui.perfetto.dev) and chrome://tracing open: each track is a "thread" of one process, each
 // timed piece of work a complete event ("ph": "X") on its track, with what it worked on as
 // args. Timestamps are microseconds since the trace opened.
-// Events are buffered and appended to the file as they come (a run killed midway leaves a
-// file without its closing brackets, which both viewers still read); close() ends the JSON.
-// The file is created at the first write, so a run refused before it starts leaves an earlier
-// trace of the same name alone.
-import { closeSync, openSync, writeSync } from 'node:fs';
+// Events are recorded as numbers (a head id, the timestamp, the duration, the items) and sent
+// in batches to a writer thread (writerThread, below) that formats them and appends them to the
+// file: the run's thread does no formatting and no I/O for them. A run killed midway leaves a
+// file without its closing brackets, which both viewers still read; close() ends the JSON
+// and waits for the writer. The file is created at the first write, so a run refused before
+// it starts leaves an earlier trace of the same name alone.
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 
 /** One event as the file holds it: "X" a slice (ts, dur in microseconds), "C" a counter, "M" a track's or the process's name. */
 export interface TraceEvent {
@@ -29,26 +31,54 @@ export interface Timeline {
   counter(name: string, atMs: number, values: Record<string, number>): void;
 }
 
+/** How an event's numbers become a line: a slice [id, ts, dur, items (-1: none)] or a one-value counter [id, ts, 0, value]. */
+const HeadKind = { slice: 0, counter: 1 } as const;
+
+/** What the writer gets: new heads (by id), whole lines (rare events), and `count` events of 4 numbers. */
+interface TraceBatch {
+  heads: [id: number, kind: number, head: string][];
+  lines: string[];
+  events: Float64Array;
+  count: number;
+}
+
+type TraceMessage = { batch: TraceBatch } | { close: true };
+
+interface TraceWriterData {
+  file: string;
+  kinds: typeof HeadKind;
+  /** set to 1 by the writer once closed (or failed), with Atomics.notify */
+  done: Int32Array;
+  errors: MessagePort;
+}
+
+/** How long close() waits for the writer to finish the file. */
+const closeTimeoutMs = 60_000;
+
 export class Trace implements Timeline {
-  private fd: number | undefined;
+  private writer: { worker: Worker; done: Int32Array; errors: MessagePort } | undefined;
   private readonly origin = performance.now();
   private readonly tracks = new Map<string, number>();
-  /** a slice's line up to its timestamp, by track and name */
-  private readonly heads = new Map<string, string>();
-  private buffer: string[] = [];
+  /** head ids, by track then name (slices) or by name (counters) */
+  private readonly sliceHeads = new Map<string, Map<string, number>>();
+  private readonly counterHeads = new Map<string, number>();
+  private nextHead = 0;
+  private heads: TraceBatch['heads'] = [];
+  private lines: string[] = [];
+  private events: Float64Array;
+  private count = 0;
   /** per group, which of its tracks hold a running slice (start()) */
   private readonly busy = new Map<string, boolean[]>();
-  /** some event is in the file: the next needs a separator */
-  private written = false;
   private closed = false;
 
-  /** Starts `file` over (truncates it) at the first write. */
+  /** Starts `file` over (truncates it) at the first write; flushEvery: events per batch to the writer. */
   constructor(
     readonly file: string,
     process = 'rstar',
     private readonly flushEvery = 4096,
   ) {
-    this.event({ name: 'process_name', ph: 'M', pid: 1, tid: 0, args: { name: process } });
+    this.events = new Float64Array(4 * flushEvery);
+    this.lines.push(JSON.stringify({ name: 'process_name', ph: 'M', pid: 1, tid: 0, args: { name: process } }));
   }
 
   /** Now, on the trace's clock (milliseconds, as performance.now()): a slice's start. */
@@ -61,15 +91,14 @@ export class Trace implements Timeline {
     if (this.closed) return;
     const ts = Math.round((startMs - this.origin) * 1000);
     const dur = Math.max(0, Math.round((performance.now() - this.origin) * 1000) - ts);
-    // A slice per batch and per engine call: each line is its cached head and three numbers,
-    // where JSON.stringify of an object was most of the trace's cost.
-    const key = `${track}\0${name}`;
-    let head = this.heads.get(key);
-    if (head === undefined) {
-      head = `{"name":${JSON.stringify(name)},"ph":"X","pid":1,"tid":${this.track(track)},"ts":`;
-      this.heads.set(key, head);
+    let byName = this.sliceHeads.get(track);
+    if (byName === undefined) this.sliceHeads.set(track, (byName = new Map()));
+    let id = byName.get(name);
+    if (id === undefined) {
+      id = this.head(HeadKind.slice, `{"name":${JSON.stringify(name)},"ph":"X","pid":1,"tid":${this.track(track)},"ts":`);
+      byName.set(name, id);
     }
-    this.push(items >= 0 ? `${head}${ts},"dur":${dur},"args":{"items":${items}}}` : `${head}${ts},"dur":${dur}}`);
+    this.record(id, ts, dur, items);
   }
 
   /**
@@ -92,16 +121,51 @@ export class Trace implements Timeline {
 
   /** A counter track's values at a time (e.g. trees in flight). */
   counter(name: string, atMs: number, values: Record<string, number>): void {
-    this.event({ name, ph: 'C', pid: 1, tid: 0, ts: Math.round((atMs - this.origin) * 1000), args: values });
+    if (this.closed) return;
+    const ts = Math.round((atMs - this.origin) * 1000);
+    const keys = Object.keys(values);
+    if (keys.length !== 1) {
+      this.lines.push(JSON.stringify({ name, ph: 'C', pid: 1, tid: 0, ts, args: values }));
+      return;
+    }
+    const key = keys[0]!;
+    let id = this.counterHeads.get(`${name}\0${key}`);
+    if (id === undefined) {
+      id = this.head(HeadKind.counter, `{"name":${JSON.stringify(name)},"ph":"C","pid":1,"tid":0,"args":{${JSON.stringify(key)}:`);
+      this.counterHeads.set(`${name}\0${key}`, id);
+    }
+    this.record(id, ts, 0, values[key]!);
   }
 
-  /** Writes what is buffered and ends the JSON; later events are dropped. */
+  /** Sends what is recorded, and waits for the writer to end the JSON and close the file; later events are dropped. */
   close(): void {
     if (this.closed) return;
     this.flush();
-    writeSync(this.fd!, '\n]}\n');
-    closeSync(this.fd!);
     this.closed = true;
+    const w = this.writer!;
+    w.worker.postMessage({ close: true } satisfies TraceMessage);
+    const waited = Atomics.wait(w.done, 0, 0, closeTimeoutMs);
+    const error = receiveMessageOnPort(w.errors)?.message as string | undefined;
+    void w.worker.terminate();
+    w.errors.close();
+    if (error !== undefined) throw new Error(error);
+    if (waited === 'timed-out') throw new Error(`${this.file}: the trace writer did not finish in ${closeTimeoutMs / 1000} s`);
+  }
+
+  private head(kind: number, head: string): number {
+    const id = this.nextHead++;
+    this.heads.push([id, kind, head]);
+    return id;
+  }
+
+  private record(id: number, ts: number, dur: number, x: number): void {
+    const e = this.events;
+    const i = 4 * this.count++;
+    e[i] = id;
+    e[i + 1] = ts;
+    e[i + 2] = dur;
+    e[i + 3] = x;
+    if (this.count === this.flushEvery) this.flush();
   }
 
   private track(name: string): number {
@@ -110,29 +174,85 @@ export class Trace implements Timeline {
       tid = this.tracks.size + 1;
       this.tracks.set(name, tid);
       // tracks sort in the order they first appear
-      this.event({ name: 'thread_name', ph: 'M', pid: 1, tid, args: { name } });
-      this.event({ name: 'thread_sort_index', ph: 'M', pid: 1, tid, args: { sort_index: tid } });
+      this.lines.push(JSON.stringify({ name: 'thread_name', ph: 'M', pid: 1, tid, args: { name } }));
+      this.lines.push(JSON.stringify({ name: 'thread_sort_index', ph: 'M', pid: 1, tid, args: { sort_index: tid } }));
     }
     return tid;
   }
 
-  private event(e: Record<string, unknown>): void {
-    if (!this.closed) this.push(JSON.stringify(e));
-  }
-
-  private push(line: string): void {
-    this.buffer.push(line);
-    if (this.buffer.length >= this.flushEvery) this.flush();
-  }
-
+  /** Hands the recorded events to the writer (the buffer goes with them: transferred, not copied). */
   private flush(): void {
-    if (this.fd === undefined) {
-      this.fd = openSync(this.file, 'w');
-      writeSync(this.fd, '{"displayTimeUnit":"ms","traceEvents":[\n');
+    if (this.writer === undefined) {
+      const done = new Int32Array(new SharedArrayBuffer(4));
+      const { port1, port2 } = new MessageChannel();
+      const data: TraceWriterData = { file: this.file, kinds: HeadKind, done, errors: port2 };
+      const worker = new Worker(`(${writerThread})(require('node:fs'), require('node:worker_threads'))`, { eval: true, workerData: data, transferList: [port2] });
+      worker.unref(); // close() waits for it; a run that never closes is not kept alive by it
+      port1.unref();
+      this.writer = { worker, done, errors: port1 };
     }
-    if (this.buffer.length === 0) return;
-    writeSync(this.fd, (this.written ? ',\n' : '') + this.buffer.join(',\n'));
-    this.written = true;
-    this.buffer = [];
+    const batch: TraceBatch = { heads: this.heads, lines: this.lines, events: this.events, count: this.count };
+    this.writer.worker.postMessage({ batch } satisfies TraceMessage, [this.events.buffer as ArrayBuffer]);
+    this.heads = [];
+    this.lines = [];
+    this.events = new Float64Array(4 * this.flushEvery);
+    this.count = 0;
   }
+}
+
+/**
+ * The writer thread: its source is the worker's code (an eval'd script, so that no loader is
+ * involved: under tsx a worker's own .ts file would not load), hence everything it uses comes
+ * in as arguments or workerData, and it declares no named function (tsx would wrap one in a
+ * helper of its own). Messages come in the order the run sent them; close ends the JSON,
+ * closes the file and wakes the run (Atomics), with a write error on `errors`.
+ */
+function writerThread(fs: typeof import('node:fs'), threads: typeof import('node:worker_threads')): void {
+  const { file, kinds: kind, done, errors } = threads.workerData as TraceWriterData;
+  const heads: string[] = [];
+  const kinds: number[] = [];
+  let fd: number | undefined;
+  let written = false;
+  let failed = false;
+  threads.parentPort!.on('message', (m: TraceMessage) => {
+    try {
+      if (failed) return;
+      const batch = 'batch' in m ? m.batch : undefined;
+      const lines = batch?.lines ?? [];
+      if (batch !== undefined) {
+        for (const [id, k, head] of batch.heads) {
+          heads[id] = head;
+          kinds[id] = k;
+        }
+        const e = batch.events;
+        for (let i = 0; i < batch.count * 4; i += 4) {
+          const id = e[i]!;
+          const head = heads[id]!;
+          if (kinds[id] === kind.counter) lines.push(`${head}${e[i + 3]}},"ts":${e[i + 1]}}`);
+          else lines.push(e[i + 3]! >= 0 ? `${head}${e[i + 1]},"dur":${e[i + 2]},"args":{"items":${e[i + 3]}}}` : `${head}${e[i + 1]},"dur":${e[i + 2]}}`);
+        }
+      }
+      // the file is created at the first write
+      if (fd === undefined) {
+        fd = fs.openSync(file, 'w');
+        fs.writeSync(fd, '{"displayTimeUnit":"ms","traceEvents":[\n');
+      }
+      if (lines.length > 0) {
+        fs.writeSync(fd, (written ? ',\n' : '') + lines.join(',\n'));
+        written = true;
+      }
+      if (batch === undefined) {
+        fs.writeSync(fd, '\n]}\n');
+        fs.closeSync(fd);
+      }
+    } catch (e) {
+      failed = true;
+      errors.postMessage(`${file}: cannot write the trace (${(e as Error).message})`);
+    } finally {
+      if (!('batch' in m) || failed) {
+        Atomics.store(done, 0, 1);
+        Atomics.notify(done, 0);
+      }
+    }
+  });
 }
