@@ -57,6 +57,17 @@ double number_of(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return info[i].As<Napi::Number>().DoubleValue();
 }
 
+// A device address from JavaScript: a BigInt (what DeviceFloats.pointer gives), non-zero,
+// aligned for floats. Whether it is device memory of the right size is the caller's word.
+const float* device_pointer(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsBigInt()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a device address (a BigInt)");
+  bool lossless = false;
+  const uint64_t address = info[i].As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless || address == 0 || address % alignof(float) != 0)
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " is not a usable device address (zero, negative, past 64 bits or unaligned)");
+  return reinterpret_cast<const float*>(static_cast<uintptr_t>(address));
+}
+
 // Runs one core call, turning the core's std exceptions into JavaScript errors.
 template <typename F>
 auto guard(Napi::Env env, F&& f) -> decltype(f()) {
@@ -69,7 +80,7 @@ auto guard(Napi::Env env, F&& f) -> decltype(f()) {
   }
 }
 
-// One wrapper for both arenas: the GPU arena adds download() and synchronize(), and its
+// One wrapper for both arenas: the GPU arena adds scoreFusedDevice(), download() and synchronize(), and its
 // arrays() are the host mirror that download() fills.
 template <typename A>
 class ArenaWrap : public Napi::ObjectWrap<ArenaWrap<A>> {
@@ -91,6 +102,7 @@ class ArenaWrap : public Napi::ObjectWrap<ArenaWrap<A>> {
         Base::template InstanceMethod<&ArenaWrap::Arrays>("arrays"),
     };
     if constexpr (kGpu) {
+      methods.push_back(Base::template InstanceMethod<&ArenaWrap::ScoreFusedDevice>("scoreFusedDevice"));
       methods.push_back(Base::template InstanceMethod<&ArenaWrap::Download>("download"));
       methods.push_back(Base::template InstanceMethod<&ArenaWrap::Synchronize>("synchronize"));
     }
@@ -172,6 +184,19 @@ class ArenaWrap : public Napi::ObjectWrap<ArenaWrap<A>> {
     guard(info.Env(), [&] { arena_->read_flags(nodes, flags); });
   }
 
+  // scoreFusedDevice(nodes, hidden, weight, bias, scores): hidden a device address (BigInt)
+  // of nodes.length rows of weight.length floats, e.g. DeviceFloats.pointer
+  void ScoreFusedDevice(const Napi::CallbackInfo& info) {
+    if constexpr (kGpu) {
+      auto nodes = span_of<int32_t>(info, 0, "nodes");
+      const float* hidden = device_pointer(info, 1, "hidden");
+      auto weight = span_of<float>(info, 2, "weight");
+      const float bias = float(number_of(info, 3, "bias"));
+      auto scores = span_of<float>(info, 4, "scores");
+      guard(info.Env(), [&] { arena_->score_fused_device(nodes, hidden, weight, bias, scores); });
+    }
+  }
+
   void Download(const Napi::CallbackInfo& info) {
     if constexpr (kGpu) {
       auto trees = span_of<int32_t>(info, 0, "trees");
@@ -216,6 +241,39 @@ class ArenaWrap : public Napi::ObjectWrap<ArenaWrap<A>> {
   std::shared_ptr<A> arena_;
 };
 
+// rstar::DeviceFloats: floats in device memory, for scoreFusedDevice without a GPU model.
+class DeviceFloatsWrap : public Napi::ObjectWrap<DeviceFloatsWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "DeviceFloats",
+                       {InstanceMethod<&DeviceFloatsWrap::Upload>("upload"),
+                        InstanceAccessor<&DeviceFloatsWrap::Pointer>("pointer"),
+                        InstanceAccessor<&DeviceFloatsWrap::Size>("size")});
+  }
+
+  explicit DeviceFloatsWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceFloatsWrap>(info) {
+    const double count = number_of(info, 0, "count");
+    if (!(count >= 0 && count <= 9007199254740991.0 && count == double(size_t(count))))
+      throw Napi::RangeError::New(info.Env(), "count must be a whole number of floats");
+    floats_ = guard(info.Env(), [&] { return std::make_unique<rstar::DeviceFloats>(size_t(count)); });
+  }
+
+ private:
+  // upload(values, offset = 0)
+  void Upload(const Napi::CallbackInfo& info) {
+    auto values = span_of<float>(info, 0, "values");
+    const double offset = info.Length() > 1 && !info[1].IsUndefined() ? number_of(info, 1, "offset") : 0;
+    if (!(offset >= 0 && offset == double(size_t(offset)))) throw Napi::RangeError::New(info.Env(), "offset must be a whole number");
+    guard(info.Env(), [&] { floats_->upload(values, size_t(offset)); });
+  }
+  Napi::Value Pointer(const Napi::CallbackInfo& info) {
+    return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(floats_->data())));
+  }
+  Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(floats_->size())); }
+
+  std::unique_ptr<rstar::DeviceFloats> floats_;
+};
+
 // Whether the GPU arena can run here, and why not.
 Napi::Value CudaStatus(const Napi::CallbackInfo& info) {
   const rstar::CudaStatus s = rstar::cuda_status();
@@ -229,6 +287,7 @@ Napi::Value CudaStatus(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Arena", ArenaWrap<Arena>::Define(env, "Arena"));
   exports.Set("GpuArena", ArenaWrap<GpuArena>::Define(env, "GpuArena"));
+  exports.Set("DeviceFloats", DeviceFloatsWrap::Define(env));
   exports.Set("cudaStatus", Napi::Function::New<CudaStatus>(env, "cudaStatus"));
   RegisterProcess(env, exports);
   // The core's constants, so the TypeScript side can check it agrees with them.

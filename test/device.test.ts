@@ -3,7 +3,7 @@
 // CPU-vs-GPU parity test is the C++ one (native/tests/gpu_parity_test.cpp).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cudaStatus, CudaTree, loadAddon, NativeTree } from '../src/engine/native.js';
+import { cudaStatus, CudaTree, deviceFloats, loadAddon, NativeTree } from '../src/engine/native.js';
 import { chooseDevice, createEngine, Search } from '../src/engine/search.js';
 import { Flag, SelectMode, Terminal, type TreeEngine } from '../src/engine/tree.js';
 import { SimPolicy } from '../src/sim/policy.js';
@@ -22,6 +22,7 @@ test('the addon says whether a CUDA device is usable, and why not', () => {
   } else {
     assert.ok(status.reason.length > 10, `a reason: ${status.reason}`);
     assert.throws(() => new (loadAddon().GpuArena)(2, 8), (e: Error) => e.message.includes(status.reason));
+    assert.throws(() => deviceFloats(4), (e: Error) => e.message.startsWith('DeviceFloats: ') && e.message.includes(status.reason));
   }
 });
 
@@ -113,4 +114,35 @@ test('readFlags: the flags on the device, without a sync, as the CPU arena has t
   });
   assert.deepEqual(read[1], read[0]);
   assert.ok(read[0]![0]! & Flag.exhausted && !(read[0]![1]! & Flag.exhausted));
+});
+
+test('scoreFusedDevice: hidden states in device memory score as the same rows from the host; bad addresses refused', { skip: noGpu }, () => {
+  const h = 37;
+  const rows = 5;
+  const hidden = Float32Array.from({ length: rows * h }, (_, i) => Math.sin(0.3 * i));
+  const weight = Float32Array.from({ length: h }, (_, i) => Math.cos(i) / 3);
+  const onDevice = deviceFloats(rows * h + 8);
+  onDevice.upload(Float32Array.of(9, 9, 9, 9)); // overwritten below: offsets work
+  onDevice.upload(hidden, 0);
+  assert.throws(() => onDevice.upload(hidden, 9), /do not fit/);
+  const run = (score: (e: CudaTree, nodes: Int32Array, scores: Float32Array) => void) => {
+    const e = new CudaTree(1, 16);
+    e.acquire();
+    const leaves = new Int32Array(1);
+    e.select(Int32Array.of(0), leaves, SelectMode.rstar, 2);
+    e.expand(leaves, Int32Array.of(rows), Uint8Array.of(Terminal.none, Terminal.answer, Terminal.none, Terminal.answer, Terminal.none), new Int32Array(1));
+    const scores = new Float32Array(rows);
+    score(e, Int32Array.of(1, 2, 3, 4, 5), scores);
+    e.sync([0]);
+    return { scores: Array.from(scores), visits: Array.from(e.arrays.visits.slice(0, 6)), valueSum: Array.from(e.arrays.valueSum.slice(0, 6)) };
+  };
+  const host = run((e, nodes, scores) => e.scoreFused(nodes, hidden, weight, 0.5, scores));
+  const device = run((e, nodes, scores) => e.scoreFusedDevice(nodes, onDevice, weight, 0.5, scores));
+  assert.deepEqual(device, host);
+  assert.deepEqual(run((e, nodes, scores) => e.scoreFusedDevice(nodes, onDevice.pointer, weight, 0.5, scores)), host, 'by address');
+  const e = new CudaTree(1, 4);
+  e.acquire();
+  assert.throws(() => e.scoreFusedDevice(Int32Array.of(0), deviceFloats(h - 1), weight, 0, new Float32Array(1)), /hidden holds 36 floats, not the 1 rows of 37/);
+  assert.throws(() => e.scoreFusedDevice(Int32Array.of(0), 0n, weight, 0, new Float32Array(1)), /not a usable device address/);
+  assert.throws(() => e.scoreFusedDevice(Int32Array.of(0), 2n, weight, 0, new Float32Array(1)), /not a usable device address/);
 });

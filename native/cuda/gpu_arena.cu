@@ -716,6 +716,28 @@ struct GpuArena::Impl {
   }
 };
 
+DeviceFloats::DeviceFloats(size_t count) : size_(count) {
+  const CudaStatus status = cuda_status();
+  if (!status.usable) throw std::runtime_error("DeviceFloats: no CUDA device: " + status.reason);
+  RSTAR_CUDA(cudaSetDevice(0));
+  RSTAR_CUDA(cudaMalloc(&data_, std::max<size_t>(count, 1) * sizeof(float)));
+}
+
+DeviceFloats::~DeviceFloats() {
+  if (data_) cudaFree(data_);  // an error here cannot be reported
+}
+
+void DeviceFloats::upload(std::span<const float> values, size_t offset) {
+  if (offset > size_ || values.size() > size_ - offset)
+    throw std::invalid_argument("DeviceFloats: " + std::to_string(values.size()) + " floats at " + std::to_string(offset) +
+                                " do not fit in " + std::to_string(size_));
+  if (values.empty()) return;
+  RSTAR_CUDA(cudaMemcpy(data_ + offset, values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice));
+  // a pageable copy may still be in flight when cudaMemcpy returns, and the arena's stream
+  // (non-blocking) does not wait for the default stream
+  RSTAR_CUDA(cudaDeviceSynchronize());
+}
+
 GpuArena::GpuArena(int32_t trees, int32_t nodes_per_tree) {
   const CudaStatus status = cuda_status();
   if (!status.usable) throw std::runtime_error("GpuArena: no CUDA device: " + status.reason);

@@ -14,6 +14,10 @@ CudaStatus cuda_status() {
   return s;
 }
 
+DeviceFloats::DeviceFloats(size_t) { throw std::runtime_error("DeviceFloats: " + cuda_status().reason); }
+DeviceFloats::~DeviceFloats() = default;
+void DeviceFloats::upload(std::span<const float>, size_t) {}
+
 struct GpuArena::Impl {};
 
 GpuArena::GpuArena(int32_t, int32_t) { throw std::runtime_error("GpuArena: " + cuda_status().reason); }

@@ -10,9 +10,27 @@ interface NativeArena extends Pick<TreeEngine, 'acquire' | 'release' | 'select' 
 }
 
 interface NativeGpuArena extends NativeArena {
+  scoreFusedDevice(nodes: Int32Array, hidden: bigint, weight: Float32Array, bias: number, scores: Float32Array): void;
   /** Copies these trees' nodes from the device into the arrays() mirror. */
   download(trees: Int32Array): void;
   synchronize(): void;
+}
+
+/**
+ * Floats in device memory (the addon's, cudaMalloc): hidden states for CudaTree's
+ * scoreFusedDevice when no GPU model holds them. Freed when collected.
+ */
+export interface DeviceFloats {
+  /** copies values to [offset, offset + values.length); returns when they are on the device */
+  upload(values: Float32Array, offset?: number): void;
+  /** the device address, for scoreFusedDevice */
+  readonly pointer: bigint;
+  readonly size: number;
+}
+
+/** `count` floats on the GPU; throws with cudaStatus()'s reason where no device is usable. */
+export function deviceFloats(count: number): DeviceFloats {
+  return new (loadAddon().DeviceFloats)(count);
 }
 
 /** Whether the GPU arena can run here; reason says why not. */
@@ -35,6 +53,7 @@ export interface NodeField {
 interface Addon {
   Arena: new (trees: number, nodesPerTree: number) => NativeArena;
   GpuArena: new (trees: number, nodesPerTree: number) => NativeGpuArena;
+  DeviceFloats: new (count: number) => DeviceFloats;
   cudaStatus(): CudaStatus;
   constants: Record<string, number>;
   /** the node arrays in layout order */
@@ -209,5 +228,18 @@ export class CudaTree implements TreeEngine {
   scoreFused(nodes: Int32Array, hidden: Float32Array, weight: Float32Array, bias: number, scores: Float32Array): void {
     this.touch(nodes);
     this.arena.scoreFused(nodes, hidden, weight, bias, scores);
+  }
+  /**
+   * scoreFused with the hidden states already on the device, never copied through the host:
+   * nodes.length rows of weight.length floats, in DeviceFloats (checked to hold them) or at a
+   * device address (a GPU model's output tensor; unchecked). The work that wrote them must be
+   * complete.
+   */
+  scoreFusedDevice(nodes: Int32Array, hidden: DeviceFloats | bigint, weight: Float32Array, bias: number, scores: Float32Array): void {
+    if (typeof hidden !== 'bigint' && hidden.size < nodes.length * weight.length) {
+      throw new RangeError(`scoreFusedDevice: hidden holds ${hidden.size} floats, not the ${nodes.length} rows of ${weight.length} the nodes need`);
+    }
+    this.touch(nodes);
+    this.arena.scoreFusedDevice(nodes, typeof hidden === 'bigint' ? hidden : hidden.pointer, weight, bias, scores);
   }
 }

@@ -45,6 +45,27 @@ struct CudaStatus {
 // a kernel-image lookup), and safe on machines without a driver.
 CudaStatus cuda_status();
 
+// Floats in device memory (plain cudaMalloc): hidden states for score_fused_device when the
+// caller holds none of its own (the tests, from JavaScript). A model run on the GPU (ONNX
+// Runtime's CUDA provider with I/O binding) hands its output tensor's device pointer instead.
+class DeviceFloats {
+ public:
+  // Throws std::runtime_error with cuda_status()'s reason when no device is usable.
+  explicit DeviceFloats(size_t count);
+  ~DeviceFloats();
+  DeviceFloats(const DeviceFloats&) = delete;
+  DeviceFloats& operator=(const DeviceFloats&) = delete;
+
+  // Copies values to [offset, offset + values.size()); returns when they are on the device.
+  void upload(std::span<const float> values, size_t offset = 0);
+  const float* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  float* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 class GpuArena : public NodeArrays {
  public:
   // Throws std::runtime_error with cuda_status()'s reason when no device is usable.
