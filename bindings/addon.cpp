@@ -105,6 +105,8 @@ class ArenaWrap : public Napi::ObjectWrap<ArenaWrap<A>> {
       methods.push_back(Base::template InstanceMethod<&ArenaWrap::ScoreFusedDevice>("scoreFusedDevice"));
       methods.push_back(Base::template InstanceMethod<&ArenaWrap::Download>("download"));
       methods.push_back(Base::template InstanceMethod<&ArenaWrap::Synchronize>("synchronize"));
+      methods.push_back(Base::template InstanceMethod<&ArenaWrap::SetTiming>("setTiming"));
+      methods.push_back(Base::template InstanceMethod<&ArenaWrap::TakeTimes>("takeTimes"));
     }
     return Base::DefineClass(env, name, methods);
   }
@@ -206,6 +208,31 @@ class ArenaWrap : public Napi::ObjectWrap<ArenaWrap<A>> {
 
   void Synchronize(const Napi::CallbackInfo& info) {
     if constexpr (kGpu) guard(info.Env(), [&] { arena_->synchronize(); });
+  }
+
+  void SetTiming(const Napi::CallbackInfo& info) {
+    if constexpr (kGpu) {
+      if (!info[0].IsBoolean()) throw Napi::TypeError::New(info.Env(), "on must be a boolean");
+      const bool on = info[0].As<Napi::Boolean>().Value();
+      guard(info.Env(), [&] { arena_->set_timing(on); });
+    }
+  }
+
+  // [{op, startMs, ms}] of the timed operations the device has finished
+  Napi::Value TakeTimes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env);
+    if constexpr (kGpu) {
+      const std::vector<rstar::KernelTime> times = guard(env, [&] { return arena_->take_times(); });
+      for (size_t i = 0; i < times.size(); ++i) {
+        Napi::Object t = Napi::Object::New(env);
+        t.Set("op", Napi::String::New(env, times[i].op));
+        t.Set("startMs", Napi::Number::New(env, times[i].start_ms));
+        t.Set("ms", Napi::Number::New(env, times[i].ms));
+        out.Set(uint32_t(i), t);
+      }
+    }
+    return out;
   }
 
   // Views over the arena's (host) memory. Each buffer holds a reference to the arena, so

@@ -2,6 +2,9 @@
 // a machine with a usable CUDA device) the same search on the GPU as on the CPU. The full
 // CPU-vs-GPU parity test is the C++ one (native/tests/gpu_parity_test.cpp).
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { cudaStatus, CudaTree, deviceFloats, loadAddon, NativeTree } from '../src/engine/native.js';
 import { chooseDevice, createEngine, Search } from '../src/engine/search.js';
@@ -11,6 +14,7 @@ import { SimPpm } from '../src/sim/ppm.js';
 import { SimVerifier } from '../src/sim/verifier.js';
 import { ExactGrader } from '../src/grade/exact-grader.js';
 import type { ExportedTree } from '../src/engine/export.js';
+import { Trace, type TraceEvent } from '../src/util/trace.js';
 
 const status = cudaStatus();
 const noGpu = status.usable ? false : `no usable CUDA device (${status.reason})`;
@@ -145,4 +149,29 @@ test('scoreFusedDevice: hidden states in device memory score as the same rows fr
   assert.throws(() => e.scoreFusedDevice(Int32Array.of(0), deviceFloats(h - 1), weight, 0, new Float32Array(1)), /hidden holds 36 floats, not the 1 rows of 37/);
   assert.throws(() => e.scoreFusedDevice(Int32Array.of(0), 0n, weight, 0, new Float32Array(1)), /not a usable device address/);
   assert.throws(() => e.scoreFusedDevice(Int32Array.of(0), 2n, weight, 0, new Float32Array(1)), /not a usable device address/);
+});
+
+test('a trace of a GPU search: the device time of each operation on a "gpu" track, within the run', { skip: noGpu }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rstar-device-trace-'));
+  try {
+    const file = join(dir, 'trace.json');
+    const trace = new Trace(file);
+    const s = new Search({ rollouts: 4, n: 3, concurrency: 8, device: 'cuda' }, backends(), () => {}, trace);
+    async function* problems() {
+      for (let i = 0; i < 8; i++) yield { id: `p${i}`, problem: `What is ${i} + 1?`, answer: String(i + 1) };
+    }
+    await s.run(problems());
+    trace.close();
+    const events = (JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: TraceEvent[] }).traceEvents;
+    const gpuTid = events.find((e) => e.name === 'thread_name' && e.args?.['name'] === 'gpu')?.tid;
+    assert.ok(gpuTid !== undefined, 'a gpu track');
+    const kernels = events.filter((e) => e.ph === 'X' && e.tid === gpuTid);
+    const names = new Set(kernels.map((e) => e.name));
+    for (const op of ['select', 'expand', 'read_flags', 'download']) assert.ok(names.has(op), `${op} timed on the device (${[...names].join(', ')})`);
+    const engine = events.filter((e) => e.ph === 'X' && e.name === 'select' && e.tid !== gpuTid);
+    const last = Math.max(...engine.map((e) => e.ts! + e.dur!));
+    for (const k of kernels) assert.ok(k.dur! >= 0 && k.ts! >= 0 && k.ts! <= last + 1e6, `${k.name} at ${k.ts} us lies within the run`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -562,6 +563,50 @@ struct GpuArena::Impl {
   char* packed_host = nullptr;
   size_t packed_host_capacity = 0;
   std::vector<void*> host_buffers;
+  // set_timing(): an event pair per operation, in call order, until take_times() reads it
+  struct Timing {
+    const char* op;
+    cudaEvent_t start, stop;
+    bool stopped;  // the stop event was recorded
+  };
+  bool timing = false;
+  cudaEvent_t origin = nullptr;
+  std::deque<Timing> timed;
+  std::vector<cudaEvent_t> spare_events;
+
+  cudaEvent_t timing_event() {
+    if (!spare_events.empty()) {
+      cudaEvent_t e = spare_events.back();
+      spare_events.pop_back();
+      return e;
+    }
+    cudaEvent_t e = nullptr;
+    RSTAR_CUDA(cudaEventCreate(&e));
+    return e;
+  }
+
+  // Times one operation when timing is on: its start event now, its stop event when the
+  // operation returns or throws (a stop that cannot be recorded leaves the entry untimed).
+  class Timed {
+   public:
+    Timed(Impl& m, const char* op) : m_(m) {
+      if (!m.timing) return;
+      m.timed.push_back({op, m.timing_event(), m.timing_event(), false});
+      timing_ = &m.timed.back();  // a deque keeps it in place while others are added
+      RSTAR_CUDA(cudaEventRecord(timing_->start, m.stream));
+    }
+    ~Timed() {
+      if (timing_ == nullptr) return;
+      timing_->stopped = cudaEventRecord(timing_->stop, m_.stream) == cudaSuccess;
+      if (!timing_->stopped) cudaGetLastError();
+    }
+    Timed(const Timed&) = delete;
+    Timed& operator=(const Timed&) = delete;
+
+   private:
+    Impl& m_;
+    Timing* timing_ = nullptr;
+  };
 
   Impl(int32_t trees, int32_t nodes_per_tree) : slots(trees, nodes_per_tree) {}
   int64_t capacity() const { return int64_t(slots.trees()) * slots.nodes_per_tree(); }
@@ -603,6 +648,12 @@ struct GpuArena::Impl {
                     static_cast<void*>(packed)})
       if (p) cudaFree(p);
     if (packed_host) cudaFreeHost(packed_host);
+    if (origin) cudaEventDestroy(origin);
+    for (const Timing& t : timed) {
+      cudaEventDestroy(t.start);
+      cudaEventDestroy(t.stop);
+    }
+    for (cudaEvent_t e : spare_events) cudaEventDestroy(e);
     for (Staging& s : staging) {
       if (s.host) cudaFreeHost(s.host);
       if (s.device) cudaFree(s.device);
@@ -797,6 +848,7 @@ void GpuArena::release(int32_t tree) {
 void GpuArena::select(std::span<const int32_t> starts, std::span<int32_t> leaves, SelectMode mode, double c) {
   const NvtxRange range("rstar/gpu/select");
   Impl& m = *impl_;
+  const Impl::Timed timed(m, "rstar/gpu/select");
   if (leaves.size() < starts.size()) throw std::invalid_argument("select: leaves is shorter than starts");
   m.slots.check_nodes(starts, "select");
   m.flush_resets();
@@ -829,6 +881,7 @@ void GpuArena::expand(std::span<const int32_t> leaves, std::span<const int32_t> 
                       std::span<const uint8_t> kinds, std::span<int32_t> first_child_out) {
   const NvtxRange range("rstar/gpu/expand");
   Impl& m = *impl_;
+  const Impl::Timed timed(m, "rstar/gpu/expand");
   if (counts.size() < leaves.size() || first_child_out.size() < leaves.size())
     throw std::invalid_argument("expand: counts and first_child must have one entry per leaf");
   m.slots.check_nodes(leaves, "expand");
@@ -898,6 +951,7 @@ void GpuArena::expand(std::span<const int32_t> leaves, std::span<const int32_t> 
 void GpuArena::init_values(std::span<const int32_t> nodes, std::span<const float> values) {
   const NvtxRange range("rstar/gpu/init_values");
   Impl& m = *impl_;
+  const Impl::Timed timed(m, "rstar/gpu/init_values");
   if (values.size() < nodes.size()) throw std::invalid_argument("init_values: values is shorter than nodes");
   m.slots.check_nodes(nodes, "init_values");
   m.per_node(nodes, values.first(nodes.size()), [&](const int32_t* n, const float* v, Groups g) {
@@ -909,6 +963,7 @@ void GpuArena::init_values(std::span<const int32_t> nodes, std::span<const float
 void GpuArena::backup(std::span<const int32_t> nodes, std::span<const float> values) {
   const NvtxRange range("rstar/gpu/backup");
   Impl& m = *impl_;
+  const Impl::Timed timed(m, "rstar/gpu/backup");
   if (values.size() < nodes.size()) throw std::invalid_argument("backup: values is shorter than nodes");
   m.slots.check_nodes(nodes, "backup");
   m.per_node(nodes, values.first(nodes.size()), [&](const int32_t* n, const float* v, Groups g) {
@@ -920,6 +975,7 @@ void GpuArena::backup(std::span<const int32_t> nodes, std::span<const float> val
 void GpuArena::unwind(std::span<const int32_t> nodes) {
   const NvtxRange range("rstar/gpu/unwind");
   Impl& m = *impl_;
+  const Impl::Timed timed(m, "rstar/gpu/unwind");
   m.slots.check_nodes(nodes, "unwind");
   m.per_node(nodes, {}, [&](const int32_t* n, const float*, Groups g) {
     unwind_kernel<<<blocks_for(g.segments), kBlock, 0, m.stream>>>(m.d, n, g, m.status);
@@ -943,6 +999,7 @@ void GpuArena::score_fused(std::span<const int32_t> nodes, std::span<const float
                            std::span<const float> weight, float bias, std::span<float> scores) {
   const NvtxRange range("rstar/gpu/score_fused");
   Impl& m = *impl_;
+  const Impl::Timed timed(m, "rstar/gpu/score_fused");
   check_fused(m.slots, nodes, weight.size(), hidden.size(), scores);
   m.flush_resets();
   float* device_hidden = grow(m.hidden, m.hidden_capacity, std::max<size_t>(hidden.size(), 1), m.stream);
@@ -956,6 +1013,7 @@ void GpuArena::score_fused_device(std::span<const int32_t> nodes, const float* d
                                   std::span<const float> weight, float bias, std::span<float> scores) {
   const NvtxRange range("rstar/gpu/score_fused_device");
   Impl& m = *impl_;
+  const Impl::Timed timed(m, "rstar/gpu/score_fused_device");
   check_fused(m.slots, nodes, weight.size(), nodes.size() * weight.size(), scores);
   m.flush_resets();
   m.score(nodes, device_hidden, weight, bias, scores);
@@ -964,6 +1022,7 @@ void GpuArena::score_fused_device(std::span<const int32_t> nodes, const float* d
 void GpuArena::read_flags(std::span<const int32_t> nodes, std::span<uint8_t> flags) {
   const NvtxRange range("rstar/gpu/read_flags");
   Impl& m = *impl_;
+  const Impl::Timed timed(m, "rstar/gpu/read_flags");
   if (flags.size() < nodes.size()) throw std::invalid_argument("read_flags: flags is shorter than nodes");
   m.slots.check_nodes(nodes, "read_flags");
   m.flush_resets();
@@ -990,6 +1049,7 @@ void GpuArena::read_flags(std::span<const int32_t> nodes, std::span<uint8_t> fla
 void GpuArena::download(std::span<const int32_t> trees) {
   const NvtxRange range("rstar/gpu/download");
   Impl& m = *impl_;
+  const Impl::Timed timed(m, "rstar/gpu/download");
   m.flush_resets();
   Layout l;
   const size_t n = trees.size();
@@ -1038,6 +1098,37 @@ void GpuArena::download(std::span<const int32_t> trees) {
     }
   }
   m.raise_unwind(found);
+}
+
+void GpuArena::set_timing(bool on) {
+  Impl& m = *impl_;
+  if (on && !m.timing) {
+    if (!m.origin) RSTAR_CUDA(cudaEventCreate(&m.origin));
+    RSTAR_CUDA(cudaEventRecord(m.origin, m.stream));
+    RSTAR_CUDA(cudaEventSynchronize(m.origin));
+  }
+  m.timing = on;
+}
+
+std::vector<KernelTime> GpuArena::take_times() {
+  Impl& m = *impl_;
+  std::vector<KernelTime> out;
+  while (!m.timed.empty()) {
+    const Impl::Timing t = m.timed.front();
+    if (t.stopped) {
+      const cudaError_t done = cudaEventQuery(t.stop);
+      if (done == cudaErrorNotReady) break;
+      RSTAR_CUDA(done);
+      float start = 0, ms = 0;
+      RSTAR_CUDA(cudaEventElapsedTime(&start, m.origin, t.start));
+      RSTAR_CUDA(cudaEventElapsedTime(&ms, t.start, t.stop));
+      out.push_back({t.op, start, ms});
+    }
+    m.timed.pop_front();
+    m.spare_events.push_back(t.start);
+    m.spare_events.push_back(t.stop);
+  }
+  return out;
 }
 
 void GpuArena::synchronize() {

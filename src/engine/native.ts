@@ -9,7 +9,18 @@ interface NativeArena extends Pick<TreeEngine, 'acquire' | 'release' | 'select' 
   arrays(): TreeArrays;
 }
 
+/** One GPU operation's device work, timed with CUDA events. */
+export interface KernelTime {
+  /** the operation's NVTX range name, e.g. rstar/gpu/select */
+  op: string;
+  /** when it started on the device, in ms after timing was turned on */
+  startMs: number;
+  ms: number;
+}
+
 interface NativeGpuArena extends NativeArena {
+  setTiming(on: boolean): void;
+  takeTimes(): KernelTime[];
   scoreFusedDevice(nodes: Int32Array, hidden: bigint, weight: Float32Array, bias: number, scores: Float32Array): void;
   /** Copies these trees' nodes from the device into the arrays() mirror. */
   download(trees: Int32Array): void;
@@ -185,6 +196,20 @@ export class CudaTree implements TreeEngine {
 
   readFlags(nodes: Int32Array, flags: Uint8Array): void {
     this.arena.readFlags(nodes, flags);
+  }
+
+  /**
+   * Times each operation's device work with CUDA events from now on (for traces: recording
+   * them costs a little on every call). Returns the host time (performance.now()) that the
+   * times' startMs count from.
+   */
+  timeKernels(): number {
+    this.arena.setTiming(true);
+    return performance.now();
+  }
+  /** The timed operations the device has finished since the last call, in call order. */
+  kernelTimes(): KernelTime[] {
+    return this.arena.takeTimes();
   }
 
   private touch(nodes: Int32Array): void {

@@ -29,6 +29,8 @@ export interface Timeline {
   /** a piece of work that starts now on the first free track of `group`; the function returned ends it */
   start(group: string): (name: string, items?: number) => void;
   counter(name: string, atMs: number, values: Record<string, number>): void;
+  /** a piece of work timed elsewhere (a GPU operation, by CUDA events): from `startMs` for `durMs` */
+  span?(track: string, name: string, startMs: number, durMs: number): void;
 }
 
 /** How an event's numbers become a line: a slice [id, ts, dur, items (-1: none)] or a one-value counter [id, ts, 0, value]. */
@@ -88,9 +90,14 @@ export class Trace implements Timeline {
 
   /** A piece of work on `track` from `startMs` (a performance.now() time) until now; `items`: how many things it worked on (a batch's size). */
   slice(track: string, name: string, startMs: number, items = -1): void {
+    this.span(track, name, startMs, performance.now() - startMs, items);
+  }
+
+  /** A piece of work timed elsewhere (a GPU operation, by CUDA events): on `track` from `startMs` for `durMs`. */
+  span(track: string, name: string, startMs: number, durMs: number, items = -1): void {
     if (this.closed) return;
     const ts = Math.round((startMs - this.origin) * 1000);
-    const dur = Math.max(0, Math.round((performance.now() - this.origin) * 1000) - ts);
+    const dur = Math.max(0, Math.round((startMs + durMs - this.origin) * 1000) - ts);
     let byName = this.sliceHeads.get(track);
     if (byName === undefined) this.sliceHeads.set(track, (byName = new Map()));
     let id = byName.get(name);

@@ -30,6 +30,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "rstar/arena.hpp"
 
@@ -64,6 +65,13 @@ class DeviceFloats {
  private:
   float* data_ = nullptr;
   size_t size_ = 0;
+};
+
+// One operation's device work, timed with CUDA events (GpuArena::set_timing).
+struct KernelTime {
+  const char* op;   // the operation's NVTX range name, e.g. "rstar/gpu/select"
+  double start_ms;  // after set_timing(true) returned
+  double ms;
 };
 
 class GpuArena : public NodeArrays {
@@ -110,6 +118,12 @@ class GpuArena : public NodeArrays {
   void download(std::span<const int32_t> trees);
   // Waits for all enqueued work; raises a pending unwind error.
   void synchronize();
+  // While on, each operation's device work is timed with a pair of CUDA events (for traces;
+  // off by default, as recording them costs a little on every call). Turning it on waits for
+  // the device: start_ms counts from then.
+  void set_timing(bool on);
+  // The timed operations the device has finished since the last call, in call order.
+  std::vector<KernelTime> take_times();
   // The cudaStream_t all work is enqueued on, for timing with events.
   void* stream() const;
 
