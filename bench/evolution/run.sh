@@ -3,14 +3,18 @@
 # bootstrap policy (reference solutions of levels 1-3 only), then `rstar evolve` over a pool of
 # levels 1-6 (training templates), evaluated each round on held-out problems of the training
 # templates and of the held-out templates. CPU only; resumable: rerun the same command.
-#   bench/evolution/run.sh [OUT]          (default runs/evolution): run 4, with a reviewer PPM
-#   PPM_KIND=pairwise bench/evolution/run.sh [OUT]: run 3, with rStar-Math's pairwise PPM
+#   bench/evolution/run.sh [OUT]          (default runs/evolution): run 5, a reviewer PPM and
+#                                         the policy trained with 1,000 replayed reference solutions
+#   RUN=4 bench/evolution/run.sh [OUT]    run 4: no replay (6 epochs on the round's own data), 4 rounds
+#   RUN=3 bench/evolution/run.sh [OUT]    run 3: as run 4, with rStar-Math's pairwise PPM
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=$(realpath -m "${1:-runs/evolution}")
 rstar() { node dist/cli/main.js "$@"; }
 python=${PYTHON:-/usr/bin/python3}
-ppm_kind=${PPM_KIND:-reviewer}
+run=${RUN:-5}
+ppm_kind=reviewer
+[ "$run" = 3 ] && ppm_kind=pairwise
 mkdir -p "$out/data"
 
 # Problems: the bootstrap's SFT data (levels 1-3), the pool, and two held-out eval sets. Seeds
@@ -62,18 +66,28 @@ if [ "$ppm_kind" = reviewer ]; then
 else
   ppm='"trainPpm": {"epochs": 2, "lr": 1e-3, "bf16": true, "threads": 2}'
 fi
-cat > "$out/evolve-$ppm_kind.json" <<JSON
+# The policy: run 5 replays 1,000 of those reference solutions (every 4th of levels 1-3, every
+# 3rd of levels 4-6) beside each round's own trajectories, 2 epochs; runs 3 and 4 trained 6
+# epochs on the round's own trajectories only, and the policy got worse round over round.
+if [ "$run" = 5 ]; then
+  [ -f "$out/data/replay.jsonl" ] || { awk 'NR%4==1' "$out/data/mix-1-3.jsonl"; awk 'NR%3==1' "$out/data/mix-4-6.jsonl"; } > "$out/data/replay.jsonl"
+  rounds='"rounds": 3,'
+  policy='"policyData": ["'"$out"'/data/replay.jsonl"], "trainPolicy": {"epochs": 2, "lr": 2e-4, "warmup": 0.03, "bf16": true, "threads": 2},'
+else
+  rounds='"rounds": 4, "round": {"4": {"problems": "unsolved", "rollouts": 16}},'
+  policy='"trainPolicy": {"epochs": 6, "lr": 2e-4, "bf16": true, "threads": 2},'
+fi
+cat > "$out/evolve-run$run.json" <<JSON
 {
   "pool": ["$out/data/pool-1-3.jsonl", "$out/data/pool-4-6.jsonl"],
   "eval": ["$out/data/eval-train-templates.jsonl", "$out/data/eval-heldout-templates.jsonl"],
   "policy": "onnx:$out/bootstrap-mix",
-  "rounds": 4,
+  $rounds
   "rollouts": 8, "n": 4, "temperature": 1.0,
-  "round": {"4": {"problems": "unsolved", "rollouts": 16}},
   "evalRollouts": 8, "evalN": 4,
   "concurrency": 16, "threads": 2, "device": "cpu", "seed": 7,
-  "trainPolicy": {"epochs": 6, "lr": 2e-4, "bf16": true, "threads": 2},
+  $policy
   $ppm
 }
 JSON
-rstar evolve --config "$out/evolve-$ppm_kind.json" --out "$out/run-$ppm_kind" --no-progress
+rstar evolve --config "$out/evolve-run$run.json" --out "$out/run$run" --no-progress
