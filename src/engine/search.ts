@@ -67,12 +67,11 @@ interface ActiveTree {
   startedAt: number;
   /** why a model refused this problem: the tree stops and is written with it */
   error?: string;
-  // Per node, by index within the tree. parent, depth and terminal are what the search
-  // itself gave the engine at expand; kept here, they are never read back from it (on the
-  // GPU that would be a transfer per batch).
+  // Per node, by index within the tree. parent and terminal are what the search itself gave
+  // the engine at expand; kept here, they are never read back from it (on the GPU that would
+  // be a transfer per batch). A node's depth is its trajectory's length.
   /** the parent's index within the tree; -1 at the root */
   parent: number[];
-  depth: number[];
   terminal: TerminalKind[];
   step: string[];
   /** the step as the next prompt shows it (the verifier's Verdict.shown) */
@@ -302,7 +301,6 @@ export class Search {
       finished: false,
       startedAt: performance.now(),
       parent: [-1],
-      depth: [0],
       terminal: [Terminal.none],
       step: [''],
       shown: [''],
@@ -401,7 +399,7 @@ export class Search {
     let k = 0;
     for (const e of batch) {
       const t = e.rollout.tree;
-      const depth = t.depth[e.leaf - t.root]! + 1;
+      const depth = e.steps.length + 1; // the leaf's trajectory, then the candidate
       const parentErrors = t.errors[e.leaf - t.root]!;
       for (let j = 0; j < e.candidates.length; j++, k++) {
         const v = verdicts[k]!;
@@ -430,7 +428,6 @@ export class Search {
         t.ppm.push(undefined);
         const kind = kinds[k]! as TerminalKind;
         t.parent.push(e.leaf - t.root);
-        t.depth.push(t.depth[e.leaf - t.root]! + 1);
         t.terminal.push(kind);
         if (kind === Terminal.none) {
           if (this.backends.ppm) e.scoreNodes.push(node);
