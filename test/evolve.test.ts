@@ -26,7 +26,7 @@ const jsonl = (file: string) => readFileSync(file, 'utf8').trim().split('\n').fi
 const config = join(root, 'evolve.json');
 before(() => {
   // hard enough for the shipped policy to get some wrong at temperature 1.2: PPM pairs
-  for (const [name, levels, split, count] of [['pool', '4-5', 'train', 6], ['heldout', '1-3', 'test', 3]] as const) {
+  for (const [name, levels, split, count] of [['pool', '4-5', 'train', 6], ['heldout', '1-3', 'test', 3], ['easy', '1', 'train', 1]] as const) {
     const r = rstar(['data', 'synth-problems', '--levels', levels, '--count', String(count), '--seed', '3', '--split', split, '--out', join(root, `${name}.jsonl`)]);
     assert.equal(r.status, 0, r.stderr);
   }
@@ -34,7 +34,7 @@ before(() => {
     config,
     JSON.stringify({
       pool: [join(root, 'pool.jsonl')],
-      eval: [join(root, 'heldout.jsonl')],
+      eval: [join(root, 'heldout.jsonl'), join(root, 'easy.jsonl')],
       policy: `onnx:${join(repoRoot, 'models', 'policy')}`,
       rounds: 2,
       rollouts: 4,
@@ -116,7 +116,11 @@ test('two rounds: every stage writes its files, the report has a line per round,
   assert.equal(baseline.sets['heldout']!.problems, 3);
   assert.match(report, /\| 0 \(bootstrap\) \| [\d.]+ \/ \|/);
   assert.ok(existsSync(join(out, 'round-0', 'eval', 'heldout.greedy', 'results.jsonl')));
-  assert.match(readFileSync(join(out, 'plot.svg'), 'utf8'), /^<svg [^>]*>[\s\S]*<path d="M/);
+  // the plot: the first eval set by level, each further one as a whole, greedy from the bootstrap on
+  const svg = readFileSync(join(out, 'plot.svg'), 'utf8');
+  assert.match(svg, /^<svg [^>]*>[\s\S]*<path d="M/);
+  for (const name of ['pool solved', 'heldout L1 MCTS', 'heldout L3 greedy', 'easy MCTS', 'easy greedy']) assert.ok(svg.includes(`>${name}</text>`), `${name} not in ${[...svg.matchAll(/>([^<]+)<\/text>/g)].map((m) => m[1]).join(', ')}`);
+  assert.doesNotMatch(svg, /easy L1/);
 
   // a rerun has nothing left: the same files, no line twice
   const before = ['rounds.jsonl', 'round-1/synth/trees.jsonl', 'round-2/eval/heldout.mcts/results.jsonl'].map((f) => readFileSync(join(out, f), 'utf8'));

@@ -104,32 +104,44 @@ function markdown(config: EvolveConfig, lines: ReturnType<typeof roundLine>[], b
   return out.join('\n');
 }
 
-/** Accuracy per round (MCTS solid, greedy dashed, round 0 the bootstrap) by level of the first eval set, and pool solved %. */
+/**
+ * Accuracy per round (MCTS solid, greedy dashed, round 0 the bootstrap): by level for the first
+ * eval set, over all problems for each further one (a set of other templates, whose curve may
+ * be the run's point); and pool solved %.
+ */
 function plot(lines: ReturnType<typeof roundLine>[], baseline: Baseline | undefined): string {
   const W = 760;
-  const H = 360;
   const pad = { left: 48, right: 230, top: 24, bottom: 40 };
-  const w = W - pad.left - pad.right;
-  const h = H - pad.top - pad.bottom;
   const rounds = [...(baseline ? [0] : []), ...lines.map((l) => l.round)];
   const first = baseline ? 0 : 1;
   const last = Math.max(first + 1, ...rounds);
-  const x = (r: number) => pad.left + ((r - first) / (last - first)) * w;
-  const y = (v: number) => pad.top + (1 - v) * h;
   const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+  const otherColors = ['#17becf', '#bcbd22', '#393b79', '#637939'];
   const series: { name: string; points: [number, number][]; color: string; dash?: boolean }[] = [
     { name: 'pool solved', points: lines.map((l) => [l.round, l.poolSolvedShare]), color: '#000' },
   ];
-  const set = [...Object.keys(baseline ?? {}), ...lines.flatMap((l) => Object.keys(l.eval))][0];
+  const sets = [...new Set([...Object.keys(baseline ?? {}), ...lines.flatMap((l) => Object.keys(l.eval))])];
+  const at = (r: number, v: number | undefined): [number, number][] => (v !== undefined ? [[r, v]] : []);
+  const set = sets[0];
   if (set !== undefined) {
     const levels = [...new Set([...Object.keys(baseline?.[set]?.byLevel ?? {}), ...lines.flatMap((l) => Object.keys(l.eval[set]?.mcts.byLevel ?? {}))])].sort();
-    const at = (r: number, v: number | undefined): [number, number][] => (v !== undefined ? [[r, v]] : []);
     levels.forEach((level, i) => {
       const color = colors[i % colors.length]!;
       series.push({ name: `${set} L${level} MCTS`, color, points: lines.flatMap((l) => at(l.round, l.eval[set]?.mcts.byLevel[level])) });
       series.push({ name: `${set} L${level} greedy`, color, dash: true, points: [...at(0, baseline?.[set]?.byLevel[level]), ...lines.flatMap((l) => at(l.round, l.eval[set]?.greedy.byLevel[level]))] });
     });
   }
+  sets.slice(1).forEach((other, i) => {
+    const color = otherColors[i % otherColors.length]!;
+    series.push({ name: `${other} MCTS`, color, points: lines.flatMap((l) => at(l.round, l.eval[other]?.mcts.accuracy)) });
+    series.push({ name: `${other} greedy`, color, dash: true, points: [...at(0, baseline?.[other]?.accuracy), ...lines.flatMap((l) => at(l.round, l.eval[other]?.greedy.accuracy))] });
+  });
+  // tall enough for the legend, one line per series
+  const H = Math.max(360, pad.top + 8 + series.length * 15);
+  const w = W - pad.left - pad.right;
+  const h = H - pad.top - pad.bottom;
+  const x = (r: number) => pad.left + ((r - first) / (last - first)) * w;
+  const y = (v: number) => pad.top + (1 - v) * h;
   const svg: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
