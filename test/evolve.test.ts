@@ -116,7 +116,7 @@ test('two rounds: every stage writes its files, the report has a line per round,
   assert.equal(baseline.sets['heldout']!.problems, 3);
   assert.match(report, /\| 0 \(bootstrap\) \| [\d.]+ \/ \|/);
   assert.ok(existsSync(join(out, 'round-0', 'eval', 'heldout.greedy', 'results.jsonl')));
-  // the plot: the first eval set by level, each further one as a whole, greedy from the bootstrap on
+  // the plot: the first eval set by level, each further one as a whole
   const svg = readFileSync(join(out, 'plot.svg'), 'utf8');
   assert.match(svg, /^<svg [^>]*>[\s\S]*<path d="M/);
   for (const name of ['pool solved', 'heldout L1 MCTS', 'heldout L3 greedy', 'easy MCTS', 'easy greedy']) assert.ok(svg.includes(`>${name}</text>`), `${name} not in ${[...svg.matchAll(/>([^<]+)<\/text>/g)].map((m) => m[1]).join(', ')}`);

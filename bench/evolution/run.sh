@@ -120,7 +120,8 @@ JSON
   [ -f "$out/data/pool-4-6-120.jsonl" ] || rstar data synth-problems --levels 4-6 --count 120 --seed 22 --split train --out "$out/data/pool-4-6-120.jsonl"
   pool='"'"$out"'/data/pool-4-6-120.jsonl", "'"$out"'/data/pool-heldout-pooled.jsonl"'
   evals='"'"$out"'/data/eval-train-templates.jsonl", "'"$out"'/data/eval-heldout-pooled.jsonl", "'"$out"'/data/eval-heldout-unseen.jsonl"'
-  rounds='"rounds": 3,'
+  # round 4: only the problems no round solved, with twice the rollouts (the paper's round 4)
+  rounds='"rounds": 4, "round": {"4": {"problems": "unsolved", "rollouts": 16}},'
 fi
 cat > "$out/evolve-run$run.json" <<JSON
 {
