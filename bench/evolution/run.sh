@@ -97,14 +97,14 @@ JSON
   # pool problem) and into one eval set; problems of the other 3 only into another eval set,
   # which no round sees. The first N of each level of a large draw of split test.
   pick() { # FILE N TEMPLATE... : the first N problems a level whose held-out templates are all given
-    node -e '
-      const fs = require("fs");
+    node --input-type=module -e '
+      import { readFileSync } from "node:fs";
+      import { testOnlyTemplates } from "./dist/data/synthetic.js";
       const [file, n, ...keep] = process.argv.slice(1);
-      const heldOut = ["collect-daily", "has-money", "lose", "give-bags", "spend-pct", "price-drop", "coupon"];
       const taken = {};
-      for (const line of fs.readFileSync(file, "utf8").split("\n").filter(Boolean)) {
+      for (const line of readFileSync(file, "utf8").split("\n").filter(Boolean)) {
         const p = JSON.parse(line);
-        if (!p.template.every((t) => !heldOut.includes(t) || keep.includes(t))) continue;
+        if (!p.template.every((t) => !testOnlyTemplates.has(t) || keep.includes(t))) continue;
         if ((taken[p.level] = (taken[p.level] ?? 0) + 1) <= Number(n)) process.stdout.write(line + "\n");
       }' "$@"
   }
