@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "rstar/arena.hpp"
+#include "rstar/decoder.hpp"
 #include "rstar/gpu_arena.hpp"
 #include "rstar/node_layout.hpp"
 #include "process.hpp"
@@ -29,12 +30,15 @@ template <>
 constexpr napi_typedarray_type kArrayType<float> = napi_float32_array;
 template <>
 constexpr napi_typedarray_type kArrayType<uint8_t> = napi_uint8_array;
+template <>
+constexpr napi_typedarray_type kArrayType<uint16_t> = napi_uint16_array;
 
 template <typename T>
 const char* type_name() {
   if constexpr (std::is_same_v<T, float>) return "Float32Array";
   else if constexpr (std::is_same_v<T, uint8_t>) return "Uint8Array";
   else if constexpr (std::is_same_v<T, int32_t>) return "Int32Array";
+  else if constexpr (std::is_same_v<T, uint16_t>) return "Uint16Array";
   else static_assert(sizeof(T) == 0, "a node field type JavaScript has no view for");
 }
 
@@ -301,6 +305,109 @@ class DeviceFloatsWrap : public Napi::ObjectWrap<DeviceFloatsWrap> {
   std::unique_ptr<rstar::DeviceFloats> floats_;
 };
 
+// rstar::Decoder: the engine's own CPU kernels for an rstar-tiny model
+// (src/backends/onnx/native.ts checks shapes and sizes before calling; the checks here keep
+// a wrong call from reading or writing past a buffer).
+class NativeDecoderWrap : public Napi::ObjectWrap<NativeDecoderWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeDecoder",
+                       {InstanceMethod<&NativeDecoderWrap::Forward>("forward"), InstanceAccessor<&NativeDecoderWrap::Threads>("threads")});
+  }
+
+  // new NativeDecoder(shape, kvType (0 f32, 1 bf16), weights {name: Float32Array}, threads)
+  explicit NativeDecoderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeDecoderWrap>(info) {
+    const Napi::Env env = info.Env();
+    if (!info[0].IsObject() || !info[2].IsObject()) throw Napi::TypeError::New(env, "NativeDecoder(shape, kvType, weights, threads)");
+    const Napi::Object o = info[0].As<Napi::Object>();
+    const auto get = [&](const char* key) {
+      const Napi::Value v = o.Get(key);
+      if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("shape.") + key + " must be a number");
+      return v.As<Napi::Number>().DoubleValue();
+    };
+    rstar::DecoderShape s;
+    s.vocab = int(get("vocab"));
+    s.hidden = int(get("hidden"));
+    s.layers = int(get("layers"));
+    s.heads = int(get("heads"));
+    s.kv_heads = int(get("kvHeads"));
+    s.head_dim = int(get("headDim"));
+    s.intermediate = int(get("intermediate"));
+    s.rope_theta = float(get("ropeTheta"));
+    s.rms_eps = float(get("rmsEps"));
+    const int kv = int_of(info, 1, "kvType");
+    if (kv != 0 && kv != 1) throw Napi::RangeError::New(env, "kvType must be 0 (float32) or 1 (bfloat16)");
+    const Napi::Object weights = info[2].As<Napi::Object>();
+    const auto weight = [&](std::string_view name, size_t count) -> const float* {
+      const Napi::Value v = weights.Get(std::string(name));
+      if (v.IsUndefined()) return nullptr;
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw std::invalid_argument("decoder: weight \"" + std::string(name) + "\" must be a Float32Array");
+      auto a = v.As<Napi::Float32Array>();
+      if (a.ElementLength() != count)
+        throw std::invalid_argument("decoder: weight \"" + std::string(name) + "\" has " + std::to_string(a.ElementLength()) + " floats, not " + std::to_string(count));
+      return a.Data();
+    };
+    decoder_ = guard(env, [&] { return std::make_unique<rstar::Decoder>(s, rstar::KvType(kv), weight, int_of(info, 3, "threads")); });
+  }
+
+ private:
+  // forward(rows, tokens, past, ids, positions, mask, pastKv[], newKv[], output, out)
+  void Forward(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    const rstar::DecoderShape& s = decoder_->shape();
+    rstar::ForwardArgs a;
+    a.rows = int_of(info, 0, "rows");
+    a.tokens = int_of(info, 1, "tokens");
+    a.past = int_of(info, 2, "past");
+    if (a.rows <= 0 || a.tokens <= 0 || a.past < 0) throw Napi::RangeError::New(env, "rows and tokens must be positive, past non-negative");
+    const size_t M = size_t(a.rows) * size_t(a.tokens);
+    auto ids = span_of<int32_t>(info, 3, "ids");
+    auto positions = span_of<int32_t>(info, 4, "positions");
+    auto mask = span_of<uint8_t>(info, 5, "mask");
+    if (ids.size() != M || positions.size() != M || mask.size() != size_t(a.rows) * size_t(a.past + a.tokens))
+      throw Napi::RangeError::New(env, "ids, positions ([rows, tokens]) or mask ([rows, past + tokens]) has the wrong length");
+    const int output = int_of(info, 8, "output");
+    if (output < 0 || output > 2) throw Napi::RangeError::New(env, "output must be 0 (logits), 1 (hidden) or 2 (score)");
+    a.output = rstar::DecoderOutput(output);
+    auto out = span_of<float>(info, 9, "out");
+    if (out.size() != M * size_t(decoder_->width(a.output))) throw Napi::RangeError::New(env, "out must hold [rows, tokens, width] floats");
+    const size_t row = size_t(s.kv_heads) * size_t(s.head_dim);
+    const bool bf16 = decoder_->kv_type() == rstar::KvType::kBf16;
+    const auto buffers = [&](size_t i, const char* name, size_t positions_each) {
+      if (!info[i].IsArray() || info[i].As<Napi::Array>().Length() != uint32_t(2 * s.layers))
+        throw Napi::TypeError::New(env, std::string(name) + " must be an array of 2 x layers buffers");
+      std::vector<void*> p;
+      const Napi::Array arr = info[i].As<Napi::Array>();
+      for (uint32_t k = 0; k < arr.Length(); k++) {
+        const Napi::Value v = arr.Get(k);
+        const napi_typedarray_type want = bf16 ? napi_uint16_array : napi_float32_array;
+        if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != want)
+          throw Napi::TypeError::New(env, std::string(name) + " buffers must be " + (bf16 ? "Uint16Arrays (bfloat16)" : "Float32Arrays"));
+        const auto t = v.As<Napi::TypedArray>();
+        if (t.ElementLength() != size_t(a.rows) * row * positions_each)
+          throw Napi::RangeError::New(env, std::string(name) + " buffers must hold [rows, kvHeads, positions, headDim] values");
+        p.push_back(static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset());
+      }
+      return p;
+    };
+    const std::vector<void*> past = a.past > 0 ? buffers(6, "pastKv", size_t(a.past)) : std::vector<void*>{};
+    const std::vector<const void*> past_c(past.begin(), past.end());
+    std::vector<void*> fresh = buffers(7, "newKv", size_t(a.tokens));
+    a.ids = ids.data();
+    a.positions = positions.data();
+    a.mask = mask.data();
+    a.past_kv = past_c.data();
+    a.new_kv = fresh.data();
+    a.out = out.data();
+    guard(env, [&] { decoder_->forward(a); });
+  }
+
+  Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), decoder_->threads()); }
+
+  std::unique_ptr<rstar::Decoder> decoder_;
+};
+
 // Whether the GPU arena can run here, and why not.
 Napi::Value CudaStatus(const Napi::CallbackInfo& info) {
   const rstar::CudaStatus s = rstar::cuda_status();
@@ -315,6 +422,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Arena", ArenaWrap<Arena>::Define(env, "Arena"));
   exports.Set("GpuArena", ArenaWrap<GpuArena>::Define(env, "GpuArena"));
   exports.Set("DeviceFloats", DeviceFloatsWrap::Define(env));
+  exports.Set("NativeDecoder", NativeDecoderWrap::Define(env));
   exports.Set("cudaStatus", Napi::Function::New<CudaStatus>(env, "cudaStatus"));
   RegisterProcess(env, exports);
   // The core's constants, so the TypeScript side can check it agrees with them.

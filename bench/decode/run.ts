@@ -3,6 +3,7 @@
 // preallocated cache) on the same model, prompts and sampling settings, in one invocation.
 //
 //   npm run bench:decode [-- --model DIR [--model DIR2 ...] --threads 2 --tokens 96
+//                           --runtime onnxruntime,native:bfloat16,native:float32
 //                           --rows 1x1,4x8,16x8 --torch bf16,fp32 --repeat 3]
 //
 // Workloads: rows = prompts x n samples (1 x 1, 4 x 8, 16 x 8), each at two cache lengths
@@ -16,6 +17,8 @@
 // checks and (engine) detokenizing. Each side runs --repeat times; the fastest counts.
 // Each --model is a model dir of the same weights (the first also gives pytorch_model.bin
 // to torch), e.g. the shipped in-place export and a concat export of it, to compare kinds.
+// Each runs on each --runtime: ONNX Runtime, or the engine's own kernels with a bfloat16 or
+// float32 cache (a dir without model.safetensors runs on ONNX Runtime only).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,11 +40,18 @@ const { values } = parseArgs({
     torch: { type: 'string', default: 'bf16,fp32', help: 'torch dtypes to run ("" for none)' },
     rows: { type: 'string', default: '1x1,4x8,16x8', help: 'prompts x n' },
     repeat: { type: 'string', default: '3' },
+    runtime: { type: 'string', default: 'onnxruntime,native:bfloat16,native:float32' },
   },
 });
 const threads = Number(values.threads);
 const maxTokens = Number(values.tokens);
-const models = values.model!;
+const runtimes = values.runtime!.split(',').map((r) => {
+  const [runtime, kvType] = r.split(':');
+  if (!(runtime === 'onnxruntime' || (runtime === 'native' && (kvType === 'bfloat16' || kvType === 'float32')))) throw new Error(`bench: --runtime ${r}: onnxruntime, native:bfloat16 or native:float32`);
+  return { runtime, kvType: (kvType ?? 'float32') as 'bfloat16' | 'float32' };
+});
+// each engine: a model dir on a runtime
+const models = values.model!.flatMap((dir) => runtimes.filter((r) => r.runtime === 'onnxruntime' || existsSync(join(dir, 'model.safetensors'))).map((r) => ({ dir, ...r })));
 const dtypes = values.torch!.split(',').filter(Boolean);
 const shapes = values.rows!.split(',').map((s) => s.split('x').map(Number) as [number, number]);
 const repeat = Number(values.repeat);
@@ -70,9 +80,9 @@ interface Measured {
   seconds: number;
 }
 
-async function engine(dir: string, rs: StepRequest[]): Promise<Measured & { cacheKind: string }> {
+async function engine(m: (typeof models)[number], rs: StepRequest[]): Promise<Measured & { cacheKind: string }> {
   const rows = rs.reduce((k, r) => k + r.n, 0);
-  const policy = await OnnxPolicy.open({ dir, device: 'cpu', threads, maxTokens, cacheSteps: false, batchRows: rows, ...sampling });
+  const policy = await OnnxPolicy.open({ dir: m.dir, device: 'cpu', runtime: m.runtime as 'onnxruntime' | 'native', kvType: m.kvType, threads, maxTokens, cacheSteps: false, batchRows: rows, ...sampling });
   // the timed prompts are these plus one token: a newline piece after the prompt
   const timed = rs.map((r) => ({ ...r, steps: [...r.steps, '\n'] }));
   try {
@@ -88,14 +98,14 @@ async function engine(dir: string, rs: StepRequest[]): Promise<Measured & { cach
       const tokens = after.generatedTokens - before.generatedTokens;
       if (tokens / seconds > best.tokens / best.seconds) best = { tokens, seconds };
     }
-    return { ...best, cacheKind: policy.decoder.kvKind };
+    return { ...best, cacheKind: `${policy.decoder.provider === 'native' ? 'native kernels' : 'onnxruntime'}, ${policy.decoder.kvKind} ${policy.decoder.kvType} cache` };
   } finally {
     await policy.close();
   }
 }
 
 async function torch(rs: StepRequest[], prompts: number[][], stopIds: number[]): Promise<Map<string, Measured>> {
-  const job = { model: models[0], prompts, n: rs[0]!.n, max_tokens: maxTokens, temperature: 1, top_p: 0.95, stop_ids: stopIds, threads, dtypes, seed: 1, repeat };
+  const job = { model: models[0]!.dir, prompts, n: rs[0]!.n, max_tokens: maxTokens, temperature: 1, top_p: 0.95, stop_ids: stopIds, threads, dtypes, seed: 1, repeat };
   const child = spawn(values.python!, [join(root, 'bench/decode/torch_sampler.py')], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
   child.stdin.end(JSON.stringify(job));
   let out = '';
@@ -115,10 +125,10 @@ const fmt = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(0));
 const ratio = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? '-' : `${(a / b).toFixed(2)}x`);
 
 // the first model's tokenizer and template give the torch side its prompt ids and stop ids
-const probe = await OnnxPolicy.open({ dir: models[0]!, device: 'cpu', threads: 1 });
+const probe = await OnnxPolicy.open({ dir: models[0]!.dir, device: 'cpu', runtime: 'onnxruntime', threads: 1 });
 const stopIds = [...stopStrings.map((s) => probe.tokenizer.tokenId(s)).filter((x): x is number => x !== undefined), ...eosIds(probe.decoder.config)];
-const torchOk = dtypes.length > 0 && existsSync(join(models[0]!, 'pytorch_model.bin'));
-if (dtypes.length > 0 && !torchOk) console.log(`(no torch side: ${models[0]} has no pytorch_model.bin)`);
+const torchOk = dtypes.length > 0 && existsSync(join(models[0]!.dir, 'pytorch_model.bin'));
+if (dtypes.length > 0 && !torchOk) console.log(`(no torch side: ${models[0]!.dir} has no pytorch_model.bin)`);
 
 console.log(`\n## Decoding: engine (OnnxPolicy, ${threads} threads) vs torch sampler; up to ${maxTokens} tokens a row, temperature 1, top-p 0.95`);
 const head = ['rows (prompts x n)', 'prompt tokens', ...models.map((_, i) => `engine ${i + 1} tok/s`), ...(torchOk ? dtypes.map((d) => `torch ${d} tok/s`) : [])];
@@ -136,7 +146,7 @@ for (const [count, n] of shapes) {
     for (const m of models) {
       const r = await engine(m, rs);
       ours.push(rate(r));
-      kinds.push(`engine ${models.indexOf(m) + 1}: ${m} (${r.cacheKind} cache)`);
+      kinds.push(`engine ${models.indexOf(m) + 1}: ${m.dir} (${r.cacheKind})`);
     }
     const theirs = torchOk ? await torch(rs, prompts, stopIds) : new Map<string, Measured>();
     const cells = [`${count} x ${n} = ${count * n}`, meanPrompt.toFixed(0), ...ours.map(fmt), ...(torchOk ? dtypes.map((d) => fmt(rate(theirs.get(d)))) : [])];

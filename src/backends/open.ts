@@ -11,7 +11,7 @@ import { SimPpm } from '../sim/ppm.js';
 import { SimVerifier } from '../sim/verifier.js';
 import { ExecutorPool } from '../verify/executor-pool.js';
 import { PythonVerifier } from '../verify/python-verifier.js';
-import { contextOf, readConfig } from './onnx/decoder.js';
+import { contextOf, readConfig } from './onnx/runner.js';
 import { ThreadedOnnxPolicy, ThreadedOnnxPpm } from './onnx/threaded.js';
 import { serverPolicy, type BackendOptions } from './options.js';
 import { renderPrompt } from '../format/prompt.js';
@@ -90,9 +90,9 @@ async function openReal(b: Opened, o: BackendOptions, device: Device, trace: Tra
   if (onnx) {
     // steps end where the shorter context ends, so that an ONNX PPM can score prompt and step
     const context = ppmOnnx ? contextOf(readConfig(ppmOnnx[1]!)) : undefined;
-    const p = await ThreadedOnnxPolicy.open({ dir: onnx[1]!, device, threads: o.threads, topK: o.topK, cacheBytes, template, maxPromptTokens: o.maxPromptTokens, context, ...sampling });
+    const p = await ThreadedOnnxPolicy.open({ dir: onnx[1]!, device, threads: o.threads, runtime: o.runtime, kvType: o.kvCache, topK: o.topK, cacheBytes, template, maxPromptTokens: o.maxPromptTokens, context, ...sampling });
     b.held.push(p);
-    console.error(`rstar: policy ${onnx[1]} on the ${p.provider} provider (${p.providerReason})`);
+    console.error(`rstar: policy ${onnx[1]} on ${p.provider === 'native' ? "the engine's native kernels" : `the ${p.provider} provider`} (${p.providerReason})`);
     b.policy = p;
   } else {
     const p = new OpenAIPolicy({ baseURL: openai!.url, model: openai!.model, serverWaitMs: o.serverWaitS * 1000, ...sampling, ...(template !== undefined ? { prompt: (q, steps) => renderPrompt(template, q, steps) } : {}) });
@@ -118,8 +118,8 @@ export async function openPpm(o: BackendOptions, device: Device): Promise<{ ppm:
   const ppmHttp = /^http:(https?:\/\/[^#\s]+)#(\S+)$/.exec(o.ppm);
   const template = o.promptTemplate;
   if (ppmOnnx) {
-    const p = await ThreadedOnnxPpm.open({ dir: ppmOnnx[1]!, device, threads: o.threads, incremental: o.ppmReuse, cacheBytes: Math.round(o.cacheMb * 2 ** 20), template });
-    console.error(`rstar: ppm ${ppmOnnx[1]} (${p.head ? 'hidden state + fused native head' : p.output === 'logits' ? "reviewer: the question's log-probs" : 'score output'}) on the ${p.provider} provider (${p.providerReason})`);
+    const p = await ThreadedOnnxPpm.open({ dir: ppmOnnx[1]!, device, threads: o.threads, runtime: o.runtime, kvType: o.kvCache, incremental: o.ppmReuse, cacheBytes: Math.round(o.cacheMb * 2 ** 20), template });
+    console.error(`rstar: ppm ${ppmOnnx[1]} (${p.head ? 'hidden state + fused native head' : p.output === 'logits' ? "reviewer: the question's log-probs" : 'score output'}) on ${p.provider === 'native' ? "the engine's native kernels" : `the ${p.provider} provider`} (${p.providerReason})`);
     return { ppm: p, close: () => p.close() };
   }
   if (ppmHttp) {

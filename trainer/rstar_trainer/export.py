@@ -15,6 +15,10 @@ Outputs: logits [batch, seq, vocab]          (policy, kind "logits")
                      unused positions masked) copies none of it: ONNX Runtime hands every
                      output back as a fresh copy, and concatenating copies the past again.
 An empty past ([batch, kv_heads, 0, head_dim]) works at run time for the first call.
+
+Beside model.onnx, a model dir gets model.safetensors: the same weights by their state_dict
+names (Hugging Face's), float32, which the engine's own CPU kernels run
+(native/include/rstar/decoder.hpp) without ONNX Runtime.
 """
 import json
 import os
@@ -82,8 +86,32 @@ def export_onnx(model, path, kind, kv="concat", opsets=(17, 14)):
     raise last_err
 
 
+def save_safetensors(model, path):
+    """The model's weights in the safetensors format (an 8-byte little-endian header size, a
+    JSON header of name -> dtype, shape, byte offsets, then the raw tensors), written to a
+    temporary file and renamed. The header is padded to 8 bytes so every tensor is aligned."""
+    header, blobs, offset = {}, [], 0
+    for name, t in model.state_dict().items():
+        data = t.detach().to(torch.float32).contiguous().numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def save_model_dir(model, out_dir, ppm_output=None, kv="concat"):
-    """model.onnx + config.json + tokenizer.json (+ ppm_head.json for a "hidden" PPM).
+    """model.onnx + model.safetensors + config.json + tokenizer.json (+ ppm_head.json for a
+    "hidden" PPM).
     ppm_output: None for a policy, "hidden" or "score" for a PPM, "reviewer" for a language
     model that scores as a PPM (logits like a policy). kv: how the cache comes back (see
     the module doc). Returns the opset."""
@@ -96,6 +124,7 @@ def save_model_dir(model, out_dir, ppm_output=None, kv="concat"):
         assert isinstance(model, RstarForCausalLM) and ppm_output in (None, "reviewer")
         kind = "logits"
     opset = export_onnx(model, os.path.join(out_dir, "model.onnx"), kind, kv)
+    save_safetensors(model, os.path.join(out_dir, "model.safetensors"))
     model.config.save(os.path.join(out_dir, "config.json"), ppm_output)
     tokenizer.save_tokenizer_json(os.path.join(out_dir, "tokenizer.json"))
     if kind == "hidden":  # inference score = tanh((h . weight + bias) / 5)
@@ -109,8 +138,10 @@ def save_model_dir(model, out_dir, ppm_output=None, kv="concat"):
 
 
 def main(argv=None):
-    """Re-exports a model dir's weights (pytorch_model.bin) with the other cache kind:
+    """Re-exports a model dir's weights (pytorch_model.bin) with the other cache kind, and
+    writes its model.safetensors:
     /usr/bin/python3 -m rstar_trainer.export --from DIR [--out DIR2] --kv in-place|concat
+    /usr/bin/python3 -m rstar_trainer.export --from DIR [--out DIR2] --safetensors-only
     Everything else in the dir is kept (copied to --out first when given)."""
     import argparse
     import shutil
@@ -121,7 +152,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--from", dest="src", required=True, help="model dir with config.json and pytorch_model.bin")
     ap.add_argument("--out", help="write here instead of over --from's model.onnx")
-    ap.add_argument("--kv", choices=KV_KINDS, required=True)
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument("--kv", choices=KV_KINDS)
+    what.add_argument("--safetensors-only", action="store_true", help="keep model.onnx; write model.safetensors")
     a = ap.parse_args(argv)
     weights = os.path.join(a.src, "pytorch_model.bin")
     if not os.path.isfile(weights):
@@ -134,6 +167,10 @@ def main(argv=None):
     out = a.out or a.src
     if out != a.src:
         shutil.copytree(a.src, out, dirs_exist_ok=True)
+    save_safetensors(model, os.path.join(out, "model.safetensors"))
+    if a.safetensors_only:
+        print(f"export: {out}/model.safetensors")
+        return
     tmp = os.path.join(out, "model.onnx.tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints: expected

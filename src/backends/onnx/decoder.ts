@@ -1,51 +1,28 @@
-// A decoder-only ONNX model with a KV cache, run in-process by onnxruntime-node, in the
-// Optimum / Transformers.js I/O convention:
-//   input_ids [B,T], attention_mask [B,P+T], position_ids [B,T],
-//   past_key_values.{i}.key|value [B,kvHeads,P,headDim]
-//   -> logits [B,T,V] | last_hidden_state [B,T,H] | score [B,T], and the cache, one of:
-//      present.{i}.key|value [B,kvHeads,P+T,headDim]   (kind "concat": Optimum's exports)
-//      new_key_values.{i}.key|value [B,kvHeads,T,headDim] (kind "in-place": the trainer's)
+// A decoder-only model with a KV cache, run in-process by a ModelRunner (runner.ts):
+// ONNX Runtime over model.onnx (ort.ts), or the engine's own CPU kernels (native.ts). This
+// file builds each run over a batch and keeps the batch's cache.
 //
 // Rows of a batch are ragged: each row's past is padded on the right up to the longest and
 // its new tokens start after that, with attention_mask 0 on the gap and position_ids
 // counting only the row's real tokens. So any mix of cached prefixes and new tokens runs as
 // one batch, and a row's cache is recovered by keeping the positions its mask marks.
 //
-// Why two kinds: ONNX Runtime's Node binding hands every output back as a fresh copy, so a
-// "concat" decode step copies the whole cache twice (the model concatenates past and new,
-// the binding copies present out), which at batch 128 is most of the step. An "in-place"
-// model returns only the new positions; the batch keeps a buffer with room for the steps
-// to come (past = the buffer, its unused positions masked) and writes them into it, so a
-// step copies nothing but the new positions.
-import { readFileSync } from 'node:fs';
+// Why two cache kinds: ONNX Runtime's Node binding hands every output back as a fresh copy,
+// so a "concat" decode step copies the whole cache twice (the model concatenates past and
+// new, the binding copies present out), which at batch 128 is most of the step. An
+// "in-place" model returns only the new positions; the batch keeps a buffer with room for
+// the steps to come (past = the buffer, its unused positions masked) and writes them into
+// it, so a step copies nothing but the new positions.
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { InputError } from '../../errors.js';
-
-// A failed CUDA provider attempt logs an error line of its own (through ORT's process-wide
-// logger, read once when its environment starts); its message is reported in the provider
-// reason instead. Errors that matter reach the caller as exceptions.
-ort.env.logLevel = 'fatal';
-
-/** Where a model runs: auto tries the CUDA provider and falls back to the CPU one. */
-export type ProviderChoice = 'auto' | 'cpu' | 'cuda';
-export type Provider = 'cpu' | 'cuda';
-
-/** The model's output the caller wants at each row's last token. */
-export type OutputName = 'logits' | 'last_hidden_state' | 'score';
-
-export interface ModelShape {
-  layers: number;
-  kvHeads: number;
-  headDim: number;
-  vocab: number;
-  hidden: number;
-}
+import { NativeRunner, nativeUnusable } from './native.js';
+import { openCudaSession, openSession, OrtRunner } from './ort.js';
+import { kvArray, readConfig, type KvData, type KvKind, type KvType, type ModelCall, type ModelRunner, type ModelShape, type OutputName, type Provider, type ProviderChoice, type RuntimeChoice } from './runner.js';
 
 /** One sequence's KV cache: per layer key then value, each [kvHeads, length, headDim]. */
 export interface SeqKv {
   length: number;
-  data: Float32Array[];
+  data: KvData[];
 }
 
 export function kvBytes(kv: SeqKv): number {
@@ -59,9 +36,6 @@ export interface Row {
   kv?: SeqKv | undefined;
   ids: readonly number[];
 }
-
-/** How a model returns its cache (see the header). */
-export type KvKind = 'concat' | 'in-place';
 
 /**
  * A batch's KV cache after a forward call, ready for the next decode step. Row b's cache
@@ -77,144 +51,73 @@ export interface KvBatch {
   /** [rows, capacity]: 1 where a row has a real token */
   mask: Uint8Array;
   /** per layer key then value: [rows, kvHeads, capacity, headDim] */
-  kv: Float32Array[];
+  kv: KvData[];
   /** each row's next position id (its real token count) */
   position: Int32Array;
 }
 
-export interface SessionChoice {
-  session: ort.InferenceSession;
-  provider: Provider;
-  /** why this provider: asked for, or what made the CUDA provider fail to load */
-  reason: string;
+/** How a model dir is opened: where (device), by whom (runtime), and the native kernels' cache type and threads. */
+export interface DecoderChoice {
+  device: ProviderChoice;
+  runtime: RuntimeChoice;
+  /** the native kernels' cache (ONNX Runtime's is float32) */
+  kvType: KvType;
+  /** ONNX Runtime's intra-op threads, or the native kernels'; 0: all cores */
+  threads: number;
 }
 
-/** Opens model.onnx on CUDA when asked (or auto) and the provider loads, else on the CPU. */
-export async function openSession(path: string, choice: ProviderChoice, threads = 0): Promise<SessionChoice> {
-  const options: ort.InferenceSession.SessionOptions = {
-    logSeverityLevel: 3,
-    graphOptimizationLevel: 'all',
-    ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
-  };
-  let why = '';
-  if (choice !== 'cpu') {
-    try {
-      // onnxruntime-node throws (it does not fall back) when its CUDA provider is missing.
-      const session = await ort.InferenceSession.create(path, { ...options, logSeverityLevel: 4, executionProviders: ['cuda'] });
-      return { session, provider: 'cuda', reason: choice === 'cuda' ? 'asked for' : 'auto: the CUDA provider loaded' };
-    } catch (e) {
-      why = firstLine((e as Error).message);
-    }
-  }
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(path, { ...options, executionProviders: ['cpu'] });
-  } catch (e) {
-    throw new Error(`model: cannot load ${path}: ${firstLine((e as Error).message)}`, { cause: e });
-  }
-  const reason = choice === 'cpu' ? 'asked for' : `${choice === 'cuda' ? 'cuda asked for' : 'auto'}: the CUDA provider did not load (${why}); using the CPU provider`;
-  return { session, provider: 'cpu', reason };
-}
-
-function firstLine(s: string): string {
-  return s.split('\n', 1)[0]!.slice(0, 300);
-}
-
-/** config.json of a model dir (Hugging Face names). */
-export function readConfig(dir: string): Record<string, unknown> {
-  const path = join(dir, 'config.json');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new InputError(`model: ${path} is missing (a model dir holds model.onnx, config.json and tokenizer.json)`, { cause: e });
-  }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`model: ${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
-  }
-}
-
-function configInt(config: Record<string, unknown>, key: string, path: string): number {
-  const v = config[key];
-  if (!(typeof v === 'number' && Number.isInteger(v) && v > 0)) throw new Error(`model: ${path}: "${key}" must be a positive integer (got ${JSON.stringify(v)})`);
-  return v;
-}
-
-/** A known dimension from the model's own input/output shapes, else undefined. */
-function dim(meta: readonly ort.InferenceSession.ValueMetadata[], name: string, axis: number): number | undefined {
-  const m = meta.find((x) => x.name === name);
-  if (!m || !m.isTensor) return undefined;
-  const d = m.shape[axis];
-  return typeof d === 'number' && d > 0 ? d : undefined;
-}
+export const decoderDefaults: DecoderChoice = { device: 'auto', runtime: 'auto', kvType: 'bfloat16', threads: 0 };
 
 /**
- * The positions the model was trained on (config.json: max_position_embeddings, or another
- * family's name for it); undefined when the config does not say. Past them a model with
- * learned positions fails and one with rotary positions degrades.
+ * The runner for a model dir: the native kernels when asked, or (auto) when they apply and no
+ * GPU is asked for or loads; else ONNX Runtime.
  */
-export function contextOf(config: Record<string, unknown>): number | undefined {
-  for (const key of ['max_position_embeddings', 'n_positions', 'max_sequence_length', 'seq_length', 'n_ctx']) {
-    const v = config[key];
-    if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
+async function openRunner(dir: string, config: Record<string, unknown>, c: DecoderChoice): Promise<ModelRunner> {
+  const path = join(dir, 'model.onnx');
+  const unusable = c.runtime === 'onnxruntime' ? 'onnxruntime asked for' : nativeUnusable(dir, config);
+  if (c.runtime === 'native' && unusable) throw new InputError(`model: ${dir}: the native kernels cannot run it: ${unusable}`);
+  if (!unusable && c.device !== 'cuda') {
+    if (c.runtime === 'native' || c.device === 'cpu') return new NativeRunner(dir, config, c.kvType, c.threads, `${c.runtime === 'native' ? 'native asked for' : 'auto: the engine\'s CPU kernels apply'}, ${c.kvType} cache`);
+    // auto on auto: a GPU first, as ONNX Runtime would take it
+    const cuda = await openCudaSession(path, c.threads);
+    if (typeof cuda !== 'string') return new OrtRunner(cuda, 'cuda', 'auto: the CUDA provider loaded', config, path);
+    return new NativeRunner(dir, config, c.kvType, c.threads, `auto: the CUDA provider did not load (${cuda}); the engine's CPU kernels, ${c.kvType} cache`);
   }
-  return undefined;
+  const { session, provider, reason } = await openSession(path, c.device, c.threads);
+  return new OrtRunner(session, provider, c.runtime === 'auto' ? `${reason}; not the native kernels: ${unusable}` : reason, config, path);
 }
 
 export class Decoder {
   readonly shape: ModelShape;
   readonly kvKind: KvKind;
-  private readonly pastNames: string[];
-  /** the cache outputs: present.* (concat) or new_key_values.* (in-place) */
-  private readonly cacheNames: string[];
+  readonly kvType: KvType;
 
   constructor(
-    readonly session: ort.InferenceSession,
-    readonly provider: Provider,
-    readonly providerReason: string,
+    readonly runner: ModelRunner,
     readonly config: Record<string, unknown>,
+    /** the model dir */
     readonly path: string,
   ) {
-    const inputs = session.inputNames;
-    for (const need of ['input_ids', 'attention_mask', 'position_ids', 'past_key_values.0.key']) {
-      if (!inputs.includes(need)) throw new Error(`model: ${path} has no input "${need}" (inputs: ${inputs.join(', ')}); export it with a KV cache (Optimum's decoder-with-past convention)`);
-    }
-    let layers = 0;
-    while (inputs.includes(`past_key_values.${layers}.key`)) layers++;
-    this.kvKind = session.outputNames.includes('new_key_values.0.key') ? 'in-place' : 'concat';
-    const prefix = this.kvKind === 'in-place' ? 'new_key_values' : 'present';
-    this.pastNames = [];
-    this.cacheNames = [];
-    for (let i = 0; i < layers; i++) {
-      for (const kind of ['key', 'value']) {
-        this.pastNames.push(`past_key_values.${i}.${kind}`);
-        this.cacheNames.push(`${prefix}.${i}.${kind}`);
-      }
-    }
-    for (const name of this.cacheNames) {
-      if (!session.outputNames.includes(name)) throw new Error(`model: ${path} has no output "${name}" for its input past_key_values (outputs: present.* or new_key_values.*)`);
-    }
-    const cfg = `${path} config.json`;
-    const meta = session.inputMetadata;
-    const heads = typeof config['num_attention_heads'] === 'number' ? (config['num_attention_heads'] as number) : undefined;
-    const kvHeads = dim(meta, 'past_key_values.0.key', 1) ?? (typeof config['num_key_value_heads'] === 'number' ? configInt(config, 'num_key_value_heads', cfg) : configInt(config, 'num_attention_heads', cfg));
-    const hidden = configInt(config, 'hidden_size', cfg);
-    const headDim = dim(meta, 'past_key_values.0.key', 3) ?? (typeof config['head_dim'] === 'number' ? configInt(config, 'head_dim', cfg) : hidden / (heads ?? NaN));
-    if (!(Number.isInteger(headDim) && headDim > 0)) throw new Error(`model: ${cfg}: cannot tell head_dim (give "head_dim" or "num_attention_heads")`);
-    this.shape = { layers, kvHeads, headDim, hidden, vocab: configInt(config, 'vocab_size', cfg) };
+    this.shape = runner.shape;
+    this.kvKind = runner.kvKind;
+    this.kvType = runner.kvType;
   }
 
-  static async open(dir: string, choice: ProviderChoice, threads = 0): Promise<Decoder> {
+  static async open(dir: string, choice: Partial<DecoderChoice> = {}): Promise<Decoder> {
     const config = readConfig(dir);
-    const path = join(dir, 'model.onnx');
-    const { session, provider, reason } = await openSession(path, choice, threads);
-    return new Decoder(session, provider, reason, config, path);
+    return new Decoder(await openRunner(dir, config, { ...decoderDefaults, ...choice }), config, dir);
+  }
+
+  get provider(): Provider {
+    return this.runner.provider;
+  }
+
+  get providerReason(): string {
+    return this.runner.providerReason;
   }
 
   hasOutput(name: OutputName): boolean {
-    return this.session.outputNames.includes(name);
+    return this.runner.hasOutput(name);
   }
 
   /** Floats of one row of `output`. */
@@ -224,7 +127,7 @@ export class Decoder {
 
   /** Bytes of KV per token. */
   kvBytesPerToken(): number {
-    return 2 * this.shape.layers * this.shape.kvHeads * this.shape.headDim * 4;
+    return 2 * this.shape.layers * this.shape.kvHeads * this.shape.headDim * (this.kvType === 'float32' ? 4 : 2);
   }
 
   /**
@@ -233,11 +136,11 @@ export class Decoder {
    * `output` at each row's last new token ([rows, width]).
    */
   async forward(rows: readonly Row[], output: OutputName, room = 0): Promise<{ batch: KvBatch; out: Float32Array }> {
-    const { feeds, T, batch } = this.feeds(rows, room);
-    const result = await this.run(feeds, output);
-    this.take(batch, result, T);
+    const { call, batch } = this.call(rows, room);
+    const T = call.tokens;
+    const { out: all, cache } = await this.runner.run(call, output);
+    this.take(batch, cache, T);
     const width = this.width(output);
-    const all = result[output]!.data as Float32Array;
     const out = new Float32Array(rows.length * width);
     rows.forEach((r, b) => {
       const at = (b * T + r.ids.length - 1) * width;
@@ -263,8 +166,9 @@ export class Decoder {
       }
       const group = rows.slice(start, end);
       start = end;
-      const { feeds, T } = this.feeds(group, 0);
-      const logits = (await this.run(feeds, 'logits'))['logits']!.data as Float32Array;
+      const { call } = this.call(group, 0);
+      const T = call.tokens;
+      const logits = (await this.runner.run(call, 'logits')).out;
       for (const [b, r] of group.entries()) {
         const lp = new Float32Array(r.ids.length - 1);
         for (let t = 1; t < r.ids.length; t++) lp[t - 1] = logSoftmaxAt(logits, (b * T + t - 1) * V, V, r.ids[t]!);
@@ -275,12 +179,12 @@ export class Decoder {
   }
 
   /**
-   * The feeds of one run over ragged rows (see the header), and the batch they imply: each
-   * row's past copied into a cache of P positions (concat kind), or of P + T + room (in-place
-   * kind: the run's new positions and the steps after it are written there), its mask marking
-   * the row's past and new tokens.
+   * One run over ragged rows (see the header), and the batch it implies: each row's past
+   * copied into a cache of P positions (concat kind), or of P + T + room (in-place kind: the
+   * run's new positions and the steps after it are written there), its mask marking the
+   * row's past and new tokens.
    */
-  private feeds(rows: readonly Row[], room: number): { feeds: Record<string, ort.Tensor>; T: number; batch: KvBatch } {
+  private call(rows: readonly Row[], room: number): { call: ModelCall; batch: KvBatch } {
     const { kvHeads, headDim } = this.shape;
     const B = rows.length;
     let P = 0;
@@ -296,46 +200,37 @@ export class Decoder {
     // pasts widened with the new positions (in-place), rather than attending over masked room
     const past = this.kvKind === 'in-place' && room > 0 ? length + room : P;
     const capacity = Math.max(past, length);
-    const feeds: Record<string, ort.Tensor> = {};
-    const ids = new BigInt64Array(B * T);
-    const positions = new BigInt64Array(B * T);
+    const ids = new Int32Array(B * T);
+    const positions = new Int32Array(B * T);
     const mask = new Uint8Array(B * capacity);
     const position = new Int32Array(B);
     rows.forEach((r, b) => {
       const L = r.kv?.length ?? 0;
       for (let t = 0; t < T; t++) {
-        ids[b * T + t] = BigInt(t < r.ids.length ? r.ids[t]! : 0);
-        positions[b * T + t] = BigInt(L + Math.min(t, r.ids.length - 1));
+        ids[b * T + t] = t < r.ids.length ? r.ids[t]! : 0;
+        positions[b * T + t] = L + Math.min(t, r.ids.length - 1);
       }
       mask.fill(1, b * capacity, b * capacity + L);
       mask.fill(1, b * capacity + P, b * capacity + P + r.ids.length);
       position[b] = L + r.ids.length;
     });
-    const kv = this.pastNames.map((name) => {
-      const data = new Float32Array(B * kvHeads * past * headDim);
-      feeds[name] = new ort.Tensor('float32', data, [B, kvHeads, past, headDim]);
-      return data;
-    });
+    const kv = Array.from({ length: 2 * this.shape.layers }, () => kvArray(this.kvType, B * kvHeads * past * headDim));
     rows.forEach((r, b) => {
       if (r.kv && r.kv.length > 0) copyRows(r.kv.data, r.kv.length, kv, past, b, kvHeads, headDim);
     });
-    feeds['input_ids'] = new ort.Tensor('int64', ids, [B, T]);
-    feeds['position_ids'] = new ort.Tensor('int64', positions, [B, T]);
     // [B, past + T]: the past's positions (then, in place, the unused room), then the new tokens
-    const feedMask = new BigInt64Array(B * (past + T));
-    const low = new Int32Array(feedMask.buffer, lowWord); // as in step()
+    const callMask = new Uint8Array(B * (past + T));
     for (let b = 0; b < B; b++) {
-      for (let j = 0; j < P; j++) low[2 * (b * (past + T) + j)] = mask[b * capacity + j]!;
-      for (let t = 0; t < T; t++) low[2 * (b * (past + T) + past + t)] = mask[b * capacity + P + t]!;
+      callMask.set(mask.subarray(b * capacity, b * capacity + P), b * (past + T));
+      callMask.set(mask.subarray(b * capacity + P, b * capacity + P + T), b * (past + T) + past);
     }
-    feeds['attention_mask'] = new ort.Tensor('int64', feedMask, [B, past + T]);
-    return { feeds, T, batch: { rows: B, length, capacity, mask, kv, position } };
+    return { call: { rows: B, tokens: T, past, ids, positions, mask: callMask, kv }, batch: { rows: B, length, capacity, mask, kv, position } };
   }
 
   /** Puts a run's cache outputs into the batch: its new present (concat) or its T new positions at batch.length - T (in-place). */
-  private take(batch: KvBatch, result: ort.InferenceSession.OnnxValueMapType, T: number): void {
+  private take(batch: KvBatch, cache: KvData[], T: number): void {
     if (this.kvKind === 'concat') {
-      batch.kv = this.cacheNames.map((n) => result[n]!.data as Float32Array);
+      batch.kv = cache;
       return;
     }
     const { kvHeads, headDim } = this.shape;
@@ -346,8 +241,7 @@ export class Decoder {
       const past = batch.kv[0]!.length / (batch.rows * kvHeads * headDim);
       batch.kv = batch.kv.map((src) => widen(src, batch.rows * kvHeads, past, batch.capacity, headDim));
     }
-    this.cacheNames.forEach((n, k) => {
-      const src = result[n]!.data as Float32Array;
+    cache.forEach((src, k) => {
       const dst = batch.kv[k]!;
       for (let bh = 0; bh < batch.rows * kvHeads; bh++) {
         dst.set(src.subarray(bh * T * headDim, (bh + 1) * T * headDim), (bh * batch.capacity + at) * headDim);
@@ -394,40 +288,30 @@ export class Decoder {
    * ever attends to). Returns `output` per row ([rows, width]); the batch grows by one.
    */
   async step(batch: KvBatch, tokens: Int32Array, active: Uint8Array, output: OutputName): Promise<Float32Array> {
-    const { kvHeads, headDim } = this.shape;
     const B = batch.rows;
     if (this.kvKind === 'in-place' && batch.length === batch.capacity) this.grow(batch, Math.max(16, batch.capacity));
     // the concat kind's cache grows by the step's position; the in-place kind's has room
     const capacity = this.kvKind === 'concat' ? batch.length + 1 : batch.capacity;
-    const ids = new BigInt64Array(B);
-    const positions = new BigInt64Array(B);
-    const feedMask = new BigInt64Array(B * (batch.capacity + 1));
-    // written through its low 32-bit words: no BigInt per element
-    const low = new Int32Array(feedMask.buffer, lowWord);
+    const ids = new Int32Array(B);
+    const positions = new Int32Array(B);
+    const callMask = new Uint8Array(B * (batch.capacity + 1));
     const mask = this.kvKind === 'concat' ? new Uint8Array(B * capacity) : batch.mask;
     for (let b = 0; b < B; b++) {
       const row = batch.mask.subarray(b * batch.capacity, b * batch.capacity + batch.length);
-      const at = 2 * b * (batch.capacity + 1);
-      for (let j = 0; j < row.length; j++) low[at + 2 * j] = row[j]!;
-      low[at + 2 * batch.capacity] = active[b]!;
+      callMask.set(row, b * (batch.capacity + 1));
+      callMask[b * (batch.capacity + 1) + batch.capacity] = active[b]!;
       if (this.kvKind === 'concat') mask.set(row, b * capacity);
       mask[b * capacity + batch.length] = active[b]!;
-      ids[b] = BigInt(active[b] ? tokens[b]! : 0);
-      positions[b] = BigInt(batch.position[b]!);
+      ids[b] = active[b] ? tokens[b]! : 0;
+      positions[b] = batch.position[b]!;
       if (active[b]) batch.position[b]!++;
     }
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', ids, [B, 1]),
-      position_ids: new ort.Tensor('int64', positions, [B, 1]),
-      attention_mask: new ort.Tensor('int64', feedMask, [B, batch.capacity + 1]),
-    };
-    this.pastNames.forEach((name, k) => (feeds[name] = new ort.Tensor('float32', batch.kv[k]!, [B, kvHeads, batch.capacity, headDim])));
-    const result = await this.run(feeds, output);
+    const { out, cache } = await this.runner.run({ rows: B, tokens: 1, past: batch.capacity, ids, positions, mask: callMask, kv: batch.kv }, output);
     batch.length++;
     batch.capacity = capacity;
     batch.mask = mask;
-    this.take(batch, result, 1);
-    return result[output]!.data as Float32Array;
+    this.take(batch, cache, 1);
+    return out;
   }
 
   /** An in-place batch with `more` positions of room (it ran out: a caller asked for less room than it used). */
@@ -456,7 +340,7 @@ export class Decoder {
       n += j - s;
     }
     const data = batch.kv.map((src) => {
-      const dst = new Float32Array(kvHeads * n * headDim);
+      const dst = kvArray(this.kvType, kvHeads * n * headDim);
       for (let h = 0; h < kvHeads; h++) {
         const base = (b * kvHeads + h) * batch.capacity;
         let at = h * n;
@@ -497,16 +381,8 @@ export class Decoder {
     };
   }
 
-  private async run(feeds: Record<string, ort.Tensor>, output: OutputName): Promise<ort.InferenceSession.OnnxValueMapType> {
-    try {
-      return await this.session.run(feeds, [output, ...this.cacheNames]);
-    } catch (e) {
-      throw new Error(`model: ${this.path}: ${firstLine((e as Error).message)}`, { cause: e });
-    }
-  }
-
   release(): Promise<void> {
-    return this.session.release();
+    return this.runner.release();
   }
 }
 
@@ -520,17 +396,14 @@ function logSoftmaxAt(logits: Float32Array, at: number, V: number, token: number
 }
 
 /** `groups` runs of `from` positions (`width` elements each), each moved to the start of a run of `to` (zeros after). */
-function widen<T extends Float32Array | Uint8Array>(src: T, groups: number, from: number, to: number, width: number): T {
+function widen<T extends Float32Array | Uint16Array | Uint8Array>(src: T, groups: number, from: number, to: number, width: number): T {
   const dst = new (src.constructor as new (n: number) => T)(groups * to * width);
   for (let g = 0; g < groups; g++) dst.set(src.subarray(g * from * width, (g + 1) * from * width), g * to * width);
   return dst;
 }
 
-/** Bytes from an int64's start to its low 32-bit word. */
-const lowWord = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 4;
-
 /** A sequence's cache ([kvHeads, length, headDim] per layer and kind) into row b of a batch's ([rows, kvHeads, capacity, headDim]). */
-function copyRows(src: readonly Float32Array[], length: number, dst: readonly Float32Array[], capacity: number, b: number, kvHeads: number, headDim: number): void {
+function copyRows(src: readonly KvData[], length: number, dst: readonly KvData[], capacity: number, b: number, kvHeads: number, headDim: number): void {
   src.forEach((from, k) => {
     for (let h = 0; h < kvHeads; h++) {
       dst[k]!.set(from.subarray(h * length * headDim, (h + 1) * length * headDim), (b * kvHeads + h) * capacity * headDim);

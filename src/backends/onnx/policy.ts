@@ -13,7 +13,8 @@
 // prompt and its step always fit, which is what the PPM scores. Refusing rather than reserving
 // maxTokens positions keeps deep trajectories searchable: steps are far shorter than maxTokens.
 import { join } from 'node:path';
-import { contextOf, Decoder, type ProviderChoice, type SeqKv } from './decoder.js';
+import { Decoder, decoderDefaults, type DecoderChoice, type SeqKv } from './decoder.js';
+import { contextOf } from './runner.js';
 import { PrefixCache, type PrefixCacheStats } from './prefix-cache.js';
 import { sampleToken, validateSampling, type SamplingOptions } from './sampler.js';
 import { Tokenizer } from './tokenizer.js';
@@ -23,12 +24,10 @@ import type { Policy, Refused, StepRequest } from '../../engine/backend.js';
 import { modelTemplate, promptSegments } from '../../format/prompt.js';
 import { UsageError } from '../../errors.js';
 
-export interface OnnxPolicyOptions extends SamplingOptions {
-  /** the model dir: model.onnx, config.json, tokenizer.json */
+/** DecoderChoice: the device, the runtime, the native kernels' cache type, threads */
+export interface OnnxPolicyOptions extends SamplingOptions, DecoderChoice {
+  /** the model dir: model.onnx (or model.safetensors), config.json, tokenizer.json */
   dir: string;
-  device: ProviderChoice;
-  /** ORT intra-op threads; 0 = ORT's default (all cores) */
-  threads: number;
   /** most new tokens of one step */
   maxTokens: number;
   seed?: number | undefined;
@@ -49,8 +48,7 @@ export interface OnnxPolicyOptions extends SamplingOptions {
 }
 
 export const onnxPolicyDefaults: Omit<OnnxPolicyOptions, 'dir'> = {
-  device: 'auto',
-  threads: 0,
+  ...decoderDefaults,
   temperature: 0.7,
   topP: 0.95,
   topK: 0,
@@ -141,7 +139,7 @@ export class OnnxPolicy implements Policy {
       if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new UsageError(`policy onnx: ${key} must be an integer >= 1 (got ${v})`);
     }
     const tokenizer = Tokenizer.load(join(o.dir, 'tokenizer.json'));
-    const decoder = await Decoder.open(o.dir, o.device, o.threads);
+    const decoder = await Decoder.open(o.dir, o);
     if (!decoder.hasOutput('logits')) throw new Error(`policy onnx: ${decoder.path} has no "logits" output (is it a PPM?)`);
     const template = modelTemplate(o.template, decoder.config, 'policy onnx', o.dir);
     return new OnnxPolicy(decoder, tokenizer, o, eosIds(decoder.config), template);

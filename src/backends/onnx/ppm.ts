@@ -17,17 +17,17 @@
 // the search ends that problem's tree with the reason, as for the policy's refusals.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { contextOf, Decoder, type OutputName, type ProviderChoice } from './decoder.js';
+import { Decoder, decoderDefaults, type DecoderChoice } from './decoder.js';
+import { contextOf, type OutputName } from './runner.js';
 import { PrefixCache, type PrefixCacheStats } from './prefix-cache.js';
 import { Tokenizer, type Counted } from './tokenizer.js';
 import { modelTemplate, promptSegments } from '../../format/prompt.js';
 import { ppmScore, rawScore, type PpmHead } from '../../engine/head.js';
 import type { Ppm, Refused, ScoreRequest } from '../../engine/backend.js';
 
-export interface OnnxPpmOptions {
+/** DecoderChoice: the device, the runtime, the native kernels' cache type, threads */
+export interface OnnxPpmOptions extends DecoderChoice {
   dir: string;
-  device: ProviderChoice;
-  threads: number;
   /** encode each step on its parent's cached prefix (true) or the whole trajectory (false) */
   incremental: boolean;
   cacheBytes: number;
@@ -38,8 +38,7 @@ export interface OnnxPpmOptions {
 }
 
 export const onnxPpmDefaults: Omit<OnnxPpmOptions, 'dir'> = {
-  device: 'auto',
-  threads: 0,
+  ...decoderDefaults,
   incremental: true,
   cacheBytes: 1 << 30,
   batchRows: 32,
@@ -102,7 +101,7 @@ export class OnnxPpm implements Ppm {
   static async open(options: Partial<OnnxPpmOptions> & Pick<OnnxPpmOptions, 'dir'>): Promise<OnnxPpm> {
     const o: OnnxPpmOptions = { ...onnxPpmDefaults, ...options };
     const tokenizer = Tokenizer.load(join(o.dir, 'tokenizer.json'));
-    const decoder = await Decoder.open(o.dir, o.device, o.threads);
+    const decoder = await Decoder.open(o.dir, o);
     const template = modelTemplate(o.template, decoder.config, 'ppm onnx', o.dir);
     return new OnnxPpm(decoder, tokenizer, o, template);
   }

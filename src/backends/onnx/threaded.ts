@@ -7,7 +7,7 @@ import type { Policy, Ppm, Refused, ScoreRequest, StepRequest } from '../../engi
 import type { PpmHead } from '../../engine/head.js';
 import { onnxPpmDefaults, type OnnxPpmOptions, type OnnxPpmStats } from './ppm.js';
 import { workerFile } from '../../util/worker-file.js';
-import { readConfig, type OutputName } from './decoder.js';
+import { readConfig, type OutputName } from './runner.js';
 import { checkTokenizerFile } from './tokenizer.js';
 import type { ModelTask, ModelWorkerData } from './worker.js';
 
