@@ -1,7 +1,7 @@
 // The engine's own CPU kernels (src/backends/onnx/native.ts over native/src/decoder.cpp)
-// against ONNX Runtime on the same weights: the shipped policy, whose dir holds both
-// model.onnx (in-place kind) and model.safetensors. Ragged prompt runs, decode steps on a
-// batch with room, greedy steps through OnnxPolicy, and the errors a user can meet.
+// against ONNX Runtime on the same weights: the shipped models, whose dirs hold both
+// model.onnx and model.safetensors. Ragged prompt runs, decode steps on a batch with room,
+// greedy steps through OnnxPolicy, the reviewer PPM's scores, and the errors a user can meet.
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,11 +9,13 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Decoder, type Row } from '../src/backends/onnx/decoder.js';
 import { OnnxPolicy } from '../src/backends/onnx/policy.js';
+import { OnnxPpm } from '../src/backends/onnx/ppm.js';
 import { Tokenizer } from '../src/backends/onnx/tokenizer.js';
 import { argmax } from '../src/backends/onnx/sampler.js';
 import { generateProblems } from '../src/data/synthetic.js';
 
 const dir = new URL('../models/policy/', import.meta.url).pathname;
+const ppmDir = new URL('../models/ppm/', import.meta.url).pathname;
 const problems = generateProblems({ levels: [2, 4, 6], count: 6, seed: 9, split: 'train' });
 let ort: Decoder;
 let f32: Decoder;
@@ -95,6 +97,28 @@ test('OnnxPolicy greedy steps are the same on the native kernels (float32) and O
     }
   }
   assert.deepEqual(got[0], got[1]);
+});
+
+test('the reviewer PPM scores the same on the native kernels (float32 to 1e-5, bfloat16 to 0.01) as on ONNX Runtime', async () => {
+  // each problem's reference steps so far, as the search scores them: incremental, on the parent's cached prefix
+  const requests = problems.flatMap((p) => {
+    const steps = p.solution.split('<end_of_step>').slice(0, -1).map((x) => `${x}<end_of_step>`);
+    return steps.slice(0, 3).map((_, k) => ({ problem: { id: p.id, problem: p.problem, answer: p.answer }, steps: steps.slice(0, k + 1) }));
+  });
+  assert.ok(requests.length >= 12);
+  const scored: number[][] = [];
+  for (const choice of [{ runtime: 'onnxruntime' }, { runtime: 'native', kvType: 'float32' }, { runtime: 'native', kvType: 'bfloat16' }] as const) {
+    const ppm = await OnnxPpm.open({ dir: ppmDir, device: 'cpu', threads: 1, ...choice });
+    try {
+      assert.equal(ppm.decoder.provider, choice.runtime === 'native' ? 'native' : 'cpu');
+      scored.push((await ppm.score(requests)) as number[]);
+    } finally {
+      await ppm.close();
+    }
+  }
+  const worst = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i]!)));
+  assert.ok(worst(scored[1]!, scored[0]!) < 1e-5, `float32: ${worst(scored[1]!, scored[0]!)}`);
+  assert.ok(worst(scored[2]!, scored[0]!) < 0.01, `bfloat16: ${worst(scored[2]!, scored[0]!)}`);
 });
 
 test('the native kernels refuse what they cannot run, naming the file and why', async () => {

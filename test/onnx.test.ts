@@ -10,7 +10,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Decoder, type KvBatch, type KvKind } from '../src/backends/onnx/decoder.js';
+import { Decoder, type KvBatch } from '../src/backends/onnx/decoder.js';
+import type { KvKind } from '../src/backends/onnx/runner.js';
 import { PrefixCache } from '../src/backends/onnx/prefix-cache.js';
 import { argmax, sampleToken, type SamplingOptions } from '../src/backends/onnx/sampler.js';
 import { Tokenizer } from '../src/backends/onnx/tokenizer.js';
@@ -55,7 +56,7 @@ const decoders = {} as Record<KvKind, Decoder>;
 let decoder: Decoder; // the concat one, for tests about something else
 let tokenizer: Tokenizer;
 before(async () => {
-  for (const kind of kinds) decoders[kind] = await Decoder.open(kindDirs[kind], 'cpu', 1);
+  for (const kind of kinds) decoders[kind] = await Decoder.open(kindDirs[kind], { device: 'cpu', runtime: 'onnxruntime', threads: 1 });
   decoder = decoders.concat;
   tokenizer = Tokenizer.load(join(policyDir, 'tokenizer.json'));
 });
@@ -483,7 +484,7 @@ test('sampling picks what sorting every candidate would: the same token for the 
 });
 
 test('providers: cuda asked for on a machine without the CUDA provider falls back to the CPU, saying why', async (t) => {
-  const d = await Decoder.open(policyDir, 'cuda', 1);
+  const d = await Decoder.open(policyDir, { device: 'cuda', threads: 1 });
   try {
     if (d.provider === 'cuda') return t.skip('the CUDA provider loads here');
     assert.equal(d.provider, 'cpu');
@@ -491,7 +492,7 @@ test('providers: cuda asked for on a machine without the CUDA provider falls bac
   } finally {
     await d.release();
   }
-  const c = await Decoder.open(policyDir, 'cpu', 1);
+  const c = await Decoder.open(policyDir, { device: 'cpu', runtime: 'onnxruntime', threads: 1 });
   assert.equal(c.providerReason, 'asked for');
   await c.release();
 });

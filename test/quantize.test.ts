@@ -25,8 +25,8 @@ test('int8 weights: the engine loads them; they pick the float model\'s tokens a
     assert.match(r.stdout, /quantize: 15 MatMuls to int8/);
     assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).rstar_weights, 'int8 per column');
     const reference = JSON.parse(readFileSync(join(models, 'reference.json'), 'utf8')) as { greedy: { prompt_ids: number[]; new_ids: number[]; first_logits: number[] }[] };
-    const float = await Decoder.open(join(models, 'policy-in-place'), 'cpu', 1);
-    const int8 = await Decoder.open(out, 'cpu', 1);
+    const float = await Decoder.open(join(models, 'policy-in-place'), { device: 'cpu', runtime: 'onnxruntime', threads: 1 });
+    const int8 = await Decoder.open(out, { device: 'cpu', threads: 1 });
     try {
       assert.equal(int8.kvKind, 'in-place');
       // teacher-forced along torch's greedy paths: how often the int8 model picks the float
