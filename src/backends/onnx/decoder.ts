@@ -84,7 +84,9 @@ async function openRunner(dir: string, config: Record<string, unknown>, c: Decod
     return new NativeRunner(dir, config, c.kvType, c.threads, `auto: the CUDA provider did not load (${cuda}); the engine's CPU kernels, ${c.kvType} cache`);
   }
   const { session, provider, reason } = await openSession(path, c.device, c.threads);
-  return new OrtRunner(session, provider, c.runtime === 'auto' ? `${reason}; not the native kernels: ${unusable}` : reason, config, path);
+  // cuda asked for: the native kernels were not in question
+  const note = c.runtime === 'auto' && c.device !== 'cuda' ? `; not the native kernels: ${unusable}` : '';
+  return new OrtRunner(session, provider, reason + note, config, path);
 }
 
 export class Decoder {
