@@ -8,20 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "check.hpp"
 #include "rstar/arena.hpp"
 #include "rstar/slots.hpp"
 
 namespace {
-
-int failures = 0;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                          \
-    }                                                                      \
-  } while (0)
 
 template <typename E>
 bool throws(const std::function<void()>& f) {

@@ -11,19 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "check.hpp"
 #include "rstar/decoder.hpp"
 
 namespace {
-
-int failures = 0;
-
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                                   \
-    }                                                                               \
-  } while (0)
 
 using rstar::Decoder;
 using rstar::DecoderOutput;
