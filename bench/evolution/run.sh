@@ -4,6 +4,8 @@
 # round on held-out problems. CPU only; resumable: rerun the same command.
 #   bench/evolution/run.sh [OUT]          (default runs/evolution): run 6, a pool with problems
 #                                         of held-out templates that no reference solution covers
+#   RUN=7 bench/evolution/run.sh [OUT]    run 7: run 6 with three times its held-out-template
+#                                         pool problems (60 a level), 3 rounds
 #   RUN=5 bench/evolution/run.sh [OUT]    run 5: a reviewer PPM and the policy trained with
 #                                         1,000 replayed reference solutions
 #   RUN=4 bench/evolution/run.sh [OUT]    run 4: no replay (6 epochs on the round's own data), 4 rounds
@@ -81,7 +83,7 @@ fi
 pool='"'"$out"'/data/pool-1-3.jsonl", "'"$out"'/data/pool-4-6.jsonl"'
 evals='"'"$out"'/data/eval-train-templates.jsonl", "'"$out"'/data/eval-heldout-templates.jsonl"'
 bootstrap=bootstrap-mix
-if [ "$run" = 6 ]; then
+if [ "$run" -ge 6 ]; then
   # Run 6 starts where the reference solutions alone stop: bootstrap-mix trained 2 more epochs
   # on all 3,500 of them (40% -> 63% greedy on the dev set; docs/EVOLUTION.md, run 5).
   bootstrap=bootstrap-full
@@ -112,17 +114,23 @@ JSON
   unseen='has-money give-bags price-drop'
   [ -f "$out/data/heldout-23.jsonl" ] || rstar data synth-problems --levels 1-6 --count 3000 --seed 23 --split test --out "$out/data/heldout-23.jsonl"
   [ -f "$out/data/heldout-42.jsonl" ] || rstar data synth-problems --levels 1-6 --count 1200 --seed 42 --split test --out "$out/data/heldout-42.jsonl"
-  [ -f "$out/data/pool-heldout-pooled.jsonl" ] || pick "$out/data/heldout-23.jsonl" 20 $pooled > "$out/data/pool-heldout-pooled.jsonl"
+  per_level=20 pooled_file="$out/data/pool-heldout-pooled.jsonl"
+  if [ "$run" = 7 ]; then per_level=60 pooled_file="$out/data/pool-heldout-pooled-60.jsonl"; fi
+  [ -f "$pooled_file" ] || pick "$out/data/heldout-23.jsonl" $per_level $pooled > "$pooled_file"
   [ -f "$out/data/eval-heldout-pooled.jsonl" ] || pick "$out/data/heldout-42.jsonl" 10 $pooled > "$out/data/eval-heldout-pooled.jsonl"
   [ -f "$out/data/eval-heldout-unseen.jsonl" ] || pick "$out/data/heldout-42.jsonl" 10 $unseen > "$out/data/eval-heldout-unseen.jsonl"
   # Training templates: levels 4-6 only (40 a level, the first of pool-4-6's seed); the
   # bootstrap solves levels 1-3.
   [ -f "$out/data/pool-4-6-120.jsonl" ] || rstar data synth-problems --levels 4-6 --count 120 --seed 22 --split train --out "$out/data/pool-4-6-120.jsonl"
-  pool='"'"$out"'/data/pool-4-6-120.jsonl", "'"$out"'/data/pool-heldout-pooled.jsonl"'
+  pool='"'"$out"'/data/pool-4-6-120.jsonl", "'"$pooled_file"'"'
   evals='"'"$out"'/data/eval-train-templates.jsonl", "'"$out"'/data/eval-heldout-pooled.jsonl", "'"$out"'/data/eval-heldout-unseen.jsonl"'
   # round 4: only the problems no round solved, with twice the rollouts (the paper's round 4)
   rounds='"rounds": 4, "round": {"4": {"problems": "unsolved", "rollouts": 16}},'
+  if [ "$run" = 7 ]; then rounds='"rounds": 3,'; fi
 fi
+# a bootstrap trained before the trainer wrote model.safetensors: add it, so the engine's own
+# kernels run it (README "Models")
+[ -f "$out/$bootstrap/model.safetensors" ] || (cd trainer && "$python" -m rstar_trainer.export --from "$out/$bootstrap" --safetensors-only)
 cat > "$out/evolve-run$run.json" <<JSON
 {
   "pool": [$pool],
