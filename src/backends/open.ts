@@ -92,7 +92,7 @@ async function openReal(b: Opened, o: BackendOptions, device: Device, trace: Tra
     const context = ppmOnnx ? contextOf(readConfig(ppmOnnx[1]!)) : undefined;
     const p = await ThreadedOnnxPolicy.open({ dir: onnx[1]!, device, threads: o.threads, runtime: o.runtime, kvType: o.kvCache, topK: o.topK, cacheBytes, template, maxPromptTokens: o.maxPromptTokens, context, ...sampling });
     b.held.push(p);
-    console.error(`rstar: policy ${onnx[1]} on ${p.provider === 'native' ? "the engine's native kernels" : `the ${p.provider} provider`} (${p.providerReason})`);
+    console.error(`rstar: policy ${onnx[1]} on ${runsOn(p.provider)} (${p.providerReason})`);
     b.policy = p;
   } else {
     const p = new OpenAIPolicy({ baseURL: openai!.url, model: openai!.model, serverWaitMs: o.serverWaitS * 1000, ...sampling, ...(template !== undefined ? { prompt: (q, steps) => renderPrompt(template, q, steps) } : {}) });
@@ -112,6 +112,11 @@ async function openReal(b: Opened, o: BackendOptions, device: Device, trace: Tra
   b.grader = grader;
 }
 
+/** What runs an in-process model, for the line that says so. */
+function runsOn(provider: string): string {
+  return provider === 'native' ? "the engine's native kernels" : `the ${provider} provider`;
+}
+
 /** A real PPM (onnx:DIR or http:URL#MODEL) alone, for a caller that scores without searching (evolve's pair accuracy); close() releases it. */
 export async function openPpm(o: BackendOptions, device: Device): Promise<{ ppm: Ppm; close(): Promise<void> }> {
   const ppmOnnx = /^onnx:(.+)$/.exec(o.ppm);
@@ -119,7 +124,7 @@ export async function openPpm(o: BackendOptions, device: Device): Promise<{ ppm:
   const template = o.promptTemplate;
   if (ppmOnnx) {
     const p = await ThreadedOnnxPpm.open({ dir: ppmOnnx[1]!, device, threads: o.threads, runtime: o.runtime, kvType: o.kvCache, incremental: o.ppmReuse, cacheBytes: Math.round(o.cacheMb * 2 ** 20), template });
-    console.error(`rstar: ppm ${ppmOnnx[1]} (${p.head ? 'hidden state + fused native head' : p.output === 'logits' ? "reviewer: the question's log-probs" : 'score output'}) on ${p.provider === 'native' ? "the engine's native kernels" : `the ${p.provider} provider`} (${p.providerReason})`);
+    console.error(`rstar: ppm ${ppmOnnx[1]} (${p.head ? 'hidden state + fused native head' : p.output === 'logits' ? "reviewer: the question's log-probs" : 'score output'}) on ${runsOn(p.provider)} (${p.providerReason})`);
     return { ppm: p, close: () => p.close() };
   }
   if (ppmHttp) {

@@ -64,8 +64,8 @@ const lowWord = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 4;
 function int64s(values: Int32Array | Uint8Array): BigInt64Array {
   const out = new BigInt64Array(values.length);
   const low = new Int32Array(out.buffer, lowWord);
+  // the high words stay 0: ids, positions and masks are never negative
   for (let i = 0; i < values.length; i++) low[2 * i] = values[i]!;
-  // negative int32s need their high word too (none of the feeds has any)
   return out;
 }
 
