@@ -110,8 +110,7 @@ inline float exp_neg(float x) {
   return p * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
 }
 
-RSTAR_CLONES void rms_norm(const float* x, const float* w, float* y, int rows, int h, float eps, int r0, int r1) {
-  (void)rows;
+RSTAR_CLONES void rms_norm(const float* x, const float* w, float* y, int h, float eps, int r0, int r1) {
   for (int r = r0; r < r1; r++) {
     const float* xr = x + static_cast<size_t>(r) * h;
     float ss = 0.0f;
@@ -487,7 +486,7 @@ void Decoder::forward(const ForwardArgs& a) {
         cs[h2 + i] = std::sin(f);
       }
     }
-    rms_norm(x.data(), w.layers[0].norm_in.data(), h.data(), M, H, s.rms_eps, r0, r1);
+    rms_norm(x.data(), w.layers[0].norm_in.data(), h.data(), H, s.rms_eps, r0, r1);
   });
 
   const auto layers = [&]<class KV>(KV*) {
@@ -522,7 +521,7 @@ void Decoder::forward(const ForwardArgs& a) {
       matmul(att.data(), L.o, tmp.data(), H);
       rows([&](int r0, int r1) {
         for (size_t i = static_cast<size_t>(r0) * H; i < static_cast<size_t>(r1) * H; i++) x[i] += tmp[i];
-        rms_norm(x.data(), L.norm_post.data(), h.data(), M, H, s.rms_eps, r0, r1);
+        rms_norm(x.data(), L.norm_post.data(), h.data(), H, s.rms_eps, r0, r1);
       });
       matmul(h.data(), L.gate_up, gu.data(), gu_ld);
       rows([&](int r0, int r1) { swiglu(gu.data(), gu_ld, act.data(), I, r0, r1); });
@@ -530,7 +529,7 @@ void Decoder::forward(const ForwardArgs& a) {
       const float* next = l + 1 < s.layers ? w.layers[l + 1].norm_in.data() : w.norm.data();
       rows([&](int r0, int r1) {
         for (size_t i = static_cast<size_t>(r0) * H; i < static_cast<size_t>(r1) * H; i++) x[i] += tmp[i];
-        rms_norm(x.data(), next, h.data(), M, H, s.rms_eps, r0, r1);
+        rms_norm(x.data(), next, h.data(), H, s.rms_eps, r0, r1);
       });
     }
   };
