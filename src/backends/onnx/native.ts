@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireAddon } from '../../util/addon.js';
 import { InputError } from '../../errors.js';
-import { configInt, kvArray, type KvData, type KvType, type ModelCall, type ModelRunner, type ModelShape, type OutputName } from './runner.js';
+import { configDims, configInt, kvArray, type KvData, type KvType, type ModelCall, type ModelRunner, type ModelShape, type OutputName } from './runner.js';
 
 interface AddonDecoder {
   readonly threads: number;
@@ -72,10 +72,8 @@ export class NativeRunner implements ModelRunner {
     readonly providerReason: string,
   ) {
     const cfg = `${join(dir, 'config.json')}`;
-    const hidden = configInt(config, 'hidden_size', cfg);
     const heads = configInt(config, 'num_attention_heads', cfg);
-    const kvHeads = typeof config['num_key_value_heads'] === 'number' ? configInt(config, 'num_key_value_heads', cfg) : heads;
-    const headDim = typeof config['head_dim'] === 'number' ? configInt(config, 'head_dim', cfg) : hidden / heads;
+    const { hidden, kvHeads, headDim } = configDims(config, cfg);
     const shape = {
       vocab: configInt(config, 'vocab_size', cfg),
       hidden,

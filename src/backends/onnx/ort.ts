@@ -5,7 +5,7 @@
 //      present.{i}.key|value [B,kvHeads,P+T,headDim]   (kind "concat": Optimum's exports)
 //      new_key_values.{i}.key|value [B,kvHeads,T,headDim] (kind "in-place": the trainer's)
 import * as ort from 'onnxruntime-node';
-import { configInt, firstLine, type KvKind, type ModelCall, type ModelRunner, type ModelShape, type OutputName, type Provider, type ProviderChoice } from './runner.js';
+import { configDims, configInt, firstLine, type KvKind, type ModelCall, type ModelRunner, type ModelShape, type OutputName, type Provider, type ProviderChoice } from './runner.js';
 
 // A failed CUDA provider attempt logs an error line of its own (through ORT's process-wide
 // logger, read once when its environment starts); its message is reported in the provider
@@ -105,11 +105,7 @@ export class OrtRunner implements ModelRunner {
     }
     const cfg = `${path} config.json`;
     const meta = session.inputMetadata;
-    const heads = typeof config['num_attention_heads'] === 'number' ? (config['num_attention_heads'] as number) : undefined;
-    const kvHeads = dim(meta, 'past_key_values.0.key', 1) ?? (typeof config['num_key_value_heads'] === 'number' ? configInt(config, 'num_key_value_heads', cfg) : configInt(config, 'num_attention_heads', cfg));
-    const hidden = configInt(config, 'hidden_size', cfg);
-    const headDim = dim(meta, 'past_key_values.0.key', 3) ?? (typeof config['head_dim'] === 'number' ? configInt(config, 'head_dim', cfg) : hidden / (heads ?? NaN));
-    if (!(Number.isInteger(headDim) && headDim > 0)) throw new Error(`model: ${cfg}: cannot tell head_dim (give "head_dim" or "num_attention_heads")`);
+    const { hidden, kvHeads, headDim } = configDims(config, cfg, { kvHeads: dim(meta, 'past_key_values.0.key', 1), headDim: dim(meta, 'past_key_values.0.key', 3) });
     this.shape = { layers, kvHeads, headDim, hidden, vocab: configInt(config, 'vocab_size', cfg) };
   }
 

@@ -94,6 +94,19 @@ export function configInt(config: Record<string, unknown>, key: string, path: st
 }
 
 /**
+ * hidden_size, and the KV head count and head size: those `known` (an export's own shapes),
+ * else from config.json (kv heads default to the heads, head_dim to hidden / heads).
+ */
+export function configDims(config: Record<string, unknown>, path: string, known: { kvHeads?: number | undefined; headDim?: number | undefined } = {}): { hidden: number; kvHeads: number; headDim: number } {
+  const hidden = configInt(config, 'hidden_size', path);
+  const heads = typeof config['num_attention_heads'] === 'number' ? (config['num_attention_heads'] as number) : undefined;
+  const kvHeads = known.kvHeads ?? (typeof config['num_key_value_heads'] === 'number' ? configInt(config, 'num_key_value_heads', path) : configInt(config, 'num_attention_heads', path));
+  const headDim = known.headDim ?? (typeof config['head_dim'] === 'number' ? configInt(config, 'head_dim', path) : hidden / (heads ?? NaN));
+  if (!(Number.isInteger(headDim) && headDim > 0)) throw new Error(`model: ${path}: cannot tell head_dim (give "head_dim" or "num_attention_heads")`);
+  return { hidden, kvHeads, headDim };
+}
+
+/**
  * The positions the model was trained on (config.json: max_position_embeddings, or another
  * family's name for it); undefined when the config does not say. Past them a model with
  * learned positions fails and one with rotary positions degrades.
