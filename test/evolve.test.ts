@@ -194,24 +194,29 @@ test("the builtin trainer: two rounds of a few training steps, each round's mode
   assert.equal(JSON.parse(readFileSync(join(out, 'round-2', 'synth', 'run.json'), 'utf8')).policy, `onnx:${join(out, 'round-1', 'policy')}`);
 });
 
-test('a reviewer PPM: trained by the builtin trainer on the SFT examples and the extra data, measured on the pairs by the engine; the policy on its extra data', { skip: pythonSkip || torchSkip, timeout: 600_000 }, () => {
+test('a reviewer PPM: trained by the builtin trainer on every verified trajectory (reviewerTrajectories all) and the extra data, measured on the pairs by the engine; the policy on its extra data', { skip: pythonSkip || torchSkip, timeout: 600_000 }, () => {
   const out = join(root, 'reviewer');
   const fields = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>;
   const extra = join(root, 'reviewer-extra.jsonl');
   assert.equal(rstar(['data', 'synth-problems', '--levels', '1-2', '--count', '4', '--seed', '9', '--split', 'train', '--sft', '--out', extra]).status, 0);
   const file = join(root, 'reviewer.json');
   const tiny = { epochs: 1, batch_size: 4, threads: 1 };
-  writeFileSync(file, JSON.stringify({ ...fields, rounds: 1, trainer: 'builtin', policyCommand: undefined, ppmCommand: undefined, python: trainPython, trainPolicy: tiny, trainPpm: tiny, ppmKind: 'reviewer', ppmData: [extra], policyData: [extra] }));
+  writeFileSync(file, JSON.stringify({ ...fields, rounds: 1, trainer: 'builtin', policyCommand: undefined, ppmCommand: undefined, python: trainPython, trainPolicy: tiny, trainPpm: tiny, ppmKind: 'reviewer', reviewerTrajectories: 'all', ppmData: [extra], policyData: [extra] }));
   const r = rstar(['evolve', '--config', file, '--out', out, '--no-progress']);
   assert.equal(r.status, 0, r.stderr);
   const dir = join(out, 'round-1');
   const task = JSON.parse(readFileSync(join(dir, 'train', 'reviewer.json'), 'utf8')) as Record<string, unknown>;
-  assert.deepEqual([task['task'], task['reviewer'], task['base'], task['data']], ['sft', true, join(dir, 'policy'), [join(dir, 'data', 'sft.jsonl'), extra]]);
+  assert.deepEqual([task['task'], task['reviewer'], task['base'], task['data']], ['sft', true, join(dir, 'policy'), [join(dir, 'data', 'reviewer.jsonl'), extra]]);
+  // every SFT trajectory is among the reviewer's, each text once
+  const reviewed = jsonl(join(dir, 'data', 'reviewer.jsonl')).map((e) => `${e['query']}\n${e['response']}`);
+  assert.equal(new Set(reviewed).size, reviewed.length);
+  for (const e of jsonl(join(dir, 'data', 'sft.jsonl'))) assert.ok(reviewed.includes(`${e['query']}\n${e['response']}`), String(e['id']));
   const policyTask = JSON.parse(readFileSync(join(dir, 'train', 'policy.json'), 'utf8')) as Record<string, unknown>;
   assert.deepEqual([policyTask['task'], policyTask['data']], ['sft', [join(dir, 'data', 'sft.jsonl'), extra]]);
   assert.equal((JSON.parse(readFileSync(join(dir, 'ppm', 'config.json'), 'utf8')) as { rstar_ppm: { output: string } }).rstar_ppm.output, 'reviewer');
   const [line] = jsonl(join(out, 'rounds.jsonl'));
   assert.ok(typeof line!['ppmPairAccuracy'] === 'number' && line!['ppmPairAccuracyTrainer'] === null);
+  assert.equal(line!['reviewerExamples'], reviewed.length);
   assert.match(readFileSync(join(out, 'REPORT.md'), 'utf8'), /PPM: reviewer/);
 });
 

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import type { ExportedNode, ExportedTree } from '../src/engine/export.js';
 import type { Ppm } from '../src/engine/backend.js';
 import { pairAccuracy } from '../src/evolve/pair-accuracy.js';
-import { answerPairs, pairLine, preferencePairs, sftExamples, type StepPair } from '../src/evolve/training-data.js';
+import { answerPairs, pairLine, preferencePairs, sftExamples, verifiedExamples, type StepPair } from '../src/evolve/training-data.js';
 import { renderTrajectory } from '../src/format/step.js';
 
 const node = (id: number, parent: number, step: string, Q: number, extra: Partial<ExportedNode> = {}): ExportedNode => ({
@@ -60,6 +60,16 @@ test('SFT: a correct trajectory through a step whose code failed is not an examp
   const failed = { ...tree, nodes: tree.nodes.map((n) => (n.id === 3 ? { ...n, output: 'NameError: y', codeError: true as const } : n)) };
   assert.deepEqual(sftExamples(failed).map((e) => e.id), ['p#0']);
   assert.equal(sftExamples(failed)[0]!.meanQ, 0.75, 'the clean trajectory through node 1');
+});
+
+test('reviewer data: every distinct clean verified trajectory, best ranked first; a text two branches reach is one example', () => {
+  // node 9 repeats node 1's step under the root, and its answer repeats node 4's: the same trajectory text
+  const twice = { ...tree, nodes: [...tree.nodes, node(9, 0, closing, 0.4, { output: '2\n' }), node(10, 9, '<answer>\\boxed{2}<end_of_answer>', 0.9, answer('2', true))] };
+  assert.equal(sftExamples(twice, Infinity).length, 3, 'SFT ranks the repeat as a trajectory of its own');
+  const all = verifiedExamples(twice);
+  assert.deepEqual(all.map((e) => [e.id, e.meanQ]), [['p#0', 0.75], ['p#2', 0.55]]);
+  assert.notEqual(all[0]!.response, all[1]!.response);
+  assert.deepEqual(verifiedExamples({ ...tree, nodes: tree.nodes.filter((n) => n.correct !== true) }), []);
 });
 
 test('pairs: siblings with a correct vs a wrong answer below, Q_chosen > Q_rejected, one step under a shared prefix', () => {

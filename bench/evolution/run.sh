@@ -6,6 +6,8 @@
 #                                         of held-out templates that no reference solution covers
 #   RUN=7 bench/evolution/run.sh [OUT]    run 7: run 6 with three times its held-out-template
 #                                         pool problems (60 a level), 3 rounds
+#   RUN=8 bench/evolution/run.sh [OUT]    run 8: run 7 with the reviewer trained longer, on
+#                                         every verified trajectory
 #   RUN=5 bench/evolution/run.sh [OUT]    run 5: a reviewer PPM and the policy trained with
 #                                         1,000 replayed reference solutions
 #   RUN=4 bench/evolution/run.sh [OUT]    run 4: no replay (6 epochs on the round's own data), 4 rounds
@@ -115,7 +117,7 @@ JSON
   [ -f "$out/data/heldout-23.jsonl" ] || rstar data synth-problems --levels 1-6 --count 3000 --seed 23 --split test --out "$out/data/heldout-23.jsonl"
   [ -f "$out/data/heldout-42.jsonl" ] || rstar data synth-problems --levels 1-6 --count 1200 --seed 42 --split test --out "$out/data/heldout-42.jsonl"
   per_level=20 pooled_file="$out/data/pool-heldout-pooled.jsonl"
-  if [ "$run" = 7 ]; then per_level=60 pooled_file="$out/data/pool-heldout-pooled-60.jsonl"; fi
+  if [ "$run" -ge 7 ]; then per_level=60 pooled_file="$out/data/pool-heldout-pooled-60.jsonl"; fi
   [ -f "$pooled_file" ] || pick "$out/data/heldout-23.jsonl" $per_level $pooled > "$pooled_file"
   [ -f "$out/data/eval-heldout-pooled.jsonl" ] || pick "$out/data/heldout-42.jsonl" 10 $pooled > "$out/data/eval-heldout-pooled.jsonl"
   [ -f "$out/data/eval-heldout-unseen.jsonl" ] || pick "$out/data/heldout-42.jsonl" 10 $unseen > "$out/data/eval-heldout-unseen.jsonl"
@@ -126,7 +128,15 @@ JSON
   evals='"'"$out"'/data/eval-train-templates.jsonl", "'"$out"'/data/eval-heldout-pooled.jsonl", "'"$out"'/data/eval-heldout-unseen.jsonl"'
   # round 4: only the problems no round solved, with twice the rollouts (the paper's round 4)
   rounds='"rounds": 4, "round": {"4": {"problems": "unsolved", "rollouts": 16}},'
-  if [ "$run" = 7 ]; then rounds='"rounds": 3,'; fi
+  if [ "$run" -ge 7 ]; then rounds='"rounds": 3,'; fi
+fi
+# Run 8: run 7's reviewer was under-trained (228 steps, final loss 0.54, against the shipped
+# reviewer's 1,376 steps and 0.15) and learnt from the top 2 trajectories a problem. It
+# trains on every distinct verified trajectory of the latest trees, 3 epochs
+# (docs/EVOLUTION.md, run 8, has the dev-set check that chose this).
+if [ "$run" -ge 8 ]; then
+  ppm='"ppmKind": "reviewer", "reviewerTrajectories": "all", "ppmData": ["'"$out"'/data/mix-1-3.jsonl", "'"$out"'/data/mix-4-6.jsonl"],
+  "trainPpm": {"epochs": 3, "lr": 1e-3, "warmup": 0.03, "bf16": true, "threads": 2}'
 fi
 # a bootstrap trained before the trainer wrote model.safetensors: add it, so the engine's own
 # kernels run it (README "Models")

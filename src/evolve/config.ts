@@ -66,6 +66,13 @@ const evolveOwn = {
     content: true,
     help: "pairwise: rStar-Math's PPM, a value head trained on the round's preference pairs; reviewer: a language model trained to write the question after the round's verified trajectories, whose value is how well a trajectory predicts the question (models/README.md; builtin trainer only)",
   },
+  reviewerTrajectories: {
+    type: 'choice',
+    choices: ['sft', 'all'],
+    default: 'sft',
+    content: true,
+    help: "reviewer PPM: learns the question from the round's SFT trajectories (the top sftTop a solved problem), or from every distinct verified trajectory with no failed code step in the latest trees, more readings of each question",
+  },
   policyData: {
     type: 'strings',
     default: [],

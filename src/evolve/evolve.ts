@@ -33,7 +33,7 @@ import { preferenceRow, promptCompletion, stepwiseRows } from './exports.js';
 import { writeReport } from './report.js';
 import { serverUrl, withPolicy } from './serve.js';
 import { pairAccuracy, readStepPairs, type PairAccuracy } from './pair-accuracy.js';
-import { answerPairs, pairLine, preferencePairs, sftExamples, type StepPair } from './training-data.js';
+import { answerPairs, pairLine, preferencePairs, sftExamples, verifiedExamples, type StepPair } from './training-data.js';
 import { train } from './train.js';
 
 export type Stage = 'synth' | 'select' | 'train' | 'eval';
@@ -51,7 +51,8 @@ export interface RoundState {
     seconds: number;
     rolloutsPerSecond: number;
   };
-  select?: { sft: number; pairs: number; heldOutPairs: number; stepwise: number; seconds: number };
+  /** reviewer: the reviewer PPM's own trajectories, where it takes all verified ones (reviewerTrajectories) */
+  select?: { sft: number; reviewer?: number; pairs: number; heldOutPairs: number; stepwise: number; seconds: number };
   train?: { policy: Record<string, unknown>; ppm: Record<string, unknown>; seconds: number };
   /** pairs: the round's PPM on the held-out pairs, scored by the engine (pair-accuracy.ts; absent from runs made before it was) */
   eval?: { sets: Record<string, { greedy: EvalSummary; mcts: EvalSummary }>; pairs?: PairAccuracy; seconds: number };
@@ -149,7 +150,7 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
         const started = performance.now();
         const data = await select(config, out, r);
         round.select = { ...data, seconds: (performance.now() - started) / 1000 };
-        say(`${label('select')}: ${data.sft} SFT examples, ${data.pairs} PPM pairs (${data.heldOutPairs} held out), ${data.stepwise} stepwise rows`);
+        say(`${label('select')}: ${data.sft} SFT examples, ${data.reviewer !== undefined ? `${data.reviewer} reviewer trajectories, ` : ''}${data.pairs} PPM pairs (${data.heldOutPairs} held out), ${data.stepwise} stepwise rows`);
         await save();
       }
       if (!round.train) {
@@ -165,14 +166,14 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
           out: join(dir, 'policy'),
           dir: join(dir, 'train'),
         });
-        // the PPM starts from this round's policy; a reviewer learns from the same verified trajectories
+        // the PPM starts from this round's policy; a reviewer learns from the same verified trajectories (or all of them)
         const extra = config.ppmData.map((f) => resolve(f));
         const ppm = await train(config, {
           base: join(dir, 'policy'),
           out: join(dir, 'ppm'),
           dir: join(dir, 'train'),
           ...(config.ppmKind === 'reviewer'
-            ? { kind: 'reviewer', data: [join(data, 'sft.jsonl'), ...extra], rows: join(data, 'sft.prompt-completion.jsonl') }
+            ? { kind: 'reviewer', data: [join(data, config.reviewerTrajectories === 'all' ? 'reviewer.jsonl' : 'sft.jsonl'), ...extra], rows: join(data, 'sft.prompt-completion.jsonl') }
             : { kind: 'ppm', data: [join(data, 'pairs.jsonl'), ...extra], rows: join(data, 'pairs.prompt-chosen-rejected.jsonl'), evalData: join(data, 'pairs.heldout.jsonl') }),
         });
         round.train = { policy: trainFigures(policy), ppm: trainFigures(ppm), seconds: (performance.now() - started) / 1000 };
@@ -343,6 +344,8 @@ async function* latestTrees(out: string, r: number) {
 async function select(config: EvolveConfig, out: string, r: number) {
   const dir = join(out, `round-${r}`);
   const sft: string[] = [];
+  const reviewer: string[] = [];
+  const allVerified = config.ppmKind === 'reviewer' && config.reviewerTrajectories === 'all';
   // pairs as steps; the trainer's lines and the exports are rendered from them when written
   const pairs: StepPair[] = [];
   const held: StepPair[] = [];
@@ -353,6 +356,7 @@ async function select(config: EvolveConfig, out: string, r: number) {
       sft.push(JSON.stringify(e) + '\n');
       exports.completions.push(JSON.stringify(promptCompletion(e)) + '\n');
     }
+    if (allVerified) for (const e of verifiedExamples(t)) reviewer.push(JSON.stringify(e) + '\n');
     (heldOut(t.id, config.heldOutPairs) ? held : pairs).push(...preferencePairs(t), ...answerPairs(t));
     for (const row of stepwiseRows(t)) exports.stepwise.push(JSON.stringify(row) + '\n');
   }
@@ -364,13 +368,14 @@ async function select(config: EvolveConfig, out: string, r: number) {
   // pair accuracy is measured on these (the trainer's and the engine's); with none held out, on the training pairs
   const measured = held.length > 0 ? held : pairs;
   await writeTextAtomic(join(data, 'sft.jsonl'), sft.join(''));
+  if (allVerified) await writeTextAtomic(join(data, 'reviewer.jsonl'), reviewer.join(''));
   await writeTextAtomic(join(data, 'pairs.jsonl'), jsonl(pairs, pairLine));
   await writeTextAtomic(join(data, 'pairs.heldout.jsonl'), jsonl(measured, pairLine));
   await writeTextAtomic(join(data, 'pairs.heldout.steps.jsonl'), jsonl(measured, (p) => p));
   await writeTextAtomic(join(data, 'sft.prompt-completion.jsonl'), exports.completions.join(''));
   await writeTextAtomic(join(data, 'pairs.prompt-chosen-rejected.jsonl'), jsonl(pairs, (p) => preferenceRow(pairLine(p))));
   await writeTextAtomic(join(data, 'stepwise.jsonl'), exports.stepwise.join(''));
-  return { sft: sft.length, pairs: pairs.length, heldOutPairs: held.length, stepwise: exports.stepwise.length };
+  return { sft: sft.length, ...(allVerified ? { reviewer: reviewer.length } : {}), pairs: pairs.length, heldOutPairs: held.length, stepwise: exports.stepwise.length };
 }
 
 /** The PPM dir `ppm`'s accuracy on the pairs (as steps) in `file`, run as the search runs it. */

@@ -33,6 +33,8 @@ function roundLine(s: Finished) {
     searched: s.synth.problems,
     solved: s.synth.solved,
     sftExamples: s.select.sft,
+    /** the reviewer PPM's trajectories where it takes every verified one (reviewerTrajectories "all"), else null: it learns from the SFT examples */
+    reviewerExamples: s.select.reviewer ?? null,
     pairs: s.select.pairs,
     heldOutPairs: s.select.heldOutPairs,
     /** the engine's, by the exported PPM as the search runs it (any kind) */
@@ -60,16 +62,17 @@ export async function writeReport(out: string, config: EvolveConfig, state: Evol
   await writeTextAtomic(join(out, 'plot.svg'), plot(lines, baseline));
 }
 
-const ppmKindLine = {
-  pairwise: "PPM: pairwise (a value head trained on the round's preference pairs). Pair accuracy: the exported PPM, scored by the engine.",
-  reviewer: "PPM: reviewer (a language model trained on the round's SFT examples to write the question after a trajectory); the preference pairs are not trained on, they measure its pair accuracy, scored by the engine.",
-} as const;
+function ppmKindLine(config: EvolveConfig): string {
+  if (config.ppmKind === 'pairwise') return "PPM: pairwise (a value head trained on the round's preference pairs). Pair accuracy: the exported PPM, scored by the engine.";
+  const data = config.reviewerTrajectories === 'all' ? 'every distinct verified trajectory of the latest trees (reviewerExamples in rounds.jsonl)' : "the round's SFT examples";
+  return `PPM: reviewer (a language model trained on ${data} to write the question after a trajectory); the preference pairs are not trained on, they measure its pair accuracy, scored by the engine.`;
+}
 
 /** The bootstrap policy's greedy figures per eval set (round 0). */
 type Baseline = Record<string, ReturnType<typeof evalFigures>>;
 
 function markdown(config: EvolveConfig, lines: ReturnType<typeof roundLine>[], baseline: Baseline | undefined): string {
-  const out = [`# rstar evolve: ${lines.length} of ${config.rounds} rounds`, '', `Pool: ${config.pool.join(', ')}; bootstrap policy: ${config.policy}.`, '', ppmKindLine[config.ppmKind], ''];
+  const out = [`# rstar evolve: ${lines.length} of ${config.rounds} rounds`, '', `Pool: ${config.pool.join(', ')}; bootstrap policy: ${config.policy}.`, '', ppmKindLine(config), ''];
   out.push('| round | search | pool solved % | SFT examples | PPM pairs | PPM pair acc. % | synth rollouts/s | minutes (synth / train / eval) |');
   out.push('|---:|---|---:|---:|---:|---:|---:|---|');
   for (const l of lines) {

@@ -1,7 +1,9 @@
 // Training data from search trees, as rStar-Math selects it (docs/ARCHITECTURE.md):
 // - SFT: per solved problem, its correct trajectories with no failed code step, ranked by
 //   (mean step Q, min step Q), the top k (2) as {query, response} pairs; the response is the
-//   trajectory as the policy saw it (outputs after the steps that close a code block).
+//   trajectory as the policy saw it (outputs after the steps that close a code block). A
+//   reviewer PPM may take all of them instead (distinct texts): it learns the question back
+//   from each, and the top 2 leave it few readings of each question.
 // - PPM pairs: at each node, children with a correct answer below them (chosen, by Q desc)
 //   against children with a wrong one below them (rejected, by Q asc): the top 2 each, or up
 //   to 4 of one side when the other has only one; only pairs with Q_chosen > Q_rejected.
@@ -92,6 +94,12 @@ export function sftExamples(t: ExportedTree, k = 2): SftExample[] {
     meanQ: r.meanQ,
     minQ: r.minQ,
   }));
+}
+
+/** Every distinct verified trajectory with no failed code step, best ranked first: what a reviewer PPM may learn the question from. */
+export function verifiedExamples(t: ExportedTree): SftExample[] {
+  const seen = new Set<string>();
+  return sftExamples(t, Infinity).filter((e) => !seen.has(e.response) && seen.add(e.response));
 }
 
 export function answerPairs(t: ExportedTree, k = 2): StepPair[] {
