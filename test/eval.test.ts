@@ -37,6 +37,7 @@ describe('rstar eval', { skip: pythonSkip }, () => {
       assert.match(x.trajectory, /<answer>.*\\boxed\{/s, `${x.id}: no boxed answer in ${x.trajectory}`);
       assert.equal(x.correct, x.answer === x.gold, `${x.id}: ${x.answer} vs ${x.gold}`);
       assert.equal(Object.values(x.votes).reduce((a, b) => a + b, 0), 1, 'greedy: one answer');
+      assert.equal(x.goldFound, x.correct, 'greedy: the one answer found is the one chosen');
     }
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { problems: number; correct: number; byLevel: Record<string, { problems: number; correct: number }> };
     assert.equal(summary.problems, 4);
@@ -64,6 +65,12 @@ describe('rstar eval', { skip: pythonSkip }, () => {
       // the gold is never used in the search: no answer node carries a grade
       assert.ok(answers.every((n) => n.correct === false || n.correct === undefined), `${x.id}: graded during the search`);
       if (answers.length > 0) assert.equal(x.score, Math.max(...answers.map((n) => n.ppm!)));
+      // integer answers here: graded equal exactly when the strings are
+      assert.equal(x.goldFound, x.gold in x.votes, `${x.id}: gold ${x.gold} among ${Object.keys(x.votes)}`);
+      if (x.correct || x.majorityCorrect) assert.ok(x.goldFound);
     }
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { goldFound: number; goldFoundShare: number };
+    assert.equal(summary.goldFound, results.filter((x) => x.goldFound).length);
+    assert.equal(summary.goldFoundShare, summary.goldFound / 4);
   });
 });

@@ -105,8 +105,10 @@ test('two rounds: every stage writes its files, the report has a line per round,
     assert.ok(Math.abs((byLevel['4']! + byLevel['5']!) / 2 - (l['poolSolvedShare'] as number)) < 1e-9);
     // the engine scored the held-out pairs with the round's PPM (a copy of the shipped reviewer); a command trainer measures none
     assert.ok(typeof l['ppmPairAccuracy'] === 'number' && l['ppmPairAccuracyTrainer'] === null);
-    const e = (l['eval'] as Record<string, { greedy: { accuracy: number }; mcts: { accuracy: number } }>)['heldout']!;
+    const e = (l['eval'] as Record<string, { greedy: { accuracy: number }; mcts: { accuracy: number; majorityAccuracy: number; goldFoundShare: number } }>)['heldout']!;
     assert.ok(e.greedy.accuracy >= 0 && e.mcts.accuracy >= 0);
+    // no choice among the answers found beats finding the gold one
+    assert.ok(e.mcts.goldFoundShare >= Math.max(e.mcts.accuracy, e.mcts.majorityAccuracy));
   }
   const report = readFileSync(join(out, 'REPORT.md'), 'utf8');
   assert.match(report, /\| 2 \| 4 rollouts, n 3, PPM \|/);
@@ -115,6 +117,7 @@ test('two rounds: every stage writes its files, the report has a line per round,
   const baseline = (state as unknown as { baseline: { sets: Record<string, { problems: number }> } }).baseline;
   assert.equal(baseline.sets['heldout']!.problems, 3);
   assert.match(report, /\| 0 \(bootstrap\) \| [\d.]+ \/ \|/);
+  assert.match(report, /\| MCTS majority vote \| MCTS gold found \|\n/);
   assert.ok(existsSync(join(out, 'round-0', 'eval', 'heldout.greedy', 'results.jsonl')));
   // the plot: the first eval set by level, each further one as a whole
   const svg = readFileSync(join(out, 'plot.svg'), 'utf8');

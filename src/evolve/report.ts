@@ -22,7 +22,7 @@ const pct = (x: number | undefined) => (x === undefined ? '' : (100 * x).toFixed
 /** One rounds.jsonl line: what the round searched, selected and trained, and how its models did. */
 function roundLine(s: Finished) {
   const evals = Object.fromEntries(
-    Object.entries(s.eval.sets).map(([name, e]) => [name, { greedy: evalFigures(e.greedy), mcts: { ...evalFigures(e.mcts), majorityAccuracy: e.mcts.majorityAccuracy } }]),
+    Object.entries(s.eval.sets).map(([name, e]) => [name, { greedy: evalFigures(e.greedy), mcts: { ...evalFigures(e.mcts), majorityAccuracy: e.mcts.majorityAccuracy, goldFoundShare: e.mcts.goldFoundShare ?? null } }]),
   );
   return {
     round: s.round,
@@ -92,15 +92,15 @@ function markdown(config: EvolveConfig, lines: ReturnType<typeof roundLine>[], b
   for (const name of [...new Set([...Object.keys(baseline ?? {}), ...lines.flatMap((l) => Object.keys(l.eval))])]) {
     const levels = [...new Set([...Object.keys(baseline?.[name]?.byLevel ?? {}), ...lines.flatMap((l) => Object.keys(l.eval[name]?.greedy.byLevel ?? {}))])].sort();
     out.push('', `## ${name}: accuracy % (greedy pass@1 / MCTS with the round's PPM)`, '');
-    out.push(`| round | all | ${levels.map((x) => `level ${x}`).join(' | ')} | MCTS majority vote |`);
-    out.push(`|---:|---:|${levels.map(() => '---:').join('|')}|---:|`);
+    out.push(`| round | all | ${levels.map((x) => `level ${x}`).join(' | ')} | MCTS majority vote | MCTS gold found |`);
+    out.push(`|---:|---:|${levels.map(() => '---:').join('|')}|---:|---:|`);
     const b = baseline?.[name];
-    if (b) out.push(`| 0 (bootstrap) | ${pct(b.accuracy)} / | ${levels.map((x) => `${pct(b.byLevel[x])} /`).join(' | ')} | |`);
+    if (b) out.push(`| 0 (bootstrap) | ${pct(b.accuracy)} / | ${levels.map((x) => `${pct(b.byLevel[x])} /`).join(' | ')} | | |`);
     for (const l of lines) {
       const e = l.eval[name];
       if (!e) continue;
       const cell = (g?: number, t?: number) => `${pct(g)} / ${pct(t)}`;
-      out.push(`| ${l.round} | ${cell(e.greedy.accuracy, e.mcts.accuracy)} | ${levels.map((x) => cell(e.greedy.byLevel[x], e.mcts.byLevel[x])).join(' | ')} | ${pct(e.mcts.majorityAccuracy)} |`);
+      out.push(`| ${l.round} | ${cell(e.greedy.accuracy, e.mcts.accuracy)} | ${levels.map((x) => cell(e.greedy.byLevel[x], e.mcts.byLevel[x])).join(' | ')} | ${pct(e.mcts.majorityAccuracy)} | ${pct(e.mcts.goldFoundShare ?? undefined)} |`);
     }
   }
   out.push('', 'Figures per round: rounds.jsonl. Plot: plot.svg.', '');

@@ -31,6 +31,8 @@ export interface EvalResult {
   /** the answer most answer steps gave (ties: the PPM's choice first, then first found) */
   majority: string | null;
   majorityCorrect: boolean;
+  /** the gold answer is among the answers of the search's answer steps: what a perfect PPM would choose (greedy: the same as correct) */
+  goldFound: boolean;
   trajectory: string;
   nodes: number;
   ms: number;
@@ -77,7 +79,9 @@ export async function evaluate(e: EvalRun): Promise<EvalSummary | undefined> {
   const searcher = new Search(plan, { ...backends, grader: blindGrader }, async ({ tree, ms }) => {
     const chosen = chooseAnswer(tree);
     const majority = chosen ? majorityAnswer(chosen) : null;
-    const [correct, majorityCorrect] = chosen ? await backends.grader.grade([chosen.answer, majority!].map((answer) => ({ answer, gold: tree.answer }))) : [false, false];
+    // the chosen and the majority answer, then every answer found (the grader decides equality, so "7.0" is found for gold 7)
+    const graded = chosen ? await backends.grader.grade([chosen.answer, majority!, ...Object.keys(chosen.votes)].map((answer) => ({ answer, gold: tree.answer }))) : [false, false];
+    const [correct, majorityCorrect] = graded;
     if (correct) correctCount++;
     await treesWriter?.append(tree);
     const result: EvalResult = {
@@ -90,6 +94,7 @@ export async function evaluate(e: EvalRun): Promise<EvalSummary | undefined> {
       votes: chosen?.votes ?? {},
       majority,
       majorityCorrect: majorityCorrect === true,
+      goldFound: graded.slice(2).some((g) => g === true),
       trajectory: chosen?.trajectory ?? '',
       nodes: tree.nodes.length,
       ms,
@@ -110,7 +115,8 @@ export async function evaluate(e: EvalRun): Promise<EvalSummary | undefined> {
             await writeJsonAtomic(join(run.out, 'summary.json'), summary);
             const rows = Object.entries(summary.byLevel).map(([l, s]) => `level ${l}: ${s.correct}/${s.problems} (${(100 * s.accuracy).toFixed(1)}%)`);
             console.error(
-              `rstar: ${summary.correct}/${summary.problems} correct (${(100 * summary.accuracy).toFixed(1)}%; majority vote ${(100 * summary.majorityAccuracy).toFixed(1)}%)` +
+              `rstar: ${summary.correct}/${summary.problems} correct (${(100 * summary.accuracy).toFixed(1)}%; majority vote ${(100 * summary.majorityAccuracy).toFixed(1)}%` +
+                `${summary.goldFoundShare !== undefined && !greedy ? `; the gold answer found in ${(100 * summary.goldFoundShare).toFixed(1)}%` : ''})` +
                 `${rows.length > 1 ? `; ${rows.join(', ')}` : ''}${summary.interrupted ? ' (interrupted: resume to finish)' : ''} -> ${results.file}`,
             );
           },
@@ -140,6 +146,9 @@ interface Tally {
   /** the most frequent answer */
   majorityCorrect: number;
   majorityAccuracy: number;
+  /** problems whose gold answer the search found, and their share: the bound of any choice among its answers (absent when a line was written before results had goldFound) */
+  goldFound?: number;
+  goldFoundShare?: number;
 }
 
 async function summarize(file: string, run: { greedy: boolean; search: SearchOptions; backend: BackendOptions; problems: string }) {
@@ -150,7 +159,15 @@ async function summarize(file: string, run: { greedy: boolean; search: SearchOpt
   const tally = (rs: EvalResult[]): Tally => {
     const correct = rs.filter((r) => r.correct).length;
     const majority = rs.filter((r) => r.majorityCorrect).length;
-    return { problems: rs.length, correct, accuracy: rs.length > 0 ? correct / rs.length : 0, majorityCorrect: majority, majorityAccuracy: rs.length > 0 ? majority / rs.length : 0 };
+    const found = rs.every((r) => typeof r.goldFound === 'boolean') ? rs.filter((r) => r.goldFound).length : undefined;
+    return {
+      problems: rs.length,
+      correct,
+      accuracy: rs.length > 0 ? correct / rs.length : 0,
+      majorityCorrect: majority,
+      majorityAccuracy: rs.length > 0 ? majority / rs.length : 0,
+      ...(found !== undefined ? { goldFound: found, goldFoundShare: rs.length > 0 ? found / rs.length : 0 } : {}),
+    };
   };
   const byLevel: Record<string, Tally> = {};
   for (const level of [...new Set(results.map((r) => String(r.level)))].sort()) byLevel[level] = tally(results.filter((r) => String(r.level) === level));
