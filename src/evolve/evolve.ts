@@ -190,9 +190,9 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
             const [name] = set;
             const temperature = round.settings.temperature;
             sets[name] = { greedy: await evaluateOn(r, set, 'greedy', policy, undefined, temperature), mcts: await evaluateOn(r, set, 'mcts', policy, join(dir, 'ppm'), temperature) };
-            const { mcts } = sets[name]!;
+            const { greedy, mcts } = sets[name]!;
             const found = mcts.goldFoundShare !== undefined ? `, the gold answer found ${pct(mcts.goldFoundShare)}` : '';
-            say(`${label('eval')} ${name}: greedy ${pct(sets[name]!.greedy.accuracy)}, MCTS ${pct(mcts.accuracy)} (majority vote ${pct(mcts.majorityAccuracy)}${found})`);
+            say(`${label('eval')} ${name}: greedy ${pct(greedy.accuracy)}, MCTS ${pct(mcts.accuracy)} (majority vote ${pct(mcts.majorityAccuracy)}${found})`);
           }
         });
         const pairs = await measurePairs(config, join(dir, 'data', 'pairs.heldout.steps.jsonl'), join(dir, 'ppm'));

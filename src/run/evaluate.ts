@@ -79,9 +79,13 @@ export async function evaluate(e: EvalRun): Promise<EvalSummary | undefined> {
   const searcher = new Search(plan, { ...backends, grader: blindGrader }, async ({ tree, ms }) => {
     const chosen = chooseAnswer(tree);
     const majority = chosen ? majorityAnswer(chosen) : null;
-    // the chosen and the majority answer, then every answer found (the grader decides equality, so "7.0" is found for gold 7)
-    const graded = chosen ? await backends.grader.grade([chosen.answer, majority!, ...Object.keys(chosen.votes)].map((answer) => ({ answer, gold: tree.answer }))) : [false, false];
-    const [correct, majorityCorrect] = graded;
+    // every answer found, graded once (the grader decides equality, so "7.0" is found for gold 7);
+    // the chosen and the majority answer are among them
+    const found = Object.keys(chosen?.votes ?? {});
+    const graded = found.length > 0 ? await backends.grader.grade(found.map((answer) => ({ answer, gold: tree.answer }))) : [];
+    const right = (answer: string | null | undefined) => answer != null && graded[found.indexOf(answer)] === true;
+    const correct = right(chosen?.answer);
+    const majorityCorrect = right(majority);
     if (correct) correctCount++;
     await treesWriter?.append(tree);
     const result: EvalResult = {
@@ -89,12 +93,12 @@ export async function evaluate(e: EvalRun): Promise<EvalSummary | undefined> {
       level: levels.get(tree.id) ?? null,
       gold: tree.answer,
       answer: chosen?.answer ?? null,
-      correct: correct === true,
+      correct,
       score: chosen?.score ?? null,
       votes: chosen?.votes ?? {},
       majority,
-      majorityCorrect: majorityCorrect === true,
-      goldFound: graded.slice(2).some((g) => g === true),
+      majorityCorrect,
+      goldFound: graded.some((g) => g),
       trajectory: chosen?.trajectory ?? '',
       nodes: tree.nodes.length,
       ms,
