@@ -173,7 +173,7 @@ export async function evolve(config: EvolveConfig, out: string, progress: boolea
           out: join(dir, 'ppm'),
           dir: join(dir, 'train'),
           ...(config.ppmKind === 'reviewer'
-            ? { kind: 'reviewer', data: [join(data, config.reviewerTrajectories === 'all' ? 'reviewer.jsonl' : 'sft.jsonl'), ...extra], rows: join(data, 'sft.prompt-completion.jsonl') }
+            ? { kind: 'reviewer', data: [join(data, ownReviewerData(config) ? 'reviewer.jsonl' : 'sft.jsonl'), ...extra], rows: join(data, 'sft.prompt-completion.jsonl') }
             : { kind: 'ppm', data: [join(data, 'pairs.jsonl'), ...extra], rows: join(data, 'pairs.prompt-chosen-rejected.jsonl'), evalData: join(data, 'pairs.heldout.jsonl') }),
         });
         round.train = { policy: trainFigures(policy), ppm: trainFigures(ppm), seconds: (performance.now() - started) / 1000 };
@@ -342,12 +342,15 @@ async function* latestTrees(out: string, r: number) {
   }
 }
 
+/** Whether select writes a reviewer PPM its own data, data/reviewer.jsonl (every verified trajectory); else it learns from data/sft.jsonl. */
+const ownReviewerData = (config: EvolveConfig): boolean => config.ppmKind === 'reviewer' && config.reviewerTrajectories === 'all';
+
 /** Round r's training data from the trees it trains on (latestTrees), written whole (a rerun writes the same files). */
 async function select(config: EvolveConfig, out: string, r: number) {
   const dir = join(out, `round-${r}`);
   const sft: string[] = [];
   const reviewer: string[] = [];
-  const allVerified = config.ppmKind === 'reviewer' && config.reviewerTrajectories === 'all';
+  const allVerified = ownReviewerData(config);
   // pairs as steps; the trainer's lines and the exports are rendered from them when written
   const pairs: StepPair[] = [];
   const held: StepPair[] = [];
