@@ -10,7 +10,7 @@
 #                                         every verified trajectory
 #   RUN=9 bench/evolution/run.sh [OUT]    run 9: run 8 with models trained to convergence: a
 #                                         bootstrap that knows 1,000 reference solutions, and
-#                                         6 epochs for each round's policy
+#                                         6 epochs for each round's policy; 4 rounds
 #   RUN=5 bench/evolution/run.sh [OUT]    run 5: a reviewer PPM and the policy trained with
 #                                         1,000 replayed reference solutions
 #   RUN=4 bench/evolution/run.sh [OUT]    run 4: no replay (6 epochs on the round's own data), 4 rounds
@@ -160,6 +160,9 @@ JSON
   policy='"policyData": ["'"$out"'/data/replay.jsonl"], "trainPolicy": {"epochs": 6, "lr": 2e-4, "warmup": 0.03, "bf16": true, "threads": 2},'
   ppm='"ppmKind": "reviewer", "reviewerTrajectories": "all", "ppmData": ["'"$out"'/data/replay.jsonl"],
   "trainPpm": {"epochs": 3, "lr": 1e-3, "warmup": 0.03, "bf16": true, "threads": 2}'
+  # four rounds, as the paper has; each over the whole pool (the paper's round 4 searches only
+  # the problems no round solved)
+  rounds='"rounds": 4,'
 fi
 # a bootstrap trained before the trainer wrote model.safetensors: add it, so the engine's own
 # kernels run it (README "Models")
