@@ -2,15 +2,15 @@
 # The self-evolution proof on the synthetic domain (docs/EVOLUTION.md): a bootstrap policy
 # trained on reference solutions, then `rstar evolve` over a pool of problems, evaluated each
 # round on held-out problems. CPU only; resumable: rerun the same command.
-#   bench/evolution/run.sh [OUT]          (default runs/evolution): run 6, a pool with problems
-#                                         of held-out templates that no reference solution covers
+#   bench/evolution/run.sh [OUT]          (default runs/evolution): run 9, the latest: a
+#                                         bootstrap that knows 1,000 reference solutions well,
+#                                         each round's policy trained 6 epochs, 4 rounds
+#   RUN=6 bench/evolution/run.sh [OUT]    run 6: a pool with problems of held-out templates
+#                                         that no reference solution covers
 #   RUN=7 bench/evolution/run.sh [OUT]    run 7: run 6 with three times its held-out-template
 #                                         pool problems (60 a level), 3 rounds
 #   RUN=8 bench/evolution/run.sh [OUT]    run 8: run 7 with the reviewer trained longer, on
 #                                         every verified trajectory
-#   RUN=9 bench/evolution/run.sh [OUT]    run 9: run 8 with models trained to convergence: a
-#                                         bootstrap that knows 1,000 reference solutions, and
-#                                         6 epochs for each round's policy; 4 rounds
 #   RUN=5 bench/evolution/run.sh [OUT]    run 5: a reviewer PPM and the policy trained with
 #                                         1,000 replayed reference solutions
 #   RUN=4 bench/evolution/run.sh [OUT]    run 4: no replay (6 epochs on the round's own data), 4 rounds
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/../.."
 out=$(realpath -m "${1:-runs/evolution}")
 rstar() { node dist/cli/main.js "$@"; }
 python=${PYTHON:-/usr/bin/python3}
-run=${RUN:-6}
+run=${RUN:-9}
 ppm_kind=reviewer
 [ "$run" = 3 ] && ppm_kind=pairwise
 mkdir -p "$out/data"
