@@ -150,7 +150,10 @@ inline KV store(float x) {
 }  // namespace
 
 // Threads for one forward: the caller runs tasks too. Workers spin briefly before sleeping,
-// since a forward is a dozen short parallel regions back to back.
+// since a forward is a dozen short parallel regions back to back. Briefly: 2,000 pauses decode
+// as fast as 20,000, and where the cores are shared (the sandbox's Python workers, a second
+// model) a longer spin takes them from the others (bench/RESULTS.md, "How long the kernels'
+// workers spin").
 struct Decoder::Pool {
   explicit Pool(int n) {
     for (int i = 1; i < n; i++) workers.emplace_back([this] { work(); });
@@ -203,7 +206,7 @@ struct Decoder::Pool {
   void work() {
     uint64_t seen = 0;  // not generation.load(): a run() may have begun before this thread did
     for (;;) {
-      for (int spin = 0; spin < 20000 && generation.load(std::memory_order_acquire) == seen; spin++) {
+      for (int spin = 0; spin < 2000 && generation.load(std::memory_order_acquire) == seen; spin++) {
 #if defined(__x86_64__)
         __builtin_ia32_pause();
 #endif
