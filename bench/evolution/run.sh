@@ -139,7 +139,10 @@ fi
 # trains on every distinct verified trajectory of the latest trees, 3 epochs
 # (docs/EVOLUTION.md, run 8, has the dev-set check that chose this).
 if [ "$run" -ge 8 ]; then
-  ppm='"ppmKind": "reviewer", "reviewerTrajectories": "all", "ppmData": ["'"$out"'/data/mix-1-3.jsonl", "'"$out"'/data/mix-4-6.jsonl"],
+  references='"'"$out"'/data/mix-1-3.jsonl", "'"$out"'/data/mix-4-6.jsonl"'
+  # run 9 has only the 1,000 replayed references (below)
+  [ "$run" -ge 9 ] && references='"'"$out"'/data/replay.jsonl"'
+  ppm='"ppmKind": "reviewer", "reviewerTrajectories": "all", "ppmData": ['"$references"'],
   "trainPpm": {"epochs": 3, "lr": 1e-3, "warmup": 0.03, "bf16": true, "threads": 2}'
 fi
 # Run 9: runs 6-8's policies were under-trained, not too small: bootstrap-full 2 more epochs
@@ -158,8 +161,6 @@ JSON
     "$python" trainer/train.py "$out/bootstrap-replay.json" --resume
   fi
   policy='"policyData": ["'"$out"'/data/replay.jsonl"], "trainPolicy": {"epochs": 6, "lr": 2e-4, "warmup": 0.03, "bf16": true, "threads": 2},'
-  ppm='"ppmKind": "reviewer", "reviewerTrajectories": "all", "ppmData": ["'"$out"'/data/replay.jsonl"],
-  "trainPpm": {"epochs": 3, "lr": 1e-3, "warmup": 0.03, "bf16": true, "threads": 2}'
   # four rounds, as the paper has; each over the whole pool (the paper's round 4 searches only
   # the problems no round solved)
   rounds='"rounds": 4,'
