@@ -99,6 +99,34 @@ test('OnnxPolicy greedy steps are the same on the native kernels (float32) and O
   assert.deepEqual(got[0], got[1]);
 });
 
+test('samples with the same tokens so far share a row: the same texts as decoded apart, on fewer rows', async () => {
+  // a trained policy at temperature 1 repeats itself: most of n = 8 samples are twins of another
+  const requests = problems.map((p) => {
+    const steps = p.solution.split('<end_of_step>').slice(0, -1).map((x) => `${x}<end_of_step>`);
+    return { problem: { id: p.id, problem: p.problem, answer: p.answer }, steps: steps.slice(0, 1), n: 8 };
+  });
+  for (const choice of [{ runtime: 'onnxruntime' }, { runtime: 'native', kvType: 'float32' }, { runtime: 'native', kvType: 'bfloat16' }] as const) {
+    const run = async (shareSamples: boolean) => {
+      // 20 rows: the samples of a request may straddle two batches
+      const p = await OnnxPolicy.open({ dir, device: 'cpu', threads: 2, temperature: 1, maxTokens: 64, seed: 4, batchRows: 20, shareSamples, ...choice });
+      try {
+        return { steps: await p.generate(requests), stats: p.stats() };
+      } finally {
+        await p.close();
+      }
+    };
+    const apart = await run(false);
+    const shared = await run(true);
+    assert.deepEqual(shared.steps, apart.steps, `${choice.runtime}: the same samples`);
+    const texts = apart.steps as string[][];
+    const distinct = texts.reduce((a, t) => a + new Set(t).size, 0);
+    // twins, and requests whose samples part somewhere (forks)
+    assert.ok(distinct < 40 && texts.filter((t) => new Set(t).size > 1).length >= 2, JSON.stringify(texts));
+    assert.ok(shared.stats.decodeRows < apart.stats.decodeRows / 2, `${choice.runtime}: ${shared.stats.decodeRows} rows vs ${apart.stats.decodeRows}`);
+    assert.equal(shared.stats.generatedTokens, apart.stats.generatedTokens);
+  }
+});
+
 test('the reviewer PPM scores the same on the native kernels (float32 to 1e-5, bfloat16 to 0.01) as on ONNX Runtime', async () => {
   // each problem's reference steps so far, as the search scores them: incremental, on the parent's cached prefix
   const requests = problems.flatMap((p) => {

@@ -203,6 +203,22 @@ for (const kind of kinds) {
     const rest = await greedy(decoder, small, next, 19);
     keep.forEach((b, i) => assert.deepEqual([...first[b]!, ...rest[i]!], all[b]!.new_ids));
   });
+  test(`[${kind}] branch: a copied row decodes on as its source does, in the batch's spare rows and past them`, async () => {
+    const decoder = decoders[kind];
+    const all = reference.greedy;
+    const { batch, out } = await decoder.forward(all.map((g) => ({ ids: g.prompt_ids })), 'logits', 24, 1);
+    const first = await greedy(decoder, batch, out, 5);
+    // the in-place cache kept its spare row (the first copy goes there); a concat one is the model's output
+    assert.equal(batch.rowCapacity, all.length + (kind === 'in-place' ? 1 : 0));
+    const sources = [2, 0, 2];
+    const grown = decoder.branch(decoder.branch(batch, sources.slice(0, 1)), sources.slice(1));
+    assert.equal(grown.rows, all.length + 3);
+    const rows = [...all.keys(), ...sources];
+    const last = Int32Array.from(rows, (b) => first[b]![4]!);
+    const next = await decoder.step(grown, last, new Uint8Array(rows.length).fill(1), 'logits');
+    const rest = await greedy(decoder, grown, next, 19);
+    rows.forEach((b, i) => assert.deepEqual([...first[b]!, ...rest[i]!], all[b]!.new_ids, `row ${i}, a copy of ${b}`));
+  });
 }
 for (const kind of kinds) {
   test(`[${kind}] the policy: greedy steps stop at their stop token, and n samples per prompt are seeded`, async () => {

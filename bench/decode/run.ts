@@ -19,6 +19,8 @@
 // to torch), e.g. the shipped in-place export and a concat export of it, to compare kinds.
 // Each runs on each --runtime: ONNX Runtime, or the engine's own kernels with a bfloat16 or
 // float32 cache (a dir without model.safetensors runs on ONNX Runtime only).
+// The engine decodes a row per sample here, as the torch sampler does (shareSamples off):
+// this compares decoding, not the twins a search's samples share (npm run bench:share).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -82,7 +84,7 @@ interface Measured {
 
 async function engine(m: (typeof models)[number], rs: StepRequest[]): Promise<Measured & { cacheKind: string }> {
   const rows = rs.reduce((k, r) => k + r.n, 0);
-  const policy = await OnnxPolicy.open({ dir: m.dir, device: 'cpu', runtime: m.runtime as 'onnxruntime' | 'native', kvType: m.kvType, threads, maxTokens, cacheSteps: false, batchRows: rows, ...sampling });
+  const policy = await OnnxPolicy.open({ dir: m.dir, device: 'cpu', runtime: m.runtime as 'onnxruntime' | 'native', kvType: m.kvType, threads, maxTokens, cacheSteps: false, shareSamples: false, batchRows: rows, ...sampling });
   // the timed prompts are these plus one token: a newline piece after the prompt
   const timed = rs.map((r) => ({ ...r, steps: [...r.steps, '\n'] }));
   try {

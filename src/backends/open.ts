@@ -90,7 +90,7 @@ async function openReal(b: Opened, o: BackendOptions, device: Device, trace: Tra
   if (onnx) {
     // steps end where the shorter context ends, so that an ONNX PPM can score prompt and step
     const context = ppmOnnx ? contextOf(readConfig(ppmOnnx[1]!)) : undefined;
-    const p = await ThreadedOnnxPolicy.open({ dir: onnx[1]!, device, threads: o.threads, runtime: o.runtime, kvType: o.kvCache, topK: o.topK, cacheBytes, template, maxPromptTokens: o.maxPromptTokens, context, ...sampling });
+    const p = await ThreadedOnnxPolicy.open({ dir: onnx[1]!, device, threads: o.threads, runtime: o.runtime, kvType: o.kvCache, topK: o.topK, shareSamples: o.shareSamples, cacheBytes, template, maxPromptTokens: o.maxPromptTokens, context, ...sampling });
     b.held.push(p);
     console.error(`rstar: policy ${onnx[1]} on ${runsOn(p.provider)} (${p.providerReason})`);
     b.policy = p;

@@ -41,6 +41,11 @@ export const backendOptionTable = {
     check: (v, o) => (v === 'incremental' && o['isolation'] === 'fork' ? 'keeps interpreter states between runs: it needs --isolation inprocess' : undefined),
     help: "real policies: run each step with its block's earlier code again, or on its parent's saved interpreter state",
   },
+  shareSamples: {
+    type: 'boolean',
+    default: true,
+    help: 'onnx policy: samples of one prompt that have drawn the same tokens so far decode as one row (the same steps, less work; --no-share-samples: a row each, as other engines do)',
+  },
   ppmReuse: { type: 'boolean', default: true, help: "onnx PPM: score a step on its parent's cached prefix (--no-ppm-reuse: encode the whole trajectory, as the authors do)" },
   ppmValues: {
     type: 'choice',

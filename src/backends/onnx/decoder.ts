@@ -54,6 +54,8 @@ export interface KvBatch {
   kv: KvData[];
   /** each row's next position id (its real token count) */
   position: Int32Array;
+  /** rows the kv buffers hold: branch() appends rows up to this many without reallocating */
+  rowCapacity: number;
 }
 
 /** How a model dir is opened: where (device), by whom (runtime), and the native kernels' cache type and threads. */
@@ -134,11 +136,11 @@ export class Decoder {
 
   /**
    * Encodes each row's new tokens after its cached prefix. Returns the batch's KV, with room
-   * for `room` more positions (in-place kind; a concat batch grows at each step), and
-   * `output` at each row's last new token ([rows, width]).
+   * for `room` more positions and `spareRows` more rows (in-place kind; a concat batch grows
+   * at each step), and `output` at each row's last new token ([rows, width]).
    */
-  async forward(rows: readonly Row[], output: OutputName, room = 0): Promise<{ batch: KvBatch; out: Float32Array }> {
-    const { call, batch } = this.call(rows, room);
+  async forward(rows: readonly Row[], output: OutputName, room = 0, spareRows = 0): Promise<{ batch: KvBatch; out: Float32Array }> {
+    const { call, batch } = this.call(rows, room, spareRows);
     const T = call.tokens;
     const { out: all, cache } = await this.runner.run(call, output);
     this.take(batch, cache, T);
@@ -184,9 +186,10 @@ export class Decoder {
    * One run over ragged rows (see the header), and the batch it implies: each row's past
    * copied into a cache of P positions (concat kind), or of P + T + room (in-place kind: the
    * run's new positions and the steps after it are written there), its mask marking the
-   * row's past and new tokens.
+   * row's past and new tokens. The cache has room for `spareRows` more rows when it is the
+   * batch's own (in-place kind with room).
    */
-  private call(rows: readonly Row[], room: number): { call: ModelCall; batch: KvBatch } {
+  private call(rows: readonly Row[], room: number, spareRows = 0): { call: ModelCall; batch: KvBatch } {
     const { kvHeads, headDim } = this.shape;
     const B = rows.length;
     let P = 0;
@@ -216,7 +219,9 @@ export class Decoder {
       mask.fill(1, b * capacity + P, b * capacity + P + r.ids.length);
       position[b] = L + r.ids.length;
     });
-    const kv = Array.from({ length: 2 * this.shape.layers }, () => kvArray(this.kvType, B * kvHeads * past * headDim));
+    const rowCapacity = this.kvKind === 'in-place' && room > 0 ? B + spareRows : B;
+    const rowFloats = kvHeads * past * headDim;
+    const kv = Array.from({ length: 2 * this.shape.layers }, () => kvArray(this.kvType, rowCapacity * rowFloats).subarray(0, B * rowFloats));
     rows.forEach((r, b) => {
       if (r.kv && r.kv.length > 0) copyRows(r.kv.data, r.kv.length, kv, past, b, kvHeads, headDim);
     });
@@ -226,13 +231,14 @@ export class Decoder {
       callMask.set(mask.subarray(b * capacity, b * capacity + P), b * (past + T));
       callMask.set(mask.subarray(b * capacity + P, b * capacity + P + T), b * (past + T) + past);
     }
-    return { call: { rows: B, tokens: T, past, ids, positions, mask: callMask, kv }, batch: { rows: B, length, capacity, mask, kv, position } };
+    return { call: { rows: B, tokens: T, past, ids, positions, mask: callMask, kv }, batch: { rows: B, length, capacity, mask, kv, position, rowCapacity } };
   }
 
   /** Puts a run's cache outputs into the batch: its new present (concat) or its T new positions at batch.length - T (in-place). */
   private take(batch: KvBatch, cache: KvData[], T: number): void {
     if (this.kvKind === 'concat') {
       batch.kv = cache;
+      batch.rowCapacity = batch.rows;
       return;
     }
     const { kvHeads, headDim } = this.shape;
@@ -242,6 +248,7 @@ export class Decoder {
       // the run's past had no room for its new positions: the same rows with that room
       const past = batch.kv[0]!.length / (batch.rows * kvHeads * headDim);
       batch.kv = batch.kv.map((src) => widen(src, batch.rows * kvHeads, past, batch.capacity, headDim));
+      batch.rowCapacity = batch.rows;
     }
     cache.forEach((src, k) => {
       const dst = batch.kv[k]!;
@@ -323,6 +330,7 @@ export class Decoder {
     batch.kv = batch.kv.map((src) => widen(src, batch.rows * kvHeads, batch.capacity, capacity, headDim));
     batch.mask = widen(batch.mask, batch.rows, batch.capacity, capacity, 1);
     batch.capacity = capacity;
+    batch.rowCapacity = batch.rows;
   }
 
   /** Row b's own cache: the positions its mask marks, in order. */
@@ -380,7 +388,38 @@ export class Decoder {
       mask: mask.subarray(0, keep.length * batch.capacity),
       kv,
       position: Int32Array.from(keep, (b) => batch.position[b]!),
+      rowCapacity: batch.rowCapacity,
     };
+  }
+
+  /**
+   * The batch with rows appended, row batch.rows + j a copy of row sources[j]: a sequence
+   * that forks, to go on from the same cache with another token. The batch passed in is spent;
+   * its buffers are kept when they hold the rows (rowCapacity), else they grow by half.
+   */
+  branch(batch: KvBatch, sources: readonly number[]): KvBatch {
+    const { kvHeads, headDim } = this.shape;
+    const rows = batch.rows + sources.length;
+    const rowFloats = kvHeads * batch.capacity * headDim;
+    const rowCapacity = rows <= batch.rowCapacity ? batch.rowCapacity : Math.max(rows, Math.ceil(batch.rowCapacity * 1.5));
+    const kv = batch.kv.map((data) => {
+      let out: KvData;
+      if (rowCapacity === batch.rowCapacity) {
+        out = data instanceof Float32Array ? new Float32Array(data.buffer, data.byteOffset, rows * rowFloats) : new Uint16Array(data.buffer, data.byteOffset, rows * rowFloats);
+      } else {
+        out = kvArray(this.kvType, rowCapacity * rowFloats).subarray(0, rows * rowFloats);
+        out.set(data.subarray(0, batch.rows * rowFloats));
+      }
+      sources.forEach((b, j) => out.copyWithin((batch.rows + j) * rowFloats, b * rowFloats, (b + 1) * rowFloats));
+      return out;
+    });
+    const mask = new Uint8Array(rows * batch.capacity);
+    mask.set(batch.mask.subarray(0, batch.rows * batch.capacity));
+    sources.forEach((b, j) => mask.copyWithin((batch.rows + j) * batch.capacity, b * batch.capacity, (b + 1) * batch.capacity));
+    const position = new Int32Array(rows);
+    position.set(batch.position);
+    sources.forEach((b, j) => (position[batch.rows + j] = batch.position[b]!));
+    return { rows, length: batch.length, capacity: batch.capacity, mask, kv, position, rowCapacity };
   }
 
   release(): Promise<void> {

@@ -4,8 +4,9 @@
 // One generate() call: every request's prompt is encoded once, on top of the longest
 // cached prefix (a child's prompt is its parent's plus one step, so usually only that step
 // is new); its n samples then share that prompt's KV and decode together with every other
-// request's samples, ragged, each stopping at its own stop token. Finished rows are dropped
-// from the batch once they are half of it.
+// request's samples, ragged, each stopping at its own stop token. Samples that have drawn the
+// same tokens so far are one row of the batch until they draw different ones (decode()).
+// Finished rows are dropped from the batch once they are half of it.
 //
 // The model's context bounds both: a prompt is refused when it leaves no position for a step
 // (more than context - 1 tokens, or more than maxPromptTokens), and a step stops where the
@@ -39,6 +40,8 @@ export interface OnnxPolicyOptions extends SamplingOptions, DecoderChoice {
   cacheBytes: number;
   /** also keep each generated step's KV, so expanding that child encodes almost nothing */
   cacheSteps: boolean;
+  /** samples of a request with the same tokens so far decode as one row (the same texts, less work; off only to measure it) */
+  shareSamples: boolean;
   /** the prompt around the question; undefined: config.json's rstar_prompt_template or the plain one */
   template?: string | undefined;
   /** positions a prompt and its step may fill: the model's context (config.json), or fewer (a shorter PPM's) */
@@ -57,6 +60,7 @@ export const onnxPolicyDefaults: Omit<OnnxPolicyOptions, 'dir'> = {
   prefillTokens: 0,
   cacheBytes: 1 << 30,
   cacheSteps: true,
+  shareSamples: true,
 };
 
 export interface OnnxPolicyStats {
@@ -69,10 +73,15 @@ export interface OnnxPolicyStats {
   refusedPrompts: number;
   generatedTokens: number;
   decodeSteps: number;
+  /** batch rows the decode steps ran (a row carries the samples that have the same tokens so far; a finished row costs until the batch is compacted) */
+  decodeRows: number;
   /** prompt tokens encoded and reused (from the prefix cache) */
   prefix: PrefixCacheStats;
   modelMs: number;
 }
+
+/** Positions of room a decode batch's cache starts with (decode()). */
+const INITIAL_ROOM = 64;
 
 /** One sequence being decoded: a sample of a request's prompt. */
 interface Sample {
@@ -101,7 +110,7 @@ export class OnnxPolicy implements Policy {
   readonly context: number;
   /** the most tokens of a prompt run: one position must be left for the step */
   readonly promptLimit: number;
-  private readonly counters = { calls: 0, steps: 0, refusedPrompts: 0, generatedTokens: 0, decodeSteps: 0, modelMs: 0 };
+  private readonly counters = { calls: 0, steps: 0, refusedPrompts: 0, generatedTokens: 0, decodeSteps: 0, decodeRows: 0, modelMs: 0 };
 
   private constructor(
     readonly decoder: Decoder,
@@ -225,56 +234,98 @@ export class OnnxPolicy implements Policy {
     return out;
   }
 
-  /** Decodes samples together, each from its first token until a stop or maxTokens. */
+  /**
+   * Decodes samples together, each from its first token until a stop or its room. A batch
+   * row carries every unfinished sample of one request whose tokens so far are the same
+   * (with shareSamples): a confident policy samples the same step several times, and what n
+   * samples repeat is computed once. Each sample draws its next token from the row's logits
+   * with its own random stream; samples that draw different tokens fork the row (branch).
+   * The row's logits are those each sample would get alone (the kernels compute each row on
+   * its own), so every sample's text is the same as without sharing.
+   */
   private async decode(samples: Sample[], firsts: number[], o: OnnxPolicyOptions): Promise<void> {
-    const live: number[] = [];
+    const firstRows = new Map<string | number, Sample[]>();
     for (let i = 0; i < samples.length; i++) {
-      samples[i]!.tokens.push(firsts[i]!);
-      if (!(await this.finished(samples[i]!))) live.push(i);
+      const s = samples[i]!;
+      s.tokens.push(firsts[i]!);
+      if (await this.finished(s)) continue;
+      const key = o.shareSamples ? `${s.request} ${firsts[i]}` : i;
+      const row = firstRows.get(key);
+      if (row) row.push(s);
+      else firstRows.set(key, [s]);
     }
-    if (live.length === 0) return;
+    let rows = [...firstRows.values()]; // batch row -> the samples it carries
+    if (rows.length === 0) return;
     let started = performance.now();
-    // room for every step a sample may still take (an in-place cache writes them there)
-    const room = Math.max(...live.map((i) => samples[i]!.room));
+    // room in the cache for the steps to come (an in-place cache writes them there), and for
+    // the rows that forks may add. Steps are mostly far shorter than their room (maxTokens),
+    // and a new cache is zeroed: it starts with room for INITIAL_ROOM tokens and doubles when
+    // it runs out (Decoder.step).
+    const room = Math.min(INITIAL_ROOM, Math.max(...rows.flat().map((s) => s.room)));
     let { batch, out } = await this.decoder.forward(
-      live.map((i) => ({ kv: samples[i]!.kv, ids: [firsts[i]!] })),
+      rows.map((row) => ({ kv: row[0]!.kv, ids: [row[0]!.tokens[0]!] })),
       'logits',
       room,
+      rows.flat().length - rows.length,
     );
     this.counters.modelMs += performance.now() - started;
-    let rows = live; // batch row -> sample
+    this.counters.decodeRows += rows.length;
     const V = this.decoder.shape.vocab;
     for (;;) {
       this.counters.decodeSteps++;
       const tokens = new Int32Array(rows.length);
       const active = new Uint8Array(rows.length);
+      // rows to add: a copy of row `from`, fed `token`, carrying `samples`
+      const forks: { from: number; token: number; samples: Sample[] }[] = [];
       let count = 0;
       for (let b = 0; b < rows.length; b++) {
-        const s = samples[rows[b]!]!;
-        if (s.text !== undefined) continue;
-        const t = sampleToken(out.subarray(b * V, (b + 1) * V), o, s.random);
-        s.tokens.push(t);
-        if (await this.finished(s)) {
-          // its last token was never fed: the cache holds the prompt and the rest
-          if (o.cacheSteps) this.cache.store([...s.prompt, ...s.tokens.slice(0, -1)], this.decoder.extract(batch, b));
-          continue;
+        const next = new Map<number, Sample[]>(); // token -> the samples that drew it and go on
+        const stopped = new Set<number>();
+        for (const s of rows[b]!) {
+          const t = sampleToken(out.subarray(b * V, (b + 1) * V), o, s.random);
+          s.tokens.push(t);
+          if (await this.finished(s)) {
+            // its last token was never fed: the row's cache holds the prompt and the rest
+            // (stored once for the samples of the row that stop on the same token)
+            if (o.cacheSteps && !stopped.has(t)) this.cache.store([...s.prompt, ...s.tokens.slice(0, -1)], this.decoder.extract(batch, b));
+            stopped.add(t);
+            continue;
+          }
+          const row = next.get(t);
+          if (row) row.push(s);
+          else next.set(t, [s]);
         }
-        tokens[b] = t;
-        active[b] = 1;
-        count++;
+        rows[b] = [];
+        for (const [t, carried] of next) {
+          if (rows[b]!.length === 0) {
+            rows[b] = carried;
+            tokens[b] = t;
+            active[b] = 1;
+            count++;
+          } else forks.push({ from: b, token: t, samples: carried });
+        }
       }
-      if (count === 0) return;
+      if (count === 0 && forks.length === 0) return;
+      let fed = tokens;
+      let live = active;
       if (count <= rows.length / 2 && rows.length >= 4) {
         const keep = [...active.keys()].filter((b) => active[b]);
+        const at = new Map(keep.map((b, i) => [b, i]));
+        for (const f of forks) f.from = at.get(f.from)!; // a row that forks carries samples: it is kept
         batch = this.decoder.compact(batch, keep);
         rows = keep.map((b) => rows[b]!);
-        const kept = Int32Array.from(keep, (b) => tokens[b]!);
-        started = performance.now();
-        out = await this.decoder.step(batch, kept, new Uint8Array(keep.length).fill(1), 'logits');
-      } else {
-        started = performance.now();
-        out = await this.decoder.step(batch, tokens, active, 'logits');
+        fed = Int32Array.from(keep, (b) => tokens[b]!);
+        live = new Uint8Array(keep.length).fill(1);
       }
+      if (forks.length > 0) {
+        batch = this.decoder.branch(batch, forks.map((f) => f.from));
+        rows.push(...forks.map((f) => f.samples));
+        fed = Int32Array.from([...fed, ...forks.map((f) => f.token)]);
+        live = Uint8Array.from([...live, ...forks.map(() => 1)]);
+      }
+      this.counters.decodeRows += rows.length;
+      started = performance.now();
+      out = await this.decoder.step(batch, fed, live, 'logits');
       this.counters.modelMs += performance.now() - started;
     }
   }
