@@ -265,7 +265,6 @@ export class Decoder {
    * ones before. Returns each row's own cache (prefix + new tokens) and its output row.
    */
   async encode(rows: readonly Row[], output: OutputName, maxRows: number, maxTokens: number): Promise<{ kv: SeqKv; out: Float32Array }[]> {
-    const width = this.width(output);
     const results: { kv: SeqKv; out: Float32Array }[] = new Array(rows.length);
     let pending = rows.map((r, i) => ({ i, kv: r.kv, ids: r.ids }));
     while (pending.length > 0) {
@@ -277,19 +276,48 @@ export class Decoder {
         const count = Math.max(1, Math.min(maxRows, Math.floor(maxTokens / T), pending.length - start));
         const group = pending.slice(start, start + count);
         start += count;
-        const { batch, out } = await this.forward(
-          group.map((g) => ({ kv: g.kv, ids: g.ids.slice(0, T) })),
-          output,
-        );
+        const encoded = await this.encodeRun(group.map((g) => ({ kv: g.kv, ids: g.ids.slice(0, T) })), output);
         group.forEach((g, b) => {
-          const kv = this.extract(batch, b);
+          const { kv } = encoded[b]!;
           if (g.ids.length > T) next.push({ i: g.i, kv, ids: g.ids.slice(T) });
-          else results[g.i] = { kv, out: out.slice(b * width, (b + 1) * width) };
+          else results[g.i] = encoded[b]!;
         });
       }
       pending = next;
     }
     return results;
+  }
+
+  /**
+   * One run of ragged rows, each returned as its own cache (its prefix, then its new tokens)
+   * and `output` at its last new token. An in-place run returns just the new positions, so a
+   * row's cache is its prefix and those, copied once; no padded batch is built around them.
+   */
+  private async encodeRun(rows: readonly Row[], output: OutputName): Promise<{ kv: SeqKv; out: Float32Array }[]> {
+    const width = this.width(output);
+    if (this.kvKind === 'concat') {
+      const { batch, out } = await this.forward(rows, output);
+      return rows.map((_, b) => ({ kv: this.extract(batch, b), out: out.slice(b * width, (b + 1) * width) }));
+    }
+    const { call } = this.call(rows, 0);
+    const T = call.tokens;
+    const { out, cache } = await this.runner.run(call, output);
+    const { kvHeads, headDim } = this.shape;
+    return rows.map((r, b) => {
+      const L = r.kv?.length ?? 0;
+      const n = r.ids.length; // the first n of the run's T positions (call())
+      const data = cache.map((fresh, k) => {
+        const own = kvArray(this.kvType, kvHeads * (L + n) * headDim);
+        for (let h = 0; h < kvHeads; h++) {
+          if (L > 0) own.set(r.kv!.data[k]!.subarray(h * L * headDim, (h + 1) * L * headDim), h * (L + n) * headDim);
+          const at = (b * kvHeads + h) * T * headDim;
+          own.set(fresh.subarray(at, at + n * headDim), (h * (L + n) + L) * headDim);
+        }
+        return own;
+      });
+      const at = (b * T + n - 1) * width;
+      return { kv: { length: L + n, data }, out: out.slice(at, at + width) };
+    });
   }
 
   /**
