@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ExportedTree } from '../src/engine/export.js';
 import { pythonSkip } from './python-skip.js';
+import { generateProblems } from '../src/data/synthetic.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const cli = join(repoRoot, 'dist', 'cli', 'main.js');
@@ -121,6 +122,25 @@ test('synth refuses a malformed policy, a sim PPM with a real policy, and names 
   const wrong = await rstar(['synth', '--problems', problems, '--out', join(root, 'wrong'), '--policy', `openai:${url}#nope`, '--ppm', 'none', '--no-progress']);
   assert.equal(wrong.status, 2);
   assert.match(wrong.stderr, /has no model "nope"/);
+});
+
+test('synth with the shipped policy: --no-share-samples grows the same trees on a row per sample', { skip: pythonSkip }, async () => {
+  const problems = join(root, 'shipped.jsonl');
+  writeFileSync(problems, generateProblems({ levels: [3, 5], count: 4, seed: 12, split: 'train' }).map((p) => JSON.stringify(p)).join('\n'));
+  const run = async (flags: string[]) => {
+    const out = join(root, `shipped${flags.join('')}`);
+    // one rollout in flight: the trees cannot depend on timing
+    const r = await rstar(['synth', '--problems', problems, '--out', out, '--ppm', 'none', '--rollouts', '3', '--n', '6', '--rollouts-in-flight', '1', '--temperature', '1', '--seed', '2', '--no-progress', ...flags]);
+    assert.equal(r.status, 0, r.stderr);
+    const trees = readFileSync(join(out, 'trees.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ExportedTree);
+    const stats = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8')) as { models: { policy: { decodeRows: number; steps: number } } };
+    return { trees: trees.sort((a, b) => a.id.localeCompare(b.id)).map((t) => t.nodes.map((n) => [n.step, n.terminal])), policy: stats.models.policy };
+  };
+  const shared = await run([]);
+  const apart = await run(['--no-share-samples']);
+  assert.deepEqual(shared.trees, apart.trees);
+  assert.equal(shared.policy.steps, apart.policy.steps);
+  assert.ok(shared.policy.decodeRows < apart.policy.decodeRows / 2, `${shared.policy.decodeRows} vs ${apart.policy.decodeRows} decode rows`);
 });
 
 test('synth with an ONNX policy and PPM in-process: trees written, model stats in stats.json', { skip: pythonSkip }, async () => {
