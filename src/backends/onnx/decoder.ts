@@ -54,7 +54,7 @@ export interface KvBatch {
   kv: KvData[];
   /** each row's next position id (its real token count) */
   position: Int32Array;
-  /** rows the kv buffers hold: branch() appends rows up to this many without reallocating */
+  /** rows the kv buffers hold: branch() appends rows up to this many without reallocating (it leaves room when it grows them) */
   rowCapacity: number;
 }
 
@@ -136,11 +136,11 @@ export class Decoder {
 
   /**
    * Encodes each row's new tokens after its cached prefix. Returns the batch's KV, with room
-   * for `room` more positions and `spareRows` more rows (in-place kind; a concat batch grows
-   * at each step), and `output` at each row's last new token ([rows, width]).
+   * for `room` more positions (in-place kind; a concat batch grows at each step), and
+   * `output` at each row's last new token ([rows, width]).
    */
-  async forward(rows: readonly Row[], output: OutputName, room = 0, spareRows = 0): Promise<{ batch: KvBatch; out: Float32Array }> {
-    const { call, batch } = this.call(rows, room, spareRows);
+  async forward(rows: readonly Row[], output: OutputName, room = 0): Promise<{ batch: KvBatch; out: Float32Array }> {
+    const { call, batch } = this.call(rows, room);
     const T = call.tokens;
     const { out: all, cache } = await this.runner.run(call, output);
     this.take(batch, cache, T);
@@ -186,10 +186,9 @@ export class Decoder {
    * One run over ragged rows (see the header), and the batch it implies: each row's past
    * copied into a cache of P positions (concat kind), or of P + T + room (in-place kind: the
    * run's new positions and the steps after it are written there), its mask marking the
-   * row's past and new tokens. The cache has room for `spareRows` more rows when it is the
-   * batch's own (in-place kind with room).
+   * row's past and new tokens.
    */
-  private call(rows: readonly Row[], room: number, spareRows = 0): { call: ModelCall; batch: KvBatch } {
+  private call(rows: readonly Row[], room: number): { call: ModelCall; batch: KvBatch } {
     const { kvHeads, headDim } = this.shape;
     const B = rows.length;
     let P = 0;
@@ -219,9 +218,7 @@ export class Decoder {
       mask.fill(1, b * capacity + P, b * capacity + P + r.ids.length);
       position[b] = L + r.ids.length;
     });
-    const rowCapacity = this.kvKind === 'in-place' && room > 0 ? B + spareRows : B;
-    const rowFloats = kvHeads * past * headDim;
-    const kv = Array.from({ length: 2 * this.shape.layers }, () => kvArray(this.kvType, rowCapacity * rowFloats).subarray(0, B * rowFloats));
+    const kv = Array.from({ length: 2 * this.shape.layers }, () => kvArray(this.kvType, B * kvHeads * past * headDim));
     rows.forEach((r, b) => {
       if (r.kv && r.kv.length > 0) copyRows(r.kv.data, r.kv.length, kv, past, b, kvHeads, headDim);
     });
@@ -231,7 +228,7 @@ export class Decoder {
       callMask.set(mask.subarray(b * capacity, b * capacity + P), b * (past + T));
       callMask.set(mask.subarray(b * capacity + P, b * capacity + P + T), b * (past + T) + past);
     }
-    return { call: { rows: B, tokens: T, past, ids, positions, mask: callMask, kv }, batch: { rows: B, length, capacity, mask, kv, position, rowCapacity } };
+    return { call: { rows: B, tokens: T, past, ids, positions, mask: callMask, kv }, batch: { rows: B, length, capacity, mask, kv, position, rowCapacity: B } };
   }
 
   /** Puts a run's cache outputs into the batch: its new present (concat) or its T new positions at batch.length - T (in-place). */

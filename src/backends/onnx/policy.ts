@@ -257,16 +257,14 @@ export class OnnxPolicy implements Policy {
     let rows = [...firstRows.values()]; // batch row -> the samples it carries
     if (rows.length === 0) return;
     let started = performance.now();
-    // room in the cache for the steps to come (an in-place cache writes them there), and for
-    // the rows that forks may add. Steps are mostly far shorter than their room (maxTokens),
-    // and a new cache is zeroed: it starts with room for INITIAL_ROOM tokens and doubles when
-    // it runs out (Decoder.step).
+    // room in the cache for the steps to come (an in-place cache writes them there). Steps are
+    // mostly far shorter than their room (maxTokens), and a new cache is zeroed: it starts with
+    // room for INITIAL_ROOM tokens and doubles when it runs out (Decoder.step).
     const room = Math.min(INITIAL_ROOM, Math.max(...rows.flat().map((s) => s.room)));
     let { batch, out } = await this.decoder.forward(
       rows.map((row) => ({ kv: row[0]!.kv, ids: [row[0]!.tokens[0]!] })),
       'logits',
       room,
-      rows.flat().length - rows.length,
     );
     this.counters.modelMs += performance.now() - started;
     this.counters.decodeRows += rows.length;
