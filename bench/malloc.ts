@@ -3,14 +3,13 @@
 // then as the CLI starts by default (with the tunables). Same seed, so the same trees: the
 // ratio is time alone. Uses dist/ (npm run build:ts) and the shipped policy unless --model.
 // Run: npm run bench:malloc [-- --model DIR --count 8 --n 8 --concurrency 32]
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { rstar, treeSteps } from './cli-runs.js';
 
 const root = new URL('..', import.meta.url).pathname;
-const cli = join(root, 'dist', 'cli', 'main.js');
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: join(root, 'models', 'policy') },
@@ -22,13 +21,8 @@ const { values } = parseArgs({
 const dir = mkdtempSync(join(tmpdir(), 'rstar-bench-malloc-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
-function rstar(args: string[], env: Record<string, string>): void {
-  const r = spawnSync(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`rstar ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stderr}`);
-}
-
 const problems = join(dir, 'problems.jsonl');
-rstar(['data', 'synth-problems', '--levels', '5-6', '--count', values.count, '--seed', '11', '--out', problems], {});
+rstar(['data', 'synth-problems', '--levels', '5-6', '--count', values.count, '--seed', '11', '--out', problems]);
 const variants = [
   { name: 'own malloc settings', env: { RSTAR_KEEP_MALLOC: '1', GLIBC_TUNABLES: '' } },
   { name: 'with the tunables', env: { RSTAR_KEEP_MALLOC: '', GLIBC_TUNABLES: '' } },
@@ -40,8 +34,7 @@ const results = variants.map((v, i) => {
     '--concurrency', values.concurrency, '--max-tokens', '160', '--temperature', '1.2', '--seed', '3', '--no-progress'], v.env);
   const seconds = (performance.now() - t0) / 1000;
   const stats = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8')) as { expansions: number; nodes: number };
-  const trees = readFileSync(join(out, 'trees.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; nodes: { step: string }[] });
-  const shape = JSON.stringify(trees.sort((a, b) => a.id.localeCompare(b.id)).map((t) => t.nodes.map((n) => n.step)));
+  const shape = treeSteps(out);
   console.log(`${v.name.padEnd(20)} ${seconds.toFixed(1).padStart(7)} s  ${stats.expansions} expansions, ${stats.nodes} nodes`);
   return { seconds, shape };
 });

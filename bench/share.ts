@@ -5,14 +5,13 @@
 // grow the same trees (checked): the ratio is time alone. Uses dist/ (npm run build:ts) and
 // the shipped policy and PPM unless --policy / --ppm.
 // Run: npm run bench:share [-- --count 40 --levels 4-6 --n 4 --rollouts 8 --repeat 2]
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { rstar, treeSteps } from './cli-runs.js';
 
 const root = new URL('..', import.meta.url).pathname;
-const cli = join(root, 'dist', 'cli', 'main.js');
 const { values } = parseArgs({
   options: {
     policy: { type: 'string', default: join(root, 'models', 'policy') },
@@ -27,11 +26,6 @@ const { values } = parseArgs({
 });
 const dir = mkdtempSync(join(tmpdir(), 'rstar-bench-share-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-
-function rstar(args: string[]): void {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`rstar ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stderr}`);
-}
 
 const problems = join(dir, 'problems.jsonl');
 rstar(['data', 'synth-problems', '--levels', values.levels!, '--count', values.count!, '--seed', '51', '--split', 'train', '--out', problems]);
@@ -53,10 +47,9 @@ for (let r = 0; r < Number(values.repeat); r++) {
     rstar(['synth', '--problems', problems, '--out', out, '--overwrite', '--policy', `onnx:${values.policy}`, '--ppm', `onnx:${values.ppm}`,
       '--rollouts', values.rollouts!, '--n', values.n!, '--rollouts-in-flight', '1', '--temperature', values.temperature!, '--seed', '3', '--no-progress', ...v.flags]);
     const stats = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8')) as Stats;
-    const trees = readFileSync(join(out, 'trees.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; nodes: { step: string }[] });
     runs[i]!.seconds.push(stats.seconds);
     runs[i]!.stats = stats;
-    runs[i]!.shape = JSON.stringify(trees.sort((a, b) => a.id.localeCompare(b.id)).map((t) => t.nodes.map((n) => n.step)));
+    runs[i]!.shape = treeSteps(out);
   });
 }
 console.log(`${values.count} problems of levels ${values.levels}, ${values.rollouts} rollouts, n = ${values.n}, temperature ${values.temperature}, one rollout in flight; search seconds of ${values.repeat} alternated runs`);
